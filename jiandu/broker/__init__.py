@@ -1,0 +1,25 @@
+"""The Kafka side of the hub's core: the embedded broker, topic administration, Tansu shims.
+
+Other layers import from here, not from the submodules.
+"""
+
+from __future__ import annotations
+
+from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks
+from jiandu.broker.embedded import EmbeddedBroker, find_free_port
+from jiandu.broker.tansu_compat import (
+    faust_shims_installed,
+    install_faust_shims,
+    uninstall_faust_shims,
+)
+
+__all__ = [
+    "EmbeddedBroker",
+    "delete_topics",
+    "ensure_topics",
+    "faust_shims_installed",
+    "find_free_port",
+    "high_watermarks",
+    "install_faust_shims",
+    "uninstall_faust_shims",
+]

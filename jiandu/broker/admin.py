@@ -1,0 +1,220 @@
+"""Topic administration and true partition ends, for the embedded broker and real Kafka.
+
+Everything here is synchronous (kafka-python) and meant for start-up, tests and
+tools, not the hot path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from kafka.errors import for_code as kafka_error_for_code
+
+from jiandu.errors import BrokerError
+from jiandu.topics import TopicSpec
+
+__all__ = ["delete_topics", "ensure_topics", "high_watermarks"]
+
+_METADATA_POLL_SECONDS = 0.1
+#: The Fetch used to read high watermarks must wait at least 1 ms: Tansu answers
+#: ``max_wait_ms=0`` with an empty response.
+_HIGHWATER_FETCH_WAIT_MS = 10
+
+
+def ensure_topics(
+    bootstrap: str,
+    specs: list[TopicSpec],
+    *,
+    timeout: float = 30,
+    replication_factor: int = 1,
+    client_config: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Create the topics of ``specs`` that do not exist yet; return the names created.
+
+    Idempotent. Returns only once metadata shows every topic with its partition
+    count, so a producer started next cannot hit a missing topic (the embedded
+    broker acknowledges and loses such messages). An existing topic with another
+    partition count is an error: partitions cannot be added on the embedded broker.
+    """
+    if not specs:
+        return []
+    with _admin(bootstrap, client_config) as admin:
+        created = _create_missing(admin, specs, replication_factor, timeout)
+        _await_partitions(admin, specs, set(created), time.monotonic() + timeout)
+    return created
+
+
+def delete_topics(
+    bootstrap: str, names: Iterable[str], client_config: Mapping[str, Any] | None = None
+) -> None:
+    """Delete the named topics; names that do not exist are ignored."""
+    names = list(names)
+    if not names:
+        return
+    with _admin(bootstrap, client_config) as admin:
+        try:
+            result = admin.delete_topics(names, raise_errors=False)
+        except KafkaError as exc:
+            raise BrokerError(f"deleting topics {names} on {bootstrap} failed: {exc}") from exc
+    for topic in result["topics"]:
+        error = kafka_error_for_code(topic["error_code"])
+        if topic["error_code"] and error is not UnknownTopicOrPartitionError:
+            raise BrokerError(f'deleting topic "{topic["name"]}" failed: {error.__name__}')
+
+
+def high_watermarks(
+    bootstrap: str,
+    topics: list[str],
+    client_config: Mapping[str, Any] | None = None,
+    *,
+    timeout: float = 10.0,
+) -> dict[tuple[str, int], int]:
+    """The end offset (high watermark) of every partition of ``topics``.
+
+    Read from Fetch responses, not ListOffsets: the embedded broker answers
+    ListOffsets(latest) with the base offset of the newest record batch + 1, so
+    ``end_offsets`` and ``seek_to_end`` fall short by up to a batch (notes/tansu.md).
+    A Fetch response carries the true high watermark, which kafka-python keeps per
+    partition. One group-less consumer fetches every partition from its start with
+    a one-byte partition limit (the broker still returns one batch), and each
+    partition is paused as soon as its high watermark is known. An empty partition
+    reports 0.
+    """
+    with _highwater_consumer(bootstrap, client_config) as consumer:
+        partitions = _all_partitions(consumer, topics)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        return _read_highwaters(consumer, partitions, time.monotonic() + timeout, bootstrap)
+
+
+@contextmanager
+def _admin(bootstrap: str, client_config: Mapping[str, Any] | None) -> Iterator[KafkaAdminClient]:
+    """A KafkaAdminClient, closed on exit, with a failure to connect translated."""
+    try:
+        client = KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+    except KafkaError as exc:
+        raise BrokerError(
+            f"cannot reach Kafka at {bootstrap}: {exc}. Start the broker or check "
+            "JIANDU_KAFKA_BOOTSTRAP"
+        ) from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def _highwater_consumer(
+    bootstrap: str, client_config: Mapping[str, Any] | None
+) -> Iterator[KafkaConsumer]:
+    """A group-less KafkaConsumer that fetches as little as possible."""
+    config: dict[str, Any] = {
+        "group_id": None,
+        "enable_auto_commit": False,
+        "fetch_max_wait_ms": _HIGHWATER_FETCH_WAIT_MS,
+        "max_partition_fetch_bytes": 1,
+        **(client_config or {}),
+    }
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, **config)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        yield consumer
+    finally:
+        consumer.close(autocommit=False)
+
+
+def _create_missing(
+    admin: KafkaAdminClient, specs: list[TopicSpec], replication_factor: int, timeout: float
+) -> list[str]:
+    request = {
+        spec.name: {
+            "num_partitions": spec.partitions,
+            "replication_factor": replication_factor,
+            "configs": dict(spec.config),
+        }
+        for spec in specs
+    }
+    try:
+        result = admin.create_topics(request, timeout_ms=int(timeout * 1000), raise_errors=False)
+    except KafkaError as exc:
+        raise BrokerError(f"creating topics {sorted(request)} failed: {exc}") from exc
+    created = []
+    for topic in result["topics"]:
+        error = kafka_error_for_code(topic["error_code"])
+        if not topic["error_code"]:
+            created.append(topic["name"])
+        elif error is not TopicAlreadyExistsError:
+            message = topic.get("error_message") or ""
+            name = topic["name"]
+            raise BrokerError(f'creating topic "{name}" failed: {error.__name__} {message}')
+    return created
+
+
+def _await_partitions(
+    admin: KafkaAdminClient, specs: list[TopicSpec], created: set[str], deadline: float
+) -> None:
+    """Wait until metadata shows every topic with its partition count."""
+    while True:
+        counts = _partition_counts(admin, [spec.name for spec in specs])
+        wrong = {s.name: (counts.get(s.name, 0), s.partitions) for s in specs
+                 if counts.get(s.name, 0) != s.partitions}
+        existing_mismatch = {n: c for n, c in wrong.items() if n not in created and c[0]}
+        if existing_mismatch:
+            raise BrokerError(_mismatch_message(existing_mismatch))
+        if not wrong:
+            return
+        if time.monotonic() >= deadline:
+            raise BrokerError(f"topics not ready in time; (seen, wanted) partitions: {wrong}")
+        time.sleep(_METADATA_POLL_SECONDS)
+
+
+def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    try:
+        topics = admin.describe_topics(names)
+    except KafkaError:
+        return {}
+    return {t["name"]: len(t.get("partitions") or []) for t in topics if not t.get("error_code")}
+
+
+def _mismatch_message(mismatch: dict[str, tuple[int, int]]) -> str:
+    details = ", ".join(f'"{n}" has {seen}, the catalogue wants {want}'
+                        for n, (seen, want) in sorted(mismatch.items()))
+    return (
+        f"existing topics have the wrong partition count: {details}. Partitions cannot be "
+        "added on the embedded broker: delete these topics (or use a new topic prefix) "
+        "and start again"
+    )
+
+
+def _all_partitions(consumer: KafkaConsumer, topics: list[str]) -> list[TopicPartition]:
+    partitions = []
+    for topic in topics:
+        numbers = consumer.partitions_for_topic(topic)
+        if not numbers:
+            raise BrokerError(f'topic "{topic}" does not exist, so it has no end offsets')
+        partitions.extend(TopicPartition(topic, p) for p in sorted(numbers))
+    return partitions
+
+
+def _read_highwaters(
+    consumer: KafkaConsumer, partitions: list[TopicPartition], deadline: float, bootstrap: str
+) -> dict[tuple[str, int], int]:
+    # Records returned by poll are discarded; only the fetch metadata matters.
+    pending = set(partitions)
+    while pending:
+        if time.monotonic() >= deadline:
+            missing = sorted(f"{tp.topic}[{tp.partition}]" for tp in pending)
+            raise BrokerError(f"no fetch response from {bootstrap} in time for {missing}")
+        consumer.poll(timeout_ms=100, max_records=100_000)
+        known = {tp for tp in pending if consumer.highwater(tp) is not None}
+        if known:
+            consumer.pause(*known)
+            pending -= known
+    return {(tp.topic, tp.partition): int(consumer.highwater(tp)) for tp in partitions}

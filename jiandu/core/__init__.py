@@ -1,0 +1,1 @@
+"""The domain core: records, identity, time, events and leads. Plain Python, no Kafka."""

@@ -1,0 +1,240 @@
+"""Agency record → event: validation and pseudonymisation, done once for every adapter.
+
+A record that cannot become an event raises :class:`RecordError` whose reason
+names the field and the rule (``id_number: wrong check character``); it never
+contains the raw ID number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from jiandu.core.events import Event, event_id_of
+from jiandu.core.identity import Pseudonymiser, validate_credit_code
+from jiandu.core.records import CATEGORIES, COMMON_FIELDS, RECORD_TYPES, FieldKind, FieldSpec
+from jiandu.core.timeutil import local_date, parse_date, parse_datetime, to_ms
+from jiandu.errors import RecordError
+
+__all__ = ["MAX_DECIMAL", "to_event"]
+
+#: The largest value of Avro ``decimal(18,2)``.
+MAX_DECIMAL = Decimal("9999999999999999.99")
+_CENT = Decimal("0.01")
+_DIVISION = re.compile(r"\d{6}")
+_PERIOD = re.compile(r"(\d{4})-(\d{2})")
+_SOURCE = re.compile(r"([a-z]+):(\d{6})(?::[^/\s]+)?")
+
+
+class _Context:
+    """What field validators need besides the value: the pseudonymiser and the record's date."""
+
+    __slots__ = ("not_after", "pseudonymiser")
+
+    def __init__(self, pseudonymiser: Pseudonymiser, not_after: date) -> None:
+        self.pseudonymiser = pseudonymiser
+        self.not_after = not_after
+
+
+def to_event(record: Mapping[str, object], pseudonymiser: Pseudonymiser, ingested_at: int) -> Event:
+    """Validate one canonical record and turn it into a pseudonymised event."""
+    if not isinstance(record, Mapping):
+        raise RecordError("a record must be a JSON object")
+    record_type = record.get("type")
+    if record_type is None:
+        raise RecordError("missing required field type")
+    spec = RECORD_TYPES.get(record_type) if isinstance(record_type, str) else None
+    if spec is None:
+        raise RecordError(f"type: unknown record type {record_type!r}")
+    occurred = _required_datetime(record, "occurred_at")
+    recorded = _optional_datetime(record, "recorded_at")
+    common = {f.name: _field(record, f, None) for f in COMMON_FIELDS}
+    _check_source(str(common["source"]))
+    context = _Context(pseudonymiser, local_date(occurred))
+    body = {f.kafka_name: _field(record, f, context) for f in spec.fields}
+    return Event(
+        type=spec.name,
+        event_id=event_id_of(str(common["source"]), spec.name, str(common["source_record_id"])),
+        source=str(common["source"]),
+        source_record_id=str(common["source_record_id"]),
+        jurisdiction=str(common["jurisdiction"]),
+        occurred_at=occurred,
+        recorded_at=occurred if recorded is None else recorded,
+        ingested_at=ingested_at,
+        body=body,
+    )
+
+
+def _required_datetime(record: Mapping[str, object], name: str) -> int:
+    value = _optional_datetime(record, name)
+    if value is None:
+        raise RecordError(f"missing required field {name}")
+    return value
+
+
+def _optional_datetime(record: Mapping[str, object], name: str) -> int | None:
+    raw = record.get(name)
+    if raw is None:
+        return None
+    try:
+        return to_ms(parse_datetime(raw))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise RecordError(f"{name}: impossible or malformed date-time {raw!r}") from None
+
+
+def _check_source(source: str) -> None:
+    match = _SOURCE.fullmatch(source)
+    if match is None or match.group(1) not in CATEGORIES:
+        raise RecordError(
+            f"source: {source!r} is not <category>:<division>[:<unit>] with category one of "
+            + ", ".join(CATEGORIES)
+        )
+
+
+def _field(record: Mapping[str, object], spec: FieldSpec, context: _Context | None) -> object:
+    raw = record.get(spec.name)
+    if raw is None or raw == "":
+        if spec.nullable:
+            return None
+        if spec.default is not None:
+            return spec.default
+        raise RecordError(f"missing required field {spec.name}")
+    try:
+        return _CONVERTERS[spec.kind](raw, spec, context)
+    except RecordError as exc:
+        raise exc.under(spec.name) from None
+
+
+def _string(raw: object, spec: FieldSpec, _: _Context | None) -> str:
+    if not isinstance(raw, str):
+        raise RecordError(f"expected a string, got {type(raw).__name__}")
+    return raw
+
+
+def _int(raw: object, spec: FieldSpec, _: _Context | None) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise RecordError(f"expected an integer, got {raw!r}")
+    if raw < 0:
+        raise RecordError(f"must not be negative, got {raw}")
+    return raw
+
+
+def _bool(raw: object, spec: FieldSpec, _: _Context | None) -> bool:
+    if not isinstance(raw, bool):
+        raise RecordError(f"expected true or false, got {raw!r}")
+    return raw
+
+
+def _date(raw: object, spec: FieldSpec, _: _Context | None) -> date:
+    try:
+        return parse_date(raw)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise RecordError(f"impossible date {raw!r}") from None
+
+
+def _period(raw: object, spec: FieldSpec, _: _Context | None) -> str:
+    match = _PERIOD.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise RecordError("not a YYYY-MM period")
+    return str(raw)
+
+
+def _division(raw: object, spec: FieldSpec, _: _Context | None) -> str:
+    if not isinstance(raw, str) or not _DIVISION.fullmatch(raw):
+        raise RecordError(f"not a 6-digit division code: {raw!r}")
+    return raw
+
+
+def _decimal(raw: object, spec: FieldSpec, _: _Context | None) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise RecordError(f"expected a decimal, got {raw!r}")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise RecordError(f"not a decimal: {raw!r}") from None
+    if not value.is_finite():
+        raise RecordError(f"not a decimal: {raw!r}")
+    if value < 0:
+        raise RecordError(f"must not be negative, got {raw}")
+    if value != value.quantize(_CENT, rounding="ROUND_DOWN"):
+        raise RecordError(f"more than two decimal places: {raw}")
+    if value > MAX_DECIMAL:
+        raise RecordError(f"beyond decimal(18,2): {raw}")
+    return value.quantize(_CENT)
+
+
+def _enum(raw: object, spec: FieldSpec, _: _Context | None) -> str:
+    if raw not in spec.symbols:
+        raise RecordError(f"{raw!r} is not one of {', '.join(spec.symbols)}")
+    return str(raw)
+
+
+def _person(raw: object, spec: FieldSpec, context: _Context | None) -> str:
+    assert context is not None
+    if not isinstance(raw, str):
+        raise RecordError("expected an ID number string")
+    return context.pseudonymiser.person_key(raw, not_after=context.not_after)
+
+
+def _person_list(raw: object, spec: FieldSpec, context: _Context | None) -> list[str]:
+    if not isinstance(raw, list):
+        raise RecordError("expected a list of persons")
+    return [_each(i, item, lambda x: _person_entry(x, context)) for i, item in enumerate(raw)]
+
+
+def _person_entry(item: object, context: _Context | None) -> str:
+    if not isinstance(item, Mapping) or item.get("id_number") in (None, ""):
+        raise RecordError("missing required field id_number")
+    try:
+        return _person(item["id_number"], _PERSON_SPEC, context)
+    except RecordError as exc:
+        raise exc.under(".id_number") from None
+
+
+def _party(raw: object, spec: FieldSpec, context: _Context | None) -> dict[str, str]:
+    if not isinstance(raw, Mapping):
+        raise RecordError("expected {id_number} or {credit_code}")
+    if raw.get("id_number") not in (None, ""):
+        try:
+            return {"kind": "PERSON", "key": _person(raw["id_number"], _PERSON_SPEC, context)}
+        except RecordError as exc:
+            raise exc.under(".id_number") from None
+    if raw.get("credit_code") not in (None, ""):
+        try:
+            return {"kind": "ORG", "key": validate_credit_code(str(raw["credit_code"]))}
+        except RecordError as exc:
+            raise exc.under(".credit_code") from None
+    raise RecordError("needs id_number or credit_code")
+
+
+def _party_list(raw: object, spec: FieldSpec, context: _Context | None) -> list[dict[str, str]]:
+    if not isinstance(raw, list):
+        raise RecordError("expected a list of parties")
+    return [_each(i, item, lambda x: _party(x, spec, context)) for i, item in enumerate(raw)]
+
+
+def _each(index: int, item: object, convert: Callable[[object], object]) -> object:
+    try:
+        return convert(item)
+    except RecordError as exc:
+        raise exc.under(f"[{index}]") from None
+
+
+_PERSON_SPEC = FieldSpec("id_number", FieldKind.PERSON, "")
+
+_CONVERTERS: dict[FieldKind, Callable[[object, FieldSpec, _Context | None], object]] = {
+    FieldKind.STRING: _string,
+    FieldKind.INT: _int,
+    FieldKind.BOOL: _bool,
+    FieldKind.DATE: _date,
+    FieldKind.PERIOD: _period,
+    FieldKind.DIVISION: _division,
+    FieldKind.DECIMAL: _decimal,
+    FieldKind.ENUM: _enum,
+    FieldKind.PERSON: _person,
+    FieldKind.PERSON_LIST: _person_list,
+    FieldKind.PARTY: _party,
+    FieldKind.PARTY_LIST: _party_list,
+}

@@ -1,0 +1,149 @@
+"""The model engine: routes events to entities and turns model outcomes into lead versions.
+
+Plain Python, no Kafka: the streams worker calls it per entity and batch, the
+batch evaluator over a whole history, the tests on hand-written facts.
+
+A lead is a pure function of the entity's facts and the hub clock; the engine
+remembers what it last published per lead (``EntityState.emitted``) and
+publishes only changes, so reprocessing the same events is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jiandu.core.events import Event
+from jiandu.core.leads import Evidence, Lead, lead_id_of
+from jiandu.core.timeutil import format_cst, local_date
+from jiandu.models.declarations import EntityKind, Model, Outcome, OutcomeState
+from jiandu.models.facts import EmittedLead, EntityState, Fact
+
+__all__ = ["Evaluation", "ModelEngine", "entities_of"]
+
+_LATE = "closing evidence arrived late"
+
+
+def entities_of(event: Event, kind: EntityKind) -> list[str]:
+    """The entity keys of an event for models keyed by ``kind``."""
+    body = event.body
+    if kind is EntityKind.PERSON:
+        keys = [body["person_key"]] if "person_key" in body else list(body.get("suspects") or ())
+        return [f"P:{k}" for k in keys]
+    if kind is EntityKind.PLAINTIFF:
+        return [f"{'P' if p['kind'] == 'PERSON' else 'O'}:{p['key']}" for p in body.get("plaintiffs") or ()]
+    ref = body.get("admin_case_no") or body.get("admin_case_ref")
+    return [f"A:{ref}"] if ref else []
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Lead versions to publish for one entity, and when to look at it again."""
+
+    leads: list[Lead]
+    wake_at: int | None
+
+
+class ModelEngine:
+    """A set of compiled models with their parameters."""
+
+    def __init__(self, models: Sequence[Model], overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.models = list(models)
+        self._params = {m.id: {**m.params, **(overrides or {}).get(m.id, {})} for m in self.models}
+        self._routes: dict[str, set[EntityKind]] = {}
+        for m in self.models:
+            for t in m.event_types():
+                self._routes.setdefault(t, set()).add(m.entity)
+
+    def event_types(self) -> set[str]:
+        """Record types some model reads."""
+        return set(self._routes)
+
+    def route(self, event: Event) -> list[str]:
+        """The entities whose state an event changes (empty: no model reads it)."""
+        kinds = self._routes.get(event.type, ())
+        return sorted({e for kind in kinds for e in entities_of(event, kind)})
+
+    def evaluate(self, entity: str, state: EntityState, clock: int, now: int) -> Evaluation:
+        """Evaluate every model on the entity; update ``state.emitted`` with what to publish."""
+        leads: list[Lead] = []
+        wake: int | None = None
+        types_present = {f.type for f in state.facts}
+        for model in self.models:
+            if not self._applies(model, entity, types_present):
+                continue
+            for outcome in model.evaluate(entity, state.facts, clock, self._params[model.id]):
+                if outcome.wake_at is not None:
+                    wake = outcome.wake_at if wake is None else min(wake, outcome.wake_at)
+                lead = self._reconcile(model, outcome, state, clock, now)
+                if lead is not None:
+                    leads.append(lead)
+        return Evaluation(leads, wake)
+
+    @staticmethod
+    def _applies(model: Model, entity: str, types_present: set[str]) -> bool:
+        prefix = entity.split(":", 1)[0]
+        kind_ok = prefix == "A" if model.entity is EntityKind.ADMIN_CASE else prefix in ("P", "O")
+        return kind_ok and not types_present.isdisjoint(model.event_types())
+
+    def _reconcile(self, model: Model, outcome: Outcome, state: EntityState, clock: int, now: int) -> Lead | None:
+        lead_id = lead_id_of(model.id, *outcome.identity)
+        emitted = state.emitted.get(lead_id)
+        status, reason = _status(outcome, emitted)
+        if status is None:
+            return None
+        digest = _digest(status, reason, outcome)
+        if emitted is not None and emitted.digest == digest:
+            return None
+        raised_at, detected_at = (emitted.raised_at, emitted.detected_at) if emitted else (clock, now)
+        state.emitted[lead_id] = EmittedLead(status, digest, raised_at, detected_at)
+        return _lead(model, lead_id, outcome, status, reason, raised_at, detected_at, now)
+
+
+def _status(outcome: Outcome, emitted: EmittedLead | None) -> tuple[str | None, str]:
+    was_raised = emitted is not None
+    if outcome.state is OutcomeState.OPEN:
+        return "OPEN", outcome.reason
+    if not was_raised:
+        return None, ""
+    if outcome.state is OutcomeState.CLOSED:
+        return "RESOLVED", _LATE
+    return "WITHDRAWN", outcome.reason
+
+
+def _digest(status: str, reason: str, o: Outcome) -> str:
+    parts = [status, reason, o.finding, o.severity, str(o.due_at), str(o.closed_at),
+             *(f.id for f in o.evidence), *sorted(f"{k}={v}" for k, v in o.details.items())]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
+
+
+def _evidence(facts: Iterable[Fact]) -> tuple[Evidence, ...]:
+    return tuple(Evidence(f.id, f.type, f.source, f.at) for f in facts)
+
+
+def _summary(model: Model, o: Outcome, status: str, reason: str) -> str:
+    text = dict(o.text)
+    text.setdefault("due_at", format_cst(o.due_at) if o.due_at else "")
+    summary = model.summary_zh.format_map(text)
+    if status == "RESOLVED":
+        when = local_date(o.closed_at).isoformat() if o.closed_at else ""
+        summary += f"（{when}的记录表明已按期履行，线索已核销）"
+    elif status == "WITHDRAWN":
+        summary += f"（线索撤回：{reason}）"
+    return summary
+
+
+def _lead(model: Model, lead_id: str, o: Outcome, status: str, reason: str,
+          raised_at: int, detected_at: int, now: int) -> Lead:
+    return Lead(
+        lead_id=lead_id, model_id=model.id, model_version=model.version, finding=o.finding,
+        severity=o.severity, department=model.department, jurisdiction=o.trigger.jurisdiction,
+        subject_kind=o.subject_kind, subject_key=o.subject_key,
+        case_no=o.trigger.fields.get("case_no"), trigger_event_id=o.trigger.id,
+        evidence=_evidence(o.evidence), due_at=o.due_at, raised_at=raised_at, detected_at=detected_at,
+        status=status, status_reason=reason, closed_at=o.closed_at if status == "RESOLVED" else None,
+        summary_zh=_summary(model, o, status, reason), legal_basis_zh=model.legal_basis_zh,
+        updated_at=now, details=dict(o.details),
+    )

@@ -1,0 +1,130 @@
+"""Avro single-object encoding (0xC3 0x01 + CRC-64-AVRO fingerprint + body).
+
+Any consumer can find the writer's schema by the fingerprint in the first ten
+bytes. fastavro carries the hot path (measured: benchmarks/serde.py); the
+reference ``avro`` package checks compatibility of schema changes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import avro.compatibility
+import avro.schema
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from jiandu.avro_schemas import all_schemas
+from jiandu.core.events import Event
+from jiandu.core.timeutil import to_ms
+from jiandu.errors import SchemaError
+
+__all__ = [
+    "MAGIC",
+    "AvroCodec",
+    "check_backward_compatible",
+    "schema_fingerprint",
+]
+
+MAGIC = b"\xc3\x01"
+_HEADER = len(MAGIC) + 8
+_EVENT_COMMON = ("event_id", "source", "source_record_id", "jurisdiction")
+
+
+def schema_fingerprint(schema: Mapping[str, Any]) -> bytes:
+    """CRC-64-AVRO fingerprint of the schema's parsing canonical form, as written on the wire."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(dict(schema)), "CRC-64-AVRO"))
+
+
+def check_backward_compatible(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """Raise SchemaError unless a reader on ``new`` can read data written with ``old``."""
+    reader = avro.schema.parse(json.dumps(new))
+    writer = avro.schema.parse(json.dumps(old))
+    result = avro.compatibility.ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
+    if result.compatibility is not avro.compatibility.SchemaCompatibilityType.compatible:
+        raise SchemaError(
+            f"schema {new.get('name')!r} cannot read data written with its previous version: "
+            f"{'; '.join(result.messages)} at {', '.join(result.locations)}. "
+            "Add new fields with a default, never remove or retype a field."
+        )
+
+
+class AvroCodec:
+    """Encodes and decodes every schema of the hub, by name and by fingerprint."""
+
+    def __init__(self, schemas: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._by_name: dict[str, tuple[bytes, Any]] = {}
+        self._by_fingerprint: dict[bytes, tuple[str, Any]] = {}
+        for name, schema in (schemas or all_schemas()).items():
+            self.register(name, schema)
+
+    def register(self, name: str, schema: Mapping[str, Any]) -> bytes:
+        """Add a schema (e.g. an older version, for reading old data); returns its fingerprint."""
+        parsed = fastavro.parse_schema(dict(schema), named_schemas={})
+        fp = schema_fingerprint(schema)
+        self._by_name.setdefault(name, (fp, parsed))
+        self._by_fingerprint[fp] = (name, parsed)
+        return fp
+
+    def fingerprint_of(self, name: str) -> bytes:
+        """The fingerprint of the current schema ``name``."""
+        return self._by_name[name][0]
+
+    def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
+        """Single-object encoding of ``record`` with the current schema ``name``."""
+        fp, parsed = self._by_name[name]
+        out = io.BytesIO()
+        out.write(MAGIC)
+        out.write(fp)
+        try:
+            fastavro.schemaless_writer(out, parsed, record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SchemaError(f"cannot encode a {name} record: {exc}") from exc
+        return out.getvalue()
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(schema name, record) of a single-object encoded message."""
+        if data[:2] != MAGIC or len(data) < _HEADER:
+            raise SchemaError("not Avro single-object encoding (missing 0xC3 0x01 header)")
+        known = self._by_fingerprint.get(bytes(data[2:_HEADER]))
+        if known is None:
+            raise SchemaError(
+                f"unknown writer schema fingerprint {bytes(data[2:_HEADER]).hex()}: "
+                "register the writer's schema with AvroCodec.register()"
+            )
+        name, parsed = known
+        current = self._by_name[name][1]
+        try:
+            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER:]), parsed, current)
+        except (ValueError, TypeError, EOFError, StopIteration) as exc:
+            raise SchemaError(f"cannot decode a {name} record: {exc}") from exc
+        return name, record  # type: ignore[return-value]
+
+    def encode_event(self, event: Event) -> bytes:
+        """An event with the schema of its type."""
+        record: dict[str, Any] = {name: getattr(event, name) for name in _EVENT_COMMON}
+        record.update(occurred_at=event.occurred_at, recorded_at=event.recorded_at,
+                      ingested_at=event.ingested_at)
+        record.update(event.body)
+        return self.encode(event.type, record)
+
+    def decode_event(self, data: bytes) -> Event:
+        """Inverse of :meth:`encode_event`."""
+        name, record = self.decode(data)
+        common = {k: record.pop(k) for k in _EVENT_COMMON}
+        times = {k: _ms(record.pop(k)) for k in ("occurred_at", "recorded_at", "ingested_at")}
+        return Event(type=name, **common, **times, body=record)
+
+    def names(self) -> Iterable[str]:
+        """Names of the current schemas."""
+        return self._by_name.keys()
+
+
+def _ms(value: datetime | int) -> int:
+    return value if isinstance(value, int) else to_ms(value)
+
+

@@ -1,0 +1,176 @@
+"""One settings object, built once at the entry point from ``JIANDU_*`` variables.
+
+Library code receives a :class:`Settings`; it never reads ``os.environ`` itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jiandu.errors import ConfigurationError
+
+__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "SETTINGS_DOC", "Settings", "kafka_client_config"]
+
+#: Used only in development mode when no key is set, so that a newcomer's
+#: ``make run`` works; production refuses to start without a real key.
+DEVELOPMENT_PSEUDONYM_KEY = "jiandu-development-key-not-secret"
+
+_SECRET_FIELDS = frozenset({"pseudonym_key", "kafka_sasl_password"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of the hub. Field docs are the configuration table of the README."""
+
+    mode: str = "development"
+    """``development`` or ``production``. Production refuses to start without a pseudonym key."""
+    pseudonym_key: str = ""
+    """HMAC-SHA256 key for ``person_key`` (events.md). Secret: masked when printed."""
+    kafka_bootstrap: str = ""
+    """Bootstrap servers of an existing Kafka. Empty: start the embedded Tansu broker."""
+    broker_port: int = 19092
+    """Port of the embedded broker on 127.0.0.1."""
+    topic_prefix: str = "jiandu"
+    """Prefix of every topic name (backtests use a fresh random prefix)."""
+    partitions: int = 4
+    """Partitions of each event topic and of the worker's internal topics."""
+    replication_factor: int = 1
+    """Replication factor of created topics (3 on a production cluster)."""
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    """Where processes keep local files (worker state, receipts, archives)."""
+    clock_grace_seconds: int = 3600
+    """Live mode: the hub clock trails wall-clock time by this much."""
+    backtest_lateness_seconds: int = 86400
+    """Backtest mode: the hub clock trails the largest event time seen by this much."""
+    live_tick_seconds: float = 5.0
+    """Live mode: how often the workers advance the hub clock."""
+    worker_web_port: int = 6066
+    """Port of the streams worker's web server (health, metrics)."""
+    consumer_fetch_max_wait_ms: int = 20
+    """Fetch wait of the streams consumers; small values cut latency (notes/tansu.md)."""
+    session_timeout_seconds: float = 6.0
+    """Consumer group session timeout. Small on the embedded broker: joins take half of it."""
+    kafka_security_protocol: str = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL for a production cluster."""
+    kafka_sasl_mechanism: str = ""
+    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with SASL."""
+    kafka_sasl_username: str = ""
+    """SASL user name."""
+    kafka_sasl_password: str = ""
+    """SASL password. Secret: masked when printed."""
+    log_level: str = "info"
+    """Log level of the hub's processes."""
+
+    @property
+    def embedded(self) -> bool:
+        """True when the hub runs its own Tansu broker."""
+        return not self.kafka_bootstrap
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap address clients connect to."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def pseudonym_key_bytes(self) -> bytes:
+        """The key for :func:`jiandu.core.identity.person_key`."""
+        self.require_pseudonym_key()
+        return (self.pseudonym_key or DEVELOPMENT_PSEUDONYM_KEY).encode()
+
+    def require_pseudonym_key(self) -> None:
+        """Refuse to run without a key outside development mode."""
+        if not self.pseudonym_key and self.mode != "development":
+            raise ConfigurationError(
+                "JIANDU_PSEUDONYM_KEY is not set: outside development mode the hub refuses to "
+                "pseudonymise with a default key. Set JIANDU_PSEUDONYM_KEY to a long random secret "
+                "(e.g. `openssl rand -hex 32`) or JIANDU_MODE=development for local work."
+            )
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from ``JIANDU_<FIELD>`` variables; unknown variables are an error."""
+        known = {f"JIANDU_{f.name.upper()}": f for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in environ if k.startswith("JIANDU_") and k not in known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        values = {f.name: _convert(name, environ[name], f) for name, f in known.items() if name in environ}
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check values that types alone do not."""
+        if self.mode not in ("development", "production"):
+            raise ConfigurationError(f"JIANDU_MODE={self.mode!r}: use development or production")
+        if not 1 <= self.partitions <= 256:
+            raise ConfigurationError(f"JIANDU_PARTITIONS={self.partitions}: use 1..256")
+        if not 0 < self.broker_port < 65536:
+            raise ConfigurationError(f"JIANDU_BROKER_PORT={self.broker_port}: not a port")
+
+    def masked(self) -> dict[str, object]:
+        """The settings as a dict with secrets masked, for printing and logging."""
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if f.name in _SECRET_FIELDS and value else value
+        return out
+
+
+def _convert(name: str, raw: str, f: dataclasses.Field[object]) -> object:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r}: expected a {kind}") from exc
+    return raw
+
+
+def _settings_doc() -> list[tuple[str, str, str]]:
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(Settings))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())  # type: ignore[attr-defined]
+    defaults = Settings()
+    return [
+        (f"JIANDU_{f.name.upper()}", str(getattr(defaults, f.name)), docs.get(f.name, ""))
+        for f in dataclasses.fields(Settings)
+    ]
+
+
+def SETTINGS_DOC() -> list[tuple[str, str, str]]:  # noqa: N802 - reads like the table it returns
+    """(variable, default, meaning) rows for the README's configuration table."""
+    return _settings_doc()
+
+
+def kafka_client_config(settings: Settings) -> dict[str, object]:
+    """Connection settings for kafka-python clients (security for a production cluster)."""
+    config: dict[str, object] = {
+        "bootstrap_servers": settings.bootstrap.split(","),
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_sasl_mechanism:
+        config.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
+    return config

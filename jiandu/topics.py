@@ -1,0 +1,95 @@
+"""The topic catalogue: every topic the hub uses, declared once.
+
+Topics are created idempotently at start-up from this catalogue, before anything
+produces (the embedded broker acknowledges and loses messages sent to a missing
+topic; see notes/tansu.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jiandu.core.records import RECORD_TYPES
+
+__all__ = ["TopicCatalogue", "TopicSpec"]
+
+_COMPACT = {"cleanup.policy": "compact"}
+_KEEP_FOREVER = {"retention.ms": "-1"}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic: name, partition count and topic configs."""
+
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCatalogue:
+    """All topic names for one deployment (a prefix) and their specs."""
+
+    prefix: str
+    partitions: int
+
+    def event_topic(self, record_type: str) -> str:
+        """``<prefix>.events.<type>``: one topic per event type, keyed by the event's person."""
+        return f"{self.prefix}.events.{record_type}"
+
+    @property
+    def dead_letters(self) -> str:
+        """Records that could not become events, with reason, source and sealed original bytes."""
+        return f"{self.prefix}.deadletter"
+
+    @property
+    def leads(self) -> str:
+        """Every version of every lead, keyed by ``lead_id`` (compacted: the last version wins)."""
+        return f"{self.prefix}.leads"
+
+    @property
+    def facts(self) -> str:
+        """Internal: events re-keyed by the entity whose state they change (person, case, party)."""
+        return f"{self.prefix}.internal.facts"
+
+    @property
+    def progress(self) -> str:
+        """Internal: per-partition hub clock reports of the streams workers."""
+        return f"{self.prefix}.internal.progress"
+
+    @property
+    def streams_app_id(self) -> str:
+        """Faust application id (consumer group and the prefix of Faust's own topics)."""
+        return f"{self.prefix}-streams"
+
+    @property
+    def state_changelog(self) -> str:
+        """Changelog of the workers' entity-state table (Faust names it after the app and table)."""
+        return f"{self.streams_app_id}-entity_state-changelog"
+
+    @property
+    def assignor_topic(self) -> str:
+        """Faust's partition-assignor leader topic."""
+        return f"{self.streams_app_id}-__assignor-__leader"
+
+    def event_topics(self) -> list[str]:
+        """The event topic of every record type, in catalogue order."""
+        return [self.event_topic(t) for t in RECORD_TYPES]
+
+    def specs(self) -> list[TopicSpec]:
+        """Every topic to create, with partitions and configs."""
+        n = self.partitions
+        events = [
+            TopicSpec(self.event_topic(t), n, dict(_KEEP_FOREVER), f"events of type {t}")
+            for t in RECORD_TYPES
+        ]
+        return [
+            *events,
+            TopicSpec(self.dead_letters, n, dict(_KEEP_FOREVER), "dead letters"),
+            TopicSpec(self.leads, n, dict(_COMPACT), "lead versions, keyed by lead_id"),
+            TopicSpec(self.facts, n, {}, "events re-keyed by entity"),
+            TopicSpec(self.progress, 1, {}, "worker clock reports"),
+            TopicSpec(self.state_changelog, n, dict(_COMPACT), "entity state changelog"),
+            TopicSpec(self.assignor_topic, 1, {}, "Faust assignor"),
+        ]

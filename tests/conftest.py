@@ -1,0 +1,36 @@
+"""Shared fixtures: one embedded broker per test session, a fresh topic prefix per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+
+from jiandu.broker import EmbeddedBroker, find_free_port
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "tansu_defect: shows a defect of the embedded Tansu broker that a shim in "
+        "jiandu/broker/tansu_compat.py works around; fails once Tansu fixes it",
+    )
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded broker on a free loopback port for the whole session."""
+    log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
+    embedded = EmbeddedBroker(find_free_port(), log_path=log_path)
+    embedded.start()
+    try:
+        yield embedded
+    finally:
+        embedded.stop()  # SIGTERM then SIGKILL, by the pid it started
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique topic prefix (and consumer group stem) for one test."""
+    return f"t{uuid4().hex[:10]}"

@@ -1,0 +1,79 @@
+"""A tiny Faust worker for the table-recovery test in test_broker.py (run as a subprocess).
+
+``fill``: an agent copies every message of the source topic into a Table (one key
+per message), which Faust writes to the table's changelog.
+``recover``: the same app, whose agent writes nothing, so the table holds only what
+recovery read back from the changelog. A timer writes ``{"recovered": bool,
+"size": len(table)}`` to the report file twice a second.
+
+With ``--shim`` the worker installs jiandu's Tansu shims first, as the hub does
+when it runs the embedded broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import faust
+
+from jiandu.broker import install_faust_shims
+
+__all__ = ["build_app", "main"]
+
+
+def build_app(args: argparse.Namespace) -> faust.App:
+    """The Faust app: one source topic, one table, one agent, one reporting timer."""
+    app = faust.App(
+        args.app_id,
+        broker=f"kafka://{args.bootstrap}",
+        store="memory://",
+        datadir=str(args.datadir),
+        web_enabled=False,
+        autodiscover=False,
+        topic_partitions=args.partitions,
+        topic_replication_factor=1,
+        broker_session_timeout=6,
+        broker_heartbeat_interval=1,
+    )
+    table = app.Table("entries", default=str, partitions=args.partitions)
+    source = app.topic(args.topic, key_type=str, value_type=str, key_serializer="raw",
+                       value_serializer="raw", partitions=args.partitions)
+
+    @app.agent(source)
+    async def copy(stream: faust.StreamT) -> None:
+        async for key, value in stream.items():
+            if args.mode == "fill":
+                table[key] = value
+
+    @app.timer(0.5)
+    async def report() -> None:
+        recovered = app.tables.recovery.completed.is_set() and bool(app.consumer.assignment())
+        tmp = args.report.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"recovered": recovered, "size": len(table)}))
+        tmp.replace(args.report)
+
+    return app
+
+
+def main() -> None:
+    """Parse the arguments and run the worker until SIGTERM."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["fill", "recover"])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--app-id", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--datadir", type=Path, required=True)
+    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--shim", action="store_true")
+    args = parser.parse_args()
+    if args.shim:
+        install_faust_shims(fetch_max_wait_ms=10)
+    app = build_app(args)
+    faust.Worker(app, loglevel="info").execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
