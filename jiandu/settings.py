@@ -116,6 +116,10 @@ class Settings:
         if not 0 < self.broker_port < 65536:
             raise ConfigurationError(f"JIANDU_BROKER_PORT={self.broker_port}: not a port")
 
+    def to_env(self) -> dict[str, str]:
+        """``JIANDU_*`` variables that rebuild these settings in a child process."""
+        return {f"JIANDU_{f.name.upper()}": str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
     def masked(self) -> dict[str, object]:
         """The settings as a dict with secrets masked, for printing and logging."""
         out: dict[str, object] = {}
@@ -161,12 +165,14 @@ def SETTINGS_DOC() -> list[tuple[str, str, str]]:  # noqa: N802 - reads like the
     return _settings_doc()
 
 
-def kafka_client_config(settings: Settings) -> dict[str, object]:
-    """Connection settings for kafka-python clients (security for a production cluster)."""
-    config: dict[str, object] = {
-        "bootstrap_servers": settings.bootstrap.split(","),
-        "security_protocol": settings.kafka_security_protocol,
-    }
+def kafka_client_config(settings: Settings, *, with_bootstrap: bool = True) -> dict[str, object]:
+    """Connection settings for kafka-python clients (security for a production cluster).
+
+    ``with_bootstrap=False`` leaves out the address, for helpers that take it separately.
+    """
+    config: dict[str, object] = {"security_protocol": settings.kafka_security_protocol}
+    if with_bootstrap:
+        config["bootstrap_servers"] = settings.bootstrap.split(",")
     if settings.kafka_sasl_mechanism:
         config.update(
             sasl_mechanism=settings.kafka_sasl_mechanism,

@@ -118,6 +118,7 @@ def _highwater_consumer(
         "enable_auto_commit": False,
         "fetch_max_wait_ms": _HIGHWATER_FETCH_WAIT_MS,
         "max_partition_fetch_bytes": 1,
+        "allow_auto_create_topics": False,
         **(client_config or {}),
     }
     try:
@@ -163,8 +164,11 @@ def _await_partitions(
     """Wait until metadata shows every topic with its partition count."""
     while True:
         counts = _partition_counts(admin, [spec.name for spec in specs])
-        wrong = {s.name: (counts.get(s.name, 0), s.partitions) for s in specs
-                 if counts.get(s.name, 0) != s.partitions}
+        wrong = {
+            s.name: (counts.get(s.name, 0), s.partitions)
+            for s in specs
+            if counts.get(s.name, 0) != s.partitions
+        }
         existing_mismatch = {n: c for n, c in wrong.items() if n not in created and c[0]}
         if existing_mismatch:
             raise BrokerError(_mismatch_message(existing_mismatch))
@@ -184,8 +188,10 @@ def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, in
 
 
 def _mismatch_message(mismatch: dict[str, tuple[int, int]]) -> str:
-    details = ", ".join(f'"{n}" has {seen}, the catalogue wants {want}'
-                        for n, (seen, want) in sorted(mismatch.items()))
+    details = ", ".join(
+        f'"{n}" has {seen}, the catalogue wants {want}'
+        for n, (seen, want) in sorted(mismatch.items())
+    )
     return (
         f"existing topics have the wrong partition count: {details}. Partitions cannot be "
         "added on the embedded broker: delete these topics (or use a new topic prefix) "
@@ -194,7 +200,7 @@ def _mismatch_message(mismatch: dict[str, tuple[int, int]]) -> str:
 
 
 def _all_partitions(consumer: KafkaConsumer, topics: list[str]) -> list[TopicPartition]:
-    partitions = []
+    partitions: list[TopicPartition] = []
     for topic in topics:
         numbers = consumer.partitions_for_topic(topic)
         if not numbers:

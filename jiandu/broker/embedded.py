@@ -34,8 +34,14 @@ _POLL_SECONDS = 0.1
 _LOG_TAIL_LINES = 20
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Tansu reads these from the environment; a stray value must not redirect our broker.
-_TANSU_ENV = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
-              "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_TANSU_ENV = (
+    "CLUSTER_ID",
+    "LISTENER_URL",
+    "ADVERTISED_LISTENER_URL",
+    "STORAGE_ENGINE",
+    "SCHEMA_REGISTRY",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+)
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:
@@ -57,6 +63,7 @@ class EmbeddedBroker:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._own_log: Path | None = None
+        self._log_start = 0  # where the current process's output begins in the log
 
     @property
     def bootstrap(self) -> str:
@@ -135,14 +142,19 @@ class EmbeddedBroker:
         log_path = self._log_file()
         url = f"tcp://{self.host}:{self.port}"
         command = [
-            _broker_binary(), "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            _broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         env["NO_COLOR"] = "1"
         with log_path.open("ab") as log:
+            self._log_start = log.tell()
             self._process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -182,7 +194,10 @@ class EmbeddedBroker:
         path = self.log_path or self._own_log
         if path is None or not path.exists():
             return "(no log)"
-        lines = _ANSI.sub("", path.read_text(errors="replace")).splitlines()
+        with path.open("rb") as log:
+            log.seek(self._log_start)
+            text = log.read().decode(errors="replace")
+        lines = _ANSI.sub("", text).splitlines()
         return "\n".join(lines[-_LOG_TAIL_LINES:])
 
     def _discard_own_log(self) -> None:
@@ -242,7 +257,10 @@ def _accepts_connections(host: str, port: int) -> bool:
 def _serves_metadata(bootstrap: str) -> bool:
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            request_timeout_ms=3000,
+            bootstrap_timeout_ms=3000,
         )
     except KafkaError:
         return False

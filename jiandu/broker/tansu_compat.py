@@ -57,8 +57,8 @@ def install_faust_shims(*, fetch_max_wait_ms: int) -> None:
     consumer_thread = _faust_consumer_thread_class()
     _originals["end_offsets"] = Fetcher.end_offsets
     _originals["create_worker_consumer"] = consumer_thread._create_worker_consumer
-    Fetcher.end_offsets = _end_offsets_with_fetch_check(Fetcher.end_offsets)  # type: ignore[method-assign]
-    consumer_thread._create_worker_consumer = _with_fetch_wait(  # type: ignore[method-assign]
+    Fetcher.end_offsets = _end_offsets_with_fetch_check(Fetcher.end_offsets)
+    consumer_thread._create_worker_consumer = _with_fetch_wait(
         consumer_thread._create_worker_consumer
     )
 
@@ -68,11 +68,9 @@ def uninstall_faust_shims() -> None:
     global _fetch_max_wait_ms
     if not _originals:
         return
-    Fetcher.end_offsets = _originals.pop("end_offsets")  # type: ignore[method-assign]
+    Fetcher.end_offsets = _originals.pop("end_offsets")
     consumer_thread = _faust_consumer_thread_class()
-    consumer_thread._create_worker_consumer = _originals.pop(  # type: ignore[method-assign]
-        "create_worker_consumer"
-    )
+    consumer_thread._create_worker_consumer = _originals.pop("create_worker_consumer")
     _fetch_max_wait_ms = None
 
 
@@ -125,10 +123,16 @@ async def _fetch_high_watermarks(fetcher: Fetcher, listed: Mapping[Any, int]) ->
         by_leader[leader][tp.topic].append((tp.partition, offset - 1, _RECHECK_MAX_BYTES))
         keys[(tp.topic, tp.partition)] = tp
     requests = [
-        client.send(leader, FetchRequest(
-            _RECHECK_FETCH_WAIT_MS, 1, _RECHECK_MAX_BYTES, fetcher._isolation_level,
-            list(topics.items()),
-        ))
+        client.send(
+            leader,
+            FetchRequest(
+                _RECHECK_FETCH_WAIT_MS,
+                1,
+                _RECHECK_MAX_BYTES,
+                fetcher._isolation_level,
+                list(topics.items()),
+            ),
+        )
         for leader, topics in by_leader.items()
     ]
     result = {}

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,8 +50,9 @@ def _produce_in_batches(bootstrap: str, topic: str, partitions: int) -> dict[int
     try:
         for i in range(RECORDS):
             partition = i % partitions
-            producer.send(topic, key=f"k{i:03d}".encode(), value=f"v{i}".encode(),
-                          partition=partition)
+            producer.send(
+                topic, key=f"k{i:03d}".encode(), value=f"v{i}".encode(), partition=partition
+            )
             counts[partition] += 1
             if i % 25 == 24:
                 producer.flush()
@@ -68,7 +69,7 @@ def test_start_and_stop_leave_no_process(tmp_path: Path) -> None:
     pid = broker.pid
     assert pid is not None and _alive(pid)
     assert broker.bootstrap == f"127.0.0.1:{broker.port}"
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
     assert consumer.topics() == set()
     consumer.close()
 
@@ -83,7 +84,7 @@ def test_restart_on_the_same_port_after_clients_left(tmp_path: Path) -> None:
     """A stopped broker's port stays in TIME_WAIT; that must not read as "in use"."""
     port = find_free_port()
     with EmbeddedBroker(port, log_path=tmp_path / "first.log") as first:
-        KafkaConsumer(bootstrap_servers=first.bootstrap).close()
+        KafkaConsumer(bootstrap_servers=first.bootstrap, enable_auto_commit=False).close()
     started = time.monotonic()
     with EmbeddedBroker(port, log_path=tmp_path / "second.log") as second:
         assert second.running
@@ -113,7 +114,7 @@ def test_ensure_topics_is_idempotent(broker: EmbeddedBroker, topic_prefix: str) 
     assert sorted(ensure_topics(broker.bootstrap, specs)) == sorted(s.name for s in specs)
     assert ensure_topics(broker.bootstrap, specs) == []
 
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
     try:
         for spec in specs:
             assert consumer.partitions_for_topic(spec.name) == set(range(spec.partitions))
@@ -135,7 +136,7 @@ def test_high_watermarks_are_exact_where_end_offsets_fall_short(
 
     assert ends == {(topic, p): counts.get(p, 0) for p in range(4)}
     assert sum(ends.values()) == RECORDS
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
     try:
         listed = consumer.end_offsets([TopicPartition(topic, p) for p in range(4)])
     finally:
@@ -147,6 +148,14 @@ def test_high_watermarks_are_exact_where_end_offsets_fall_short(
     assert all(listed_ends[tp] <= ends[tp] for tp in ends)
 
 
+@pytest.fixture
+def no_shims() -> None:
+    """These tests install and remove the process-wide shims; never under someone else's."""
+    if faust_shims_installed():
+        pytest.skip("the Tansu shims are already installed in this test process")
+
+
+@pytest.mark.usefixtures("no_shims")
 def test_shims_install_idempotently_and_uninstall() -> None:
     from aiokafka.consumer.fetcher import Fetcher
 
@@ -163,6 +172,7 @@ def test_shims_install_idempotently_and_uninstall() -> None:
     assert not faust_shims_installed()
 
 
+@pytest.mark.usefixtures("no_shims")
 @pytest.mark.timeout(30)
 def test_shim_sets_the_fetch_wait_of_fausts_worker_consumer(broker: EmbeddedBroker) -> None:
     import faust
@@ -190,12 +200,18 @@ def test_shim_sets_the_fetch_wait_of_fausts_worker_consumer(broker: EmbeddedBrok
 @contextmanager
 def _worker(mode: str, args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A Faust worker subprocess, always stopped (SIGTERM, then SIGKILL) by its pid."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get(
-        "PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, str(RECOVERY_APP), mode, *args],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
         )
     try:
         yield process
@@ -214,10 +230,10 @@ def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait()
 
 
-def _wait_for(condition: object, timeout: float, what: str, log: Path) -> None:
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         time.sleep(0.25)
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
@@ -238,29 +254,50 @@ def _report(path: Path) -> dict[str, object]:
         return {}
 
 
-def _recovered_table_size(broker: EmbeddedBroker, prefix: str, tmp_path: Path, *, shim: bool) -> int:
+def _recovered_table_size(
+    broker: EmbeddedBroker, prefix: str, tmp_path: Path, *, shim: bool
+) -> int:
     """Fill a Faust table from RECORDS messages, restart the worker, return the recovered size."""
     topic, app_id = f"{prefix}.source", f"{prefix}-recovery"
     changelog = f"{app_id}-entries-changelog"
     ensure_topics(broker.bootstrap, [TopicSpec(topic, 2)])
     _produce_in_batches(broker.bootstrap, topic, partitions=2)
     report = tmp_path / "report.json"
-    args = ["--bootstrap", broker.bootstrap, "--app-id", app_id, "--topic", topic,
-            "--partitions", "2", "--report", str(report), *(["--shim"] if shim else [])]
+    args = [
+        "--bootstrap",
+        broker.bootstrap,
+        "--app-id",
+        app_id,
+        "--topic",
+        topic,
+        "--partitions",
+        "2",
+        "--report",
+        str(report),
+        *(["--shim"] if shim else []),
+    ]
 
     fill_log = tmp_path / "fill.log"
     with _worker("fill", [*args, "--datadir", str(tmp_path / "fill")], fill_log) as fill:
-        _wait_for(lambda: _changelog_size(broker.bootstrap, changelog) >= RECORDS, 40,
-                  "the changelog to hold every table update", fill_log)
+        _wait_for(
+            lambda: _changelog_size(broker.bootstrap, changelog) >= RECORDS,
+            40,
+            "the changelog to hold every table update",
+            fill_log,
+        )
         _stop(fill, timeout=15)
     assert _changelog_size(broker.bootstrap, changelog) == RECORDS
     report.unlink(missing_ok=True)
 
     recover_log = tmp_path / "recover.log"
     with _worker("recover", [*args, "--datadir", str(tmp_path / "recover")], recover_log):
-        _wait_for(lambda: _report(report).get("recovered") is True, 40,
-                  "table recovery to complete", recover_log)
-        return int(_report(report)["size"])  # type: ignore[call-overload]
+        _wait_for(
+            lambda: _report(report).get("recovered") is True,
+            40,
+            "table recovery to complete",
+            recover_log,
+        )
+        return int(str(_report(report)["size"]))
 
 
 @pytest.mark.slow

@@ -1,0 +1,5 @@
+import sys
+
+from jiandu.cli.main import main
+
+sys.exit(main())

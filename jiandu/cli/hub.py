@@ -1,0 +1,51 @@
+"""Pieces the commands share: the broker to use, topics, the intake, clock ticks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from jiandu.broker import EmbeddedBroker, ensure_topics, find_free_port
+from jiandu.settings import Settings, kafka_client_config
+from jiandu.topics import TopicCatalogue
+from producers import KafkaPublisher, RecordIntake
+
+__all__ = ["broker_for", "catalogue_of", "create_topics", "new_intake"]
+
+
+@contextlib.contextmanager
+def broker_for(settings: Settings, *, log_dir: Path, fresh_port: bool = False) -> Iterator[Settings]:
+    """Yield settings pointing at a running broker: the configured Kafka, or an embedded one started here.
+
+    The embedded broker is stopped (by pid) when the block ends.
+    """
+    if not settings.embedded:
+        yield settings
+        return
+    port = find_free_port() if fresh_port else settings.broker_port
+    broker = EmbeddedBroker(port, log_path=log_dir / f"tansu-{port}.log")
+    broker.start()
+    try:
+        yield settings.replace(broker_port=port)
+    finally:
+        broker.stop()
+
+
+def catalogue_of(settings: Settings) -> TopicCatalogue:
+    """The topic catalogue of these settings."""
+    return TopicCatalogue(settings.topic_prefix, settings.partitions)
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Create every topic of the catalogue that is missing (idempotent)."""
+    return ensure_topics(settings.bootstrap, catalogue_of(settings).specs(),
+                         replication_factor=settings.replication_factor,
+                         client_config=kafka_client_config(settings, with_bootstrap=False))
+
+
+def new_intake(settings: Settings, *, adapter: str) -> tuple[KafkaPublisher, RecordIntake]:
+    """A publisher and the shared intake on it."""
+    publisher = KafkaPublisher(kafka_client_config(settings))
+    intake = RecordIntake(publisher, catalogue_of(settings), settings.pseudonym_key_bytes, adapter=adapter)
+    return publisher, intake

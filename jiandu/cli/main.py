@@ -1,0 +1,167 @@
+"""The ``jiandu`` command line. Settings come from ``JIANDU_*`` variables, built once here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from jiandu.core.timeutil import parse_datetime, to_ms
+from jiandu.errors import InputError, JianduError
+from jiandu.settings import SETTINGS_DOC, Settings
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jiandu", description="Jiandu Hub (监督数据共享中心)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the hub: embedded broker, streams worker, sample replay, leads")
+    run.add_argument("--sample", type=Path, default=None, help="JSON-lines records to replay (default: generated)")
+    run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+
+    ingest = sub.add_parser("ingest", help="publish canonical JSON-lines records")
+    ingest.add_argument("files", nargs="+", type=Path)
+
+    worker = sub.add_parser("worker", help="run one streams worker (Faust)")
+    worker.add_argument("--mode", choices=["live", "backtest"], default="live")
+    worker.add_argument("--web-port", type=int, default=None)
+
+    backtest = sub.add_parser("backtest", help="run the models over a history on fresh topics")
+    backtest.add_argument("--input", type=Path, nargs="+", required=True)
+    backtest.add_argument("--clock-end", required=True, help="ISO 8601, e.g. 2025-03-01T00:00:00+08:00")
+    backtest.add_argument("--out", type=Path, required=True)
+
+    sub.add_parser("broker", help="run the embedded broker in the foreground")
+    sub.add_parser("topics", help="create every topic of the catalogue (idempotent)")
+    schemas = sub.add_parser("schemas", help="write or check schemas/*.avsc")
+    schemas.add_argument("--write", action="store_true")
+    schemas.add_argument("--dir", type=Path, default=Path("schemas"))
+    sub.add_parser("settings", help="print the settings (secrets masked) and the configuration table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        return _COMMANDS[args.command](settings, args)
+    except InputError as exc:
+        print(f"jiandu: {exc}", file=sys.stderr)
+        return 2
+    except JianduError as exc:
+        print(f"jiandu: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.jsonl import ingest_jsonl
+    from jiandu.cli.hub import create_topics, new_intake
+
+    for path in args.files:
+        if not path.is_file():
+            raise InputError(f"cannot read {path}: no such file")
+    create_topics(settings)
+    publisher, intake = new_intake(settings, adapter="jsonl")
+    with publisher:
+        report = ingest_jsonl(args.files, intake, show_progress=sys.stderr.isatty())
+    print(f"accepted {report.accepted}, rejected {report.rejected}")
+    for reason, count in report.reasons().most_common():
+        print(f"  {count:6}  {reason}")
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams import run_worker
+
+    settings.require_pseudonym_key()
+    run_worker(settings, mode=args.mode, web_port=args.web_port)
+    return 0
+
+
+def _backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.cli.backtest import run_backtest, summary
+
+    settings.require_pseudonym_key()
+    for path in args.input:
+        if not path.is_file():
+            raise InputError(f"cannot read {path}: no such file")
+    try:
+        clock_end = to_ms(parse_datetime(args.clock_end))
+    except ValueError:
+        raise InputError(f"--clock-end {args.clock_end!r} is not an ISO 8601 date-time") from None
+    with tempfile.TemporaryDirectory(prefix="jiandu-backtest-") as work:
+        result = run_backtest(settings, args.input, clock_end, args.out, work_dir=Path(work),
+                              show_progress=sys.stderr.isatty())
+    print(f"accepted {result.intake.accepted}, rejected {result.intake.rejected}; "
+          f"{len(result.leads)} leads in {result.seconds:.1f} s → {args.out}")
+    print(summary(result.leads.values()))
+    return 0
+
+
+def _broker(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from jiandu.broker import EmbeddedBroker
+
+    with EmbeddedBroker(settings.broker_port, log_path=settings.data_dir / "tansu.log") as broker:
+        print(f"embedded broker on {broker.bootstrap} (pid {broker.pid}); Ctrl-C stops it")
+        while broker.running:
+            time.sleep(1)
+    return 0
+
+
+def _topics(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.cli.hub import create_topics
+
+    created = create_topics(settings)
+    print(f"{len(created)} topics created")
+    return 0
+
+
+def _schemas(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from jiandu.avro_schemas import all_schemas
+
+    stale = []
+    for name, schema in all_schemas().items():
+        path = args.dir / f"{name}.avsc"
+        text = json.dumps(schema, ensure_ascii=False, indent=2) + "\n"
+        if args.write:
+            path.write_text(text, encoding="utf-8")
+        elif not path.is_file() or path.read_text(encoding="utf-8") != text:
+            stale.append(path.name)
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run `jiandu schemas --write`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _settings(settings: Settings, args: argparse.Namespace) -> int:
+    for key, value in settings.masked().items():
+        print(f"{key} = {value}")
+    print()
+    for name, default, doc in SETTINGS_DOC():
+        print(f"| `{name}` | `{default}` | {doc} |")
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.cli.run import run_hub
+
+    return run_hub(settings, sample=args.sample, duration=args.duration)
+
+
+_COMMANDS = {
+    "run": _run, "ingest": _ingest, "worker": _worker, "backtest": _backtest, "broker": _broker,
+    "topics": _topics, "schemas": _schemas, "settings": _settings,
+}
