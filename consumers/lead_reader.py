@@ -21,8 +21,9 @@ def read_leads(client_config: Mapping[str, Any], topic: str, *, timeout: float =
     ends = high_watermarks(",".join(client_config["bootstrap_servers"]), [topic], settings)
     codec = AvroCodec()
     leads: dict[str, Lead] = {}
-    consumer = KafkaConsumer(**client_config, enable_auto_commit=False, fetch_max_wait_ms=20,
-                             max_partition_fetch_bytes=4 << 20)
+    consumer = KafkaConsumer(
+        **client_config, enable_auto_commit=False, fetch_max_wait_ms=20, max_partition_fetch_bytes=4 << 20
+    )
     try:
         parts = [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0]
         consumer.assign(parts)

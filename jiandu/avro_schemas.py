@@ -31,8 +31,11 @@ _PARTY = {
     "name": "Party",
     "doc": "a natural person (pseudonymised) or an organisation (credit code in clear)",
     "fields": [
-        {"name": "kind", "type": {"type": "enum", "name": "PartyKind", "symbols": ["PERSON", "ORG"]},
-         "doc": "PERSON or ORG"},
+        {
+            "name": "kind",
+            "type": {"type": "enum", "name": "PartyKind", "symbols": ["PERSON", "ORG"]},
+            "doc": "PERSON or ORG",
+        },
         {"name": "key", "type": "string", "doc": "person_key (HMAC-SHA256, hex) or the 18-character credit code"},
     ],
 }
@@ -113,12 +116,19 @@ def lead_schema() -> Schema:
         "namespace": NAMESPACE,
         "doc": "a supervision lead (法律监督线索); every change is a new version keyed by lead_id",
         "fields": [
-            {"name": "lead_id", "type": "string", "doc": "hash of model id and the lead's identity: one lead per finding"},
+            {
+                "name": "lead_id",
+                "type": "string",
+                "doc": "hash of model id and the lead's identity: one lead per finding",
+            },
             {"name": "model_id", "type": "string", "doc": "M01..M14"},
             {"name": "model_version", "type": "string", "doc": "version of the model declaration that raised it"},
             {"name": "finding", "type": "string", "doc": "short finding code"},
-            {"name": "severity", "type": {"type": "enum", "name": "Severity", "symbols": ["HIGH", "MEDIUM", "LOW"]},
-             "doc": "HIGH, MEDIUM or LOW"},
+            {
+                "name": "severity",
+                "type": {"type": "enum", "name": "Severity", "symbols": ["HIGH", "MEDIUM", "LOW"]},
+                "doc": "HIGH, MEDIUM or LOW",
+            },
             {"name": "department", "type": "string", "doc": "procuratorate department that handles it"},
             {"name": "jurisdiction", "type": "string", "doc": "division code of the trigger's producing unit"},
             {"name": "subject", "type": _PARTY, "doc": "who the lead is about"},
@@ -128,14 +138,21 @@ def lead_schema() -> Schema:
             {"name": "due_at", **opt_ts, "doc": "the exclusive deadline instant, if the model has one"},
             {"name": "raised_at", "type": _TIMESTAMP, "doc": "hub clock when the lead was raised"},
             {"name": "detected_at", "type": _TIMESTAMP, "doc": "wall clock when the lead was raised"},
-            {"name": "status", "type": {"type": "enum", "name": "LeadStatus", "symbols": ["OPEN", "RESOLVED", "WITHDRAWN"]},
-             "doc": "OPEN, RESOLVED or WITHDRAWN"},
+            {
+                "name": "status",
+                "type": {"type": "enum", "name": "LeadStatus", "symbols": ["OPEN", "RESOLVED", "WITHDRAWN"]},
+                "doc": "OPEN, RESOLVED or WITHDRAWN",
+            },
             {"name": "status_reason", "type": "string", "doc": "why it has this status"},
             {"name": "closed_at", **opt_ts, "doc": "when the closing evidence occurred, if any"},
             {"name": "summary_zh", "type": "string", "doc": "what was expected, by when, and what was found"},
             {"name": "legal_basis_zh", "type": "string", "doc": "the legal basis"},
-            {"name": "details", "type": {"type": "map", "values": "string"}, "default": {},
-             "doc": "model-specific figures (request_limit_days, fine_cny, ...)"},
+            {
+                "name": "details",
+                "type": {"type": "map", "values": "string"},
+                "default": {},
+                "doc": "model-specific figures (request_limit_days, fine_cny, ...)",
+            },
             {"name": "updated_at", "type": _TIMESTAMP, "doc": "wall clock of this version"},
         ],
     }
@@ -154,10 +171,18 @@ def dead_letter_schema() -> Schema:
             {"name": "source", **opt, "doc": "producing agency unit, if readable"},
             {"name": "record_type", **opt, "doc": "record type, if readable"},
             {"name": "source_record_id", **opt, "doc": "id in the source system, if readable"},
-            {"name": "adapter", "type": "string", "doc": "adapter that received it (jsonl, file-drop, rest-pull, push-api)"},
+            {
+                "name": "adapter",
+                "type": "string",
+                "doc": "adapter that received it (jsonl, file-drop, rest-pull, push-api)",
+            },
             {"name": "origin", "type": "string", "doc": "where in the input: file and line, page, request"},
             {"name": "received_at", "type": _TIMESTAMP, "doc": "when the hub received it"},
-            {"name": "payload_sealed", "type": "bytes", "doc": "original bytes, AES-256-GCM sealed with a key derived from the pseudonym key"},
+            {
+                "name": "payload_sealed",
+                "type": "bytes",
+                "doc": "original bytes, AES-256-GCM sealed with a key derived from the pseudonym key",
+            },
         ],
     }
 
@@ -172,7 +197,12 @@ def routed_schema() -> Schema:
         "fields": [
             {"name": "entity", "type": "string", "doc": "entity key (P:<person_key>, O:<credit code>, A:<admin case>)"},
             {"name": "clock", "type": "long", "doc": "hub clock of the router in epoch ms (0: none)"},
-            {"name": "event", "type": ["null", "bytes"], "default": None, "doc": "single-object encoded event; null for a tick"},
+            {
+                "name": "event",
+                "type": ["null", "bytes"],
+                "default": None,
+                "doc": "single-object encoded event; null for a tick",
+            },
         ],
     }
 
@@ -195,6 +225,7 @@ def progress_schema() -> Schema:
 def all_schemas() -> dict[str, Schema]:
     """Every schema by file stem (``police.case_filed``, ``lead``, ...)."""
     schemas = {name: event_schema(t) for name, t in RECORD_TYPES.items()}
-    schemas.update(lead=lead_schema(), dead_letter=dead_letter_schema(),
-                   routed=routed_schema(), progress=progress_schema())
+    schemas.update(
+        lead=lead_schema(), dead_letter=dead_letter_schema(), routed=routed_schema(), progress=progress_schema()
+    )
     return schemas

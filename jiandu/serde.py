@@ -107,8 +107,7 @@ class AvroCodec:
     def encode_event(self, event: Event) -> bytes:
         """An event with the schema of its type."""
         record: dict[str, Any] = {name: getattr(event, name) for name in _EVENT_COMMON}
-        record.update(occurred_at=event.occurred_at, recorded_at=event.recorded_at,
-                      ingested_at=event.ingested_at)
+        record.update(occurred_at=event.occurred_at, recorded_at=event.recorded_at, ingested_at=event.ingested_at)
         record.update(event.body)
         return self.encode(event.type, record)
 
@@ -126,5 +125,3 @@ class AvroCodec:
 
 def _ms(value: datetime | int) -> int:
     return value if isinstance(value, int) else to_ms(value)
-
-

@@ -99,9 +99,7 @@ class Settings:
         known = {f"JIANDU_{f.name.upper()}": f for f in dataclasses.fields(cls)}
         unknown = sorted(k for k in environ if k.startswith("JIANDU_") and k not in known)
         if unknown:
-            raise ConfigurationError(
-                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+            raise ConfigurationError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         values = {f.name: _convert(name, environ[name], f) for name, f in known.items() if name in environ}
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
@@ -146,11 +144,12 @@ def _convert(name: str, raw: str, f: dataclasses.Field[object]) -> object:
 def _settings_doc() -> list[tuple[str, str, str]]:
     import ast
     import inspect
+    import itertools
 
     tree = ast.parse(inspect.getsource(Settings))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:], strict=False):
+    for node, nxt in itertools.pairwise(body):
         if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
             docs[node.target.id] = " ".join(str(nxt.value.value).split())  # type: ignore[attr-defined]
     defaults = Settings()
@@ -160,7 +159,7 @@ def _settings_doc() -> list[tuple[str, str, str]]:
     ]
 
 
-def SETTINGS_DOC() -> list[tuple[str, str, str]]:  # noqa: N802 - reads like the table it returns
+def SETTINGS_DOC() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) rows for the README's configuration table."""
     return _settings_doc()
 

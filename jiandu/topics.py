@@ -80,10 +80,7 @@ class TopicCatalogue:
     def specs(self) -> list[TopicSpec]:
         """Every topic to create, with partitions and configs."""
         n = self.partitions
-        events = [
-            TopicSpec(self.event_topic(t), n, dict(_KEEP_FOREVER), f"events of type {t}")
-            for t in RECORD_TYPES
-        ]
+        events = [TopicSpec(self.event_topic(t), n, dict(_KEEP_FOREVER), f"events of type {t}") for t in RECORD_TYPES]
         return [
             *events,
             TopicSpec(self.dead_letters, n, dict(_KEEP_FOREVER), "dead letters"),

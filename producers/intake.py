@@ -51,8 +51,15 @@ class IntakeReport:
 class RecordIntake:
     """Turns agency records into events on Kafka; every adapter submits through one of these."""
 
-    def __init__(self, publisher: KafkaPublisher, catalogue: TopicCatalogue, pseudonym_key: bytes,
-                 *, adapter: str, codec: AvroCodec | None = None) -> None:
+    def __init__(
+        self,
+        publisher: KafkaPublisher,
+        catalogue: TopicCatalogue,
+        pseudonym_key: bytes,
+        *,
+        adapter: str,
+        codec: AvroCodec | None = None,
+    ) -> None:
         self._publisher = publisher
         self._topics = catalogue
         self._pseudonymiser = Pseudonymiser(pseudonym_key)
@@ -77,8 +84,12 @@ class RecordIntake:
         except RecordError as exc:
             self._reject(raw, origin, exc.reason, record)
             return
-        self._publisher.send(self._topics.event_topic(event.type), event.key, self._codec.encode_event(event),
-                             on_success=self._count_accepted)
+        self._publisher.send(
+            self._topics.event_topic(event.type),
+            event.key,
+            self._codec.encode_event(event),
+            on_success=self._count_accepted,
+        )
 
     def confirm(self) -> IntakeReport:
         """Wait for the broker to confirm everything submitted so far."""
@@ -90,16 +101,30 @@ class RecordIntake:
 
     def _reject(self, raw: bytes, origin: str, reason: str, record: object) -> None:
         fields = record if isinstance(record, Mapping) else {}
-        rejection = Rejection(origin, reason, _text(fields.get("source")), _text(fields.get("type")),
-                              _text(fields.get("source_record_id")))
+        rejection = Rejection(
+            origin,
+            reason,
+            _text(fields.get("source")),
+            _text(fields.get("type")),
+            _text(fields.get("source_record_id")),
+        )
         letter = {
-            "reason": reason, "source": rejection.source, "record_type": rejection.record_type,
-            "source_record_id": rejection.source_record_id, "adapter": self._adapter, "origin": origin,
-            "received_at": utc_now_ms(), "payload_sealed": self._seal.seal(raw),
+            "reason": reason,
+            "source": rejection.source,
+            "record_type": rejection.record_type,
+            "source_record_id": rejection.source_record_id,
+            "adapter": self._adapter,
+            "origin": origin,
+            "received_at": utc_now_ms(),
+            "payload_sealed": self._seal.seal(raw),
         }
         key = rejection.source or "unknown"
-        self._publisher.send(self._topics.dead_letters, key, self._codec.encode("dead_letter", letter),
-                             on_success=lambda: self._count_rejected(rejection))
+        self._publisher.send(
+            self._topics.dead_letters,
+            key,
+            self._codec.encode("dead_letter", letter),
+            on_success=lambda: self._count_rejected(rejection),
+        )
 
     def _count_rejected(self, rejection: Rejection) -> None:
         self.report.rejected += 1

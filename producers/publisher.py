@@ -45,8 +45,15 @@ class KafkaPublisher:
             ) from exc
         self._pending: list[PendingSend] = []
 
-    def send(self, topic: str, key: str, value: bytes, on_success: Callable[[], None] | None = None,
-             *, partition: int | None = None) -> None:
+    def send(
+        self,
+        topic: str,
+        key: str,
+        value: bytes,
+        on_success: Callable[[], None] | None = None,
+        *,
+        partition: int | None = None,
+    ) -> None:
         """Queue a message; ``on_success`` runs once its delivery is confirmed by :meth:`confirm`."""
         future = self._producer.send(topic, key=key.encode(), value=value, partition=partition)
         self._pending.append(PendingSend(future, on_success or (lambda: None)))

@@ -95,8 +95,9 @@ class StreamsWorker:
         return self.codec.encode("routed", {"entity": "", "clock": clock, "event": None})
 
 
-def create_app(settings: Settings, catalogue: TopicCatalogue, engine: ModelEngine, *,
-               mode: str = LIVE, web_port: int | None = None) -> faust.App:
+def create_app(
+    settings: Settings, catalogue: TopicCatalogue, engine: ModelEngine, *, mode: str = LIVE, web_port: int | None = None
+) -> faust.App:
     """The Faust app of the streams worker."""
     app = faust.App(
         catalogue.streams_app_id,
@@ -125,8 +126,14 @@ def create_app(settings: Settings, catalogue: TopicCatalogue, engine: ModelEngin
     facts = app.topic(catalogue.facts, partitions=settings.partitions, **raw)
     leads = app.topic(catalogue.leads, **raw)
     progress = app.topic(catalogue.progress, **raw)
-    table = app.Table("entity_state", default=None, partitions=settings.partitions, use_partitioner=True,
-                      key_type=bytes, value_type=bytes)
+    table = app.Table(
+        "entity_state",
+        default=None,
+        partitions=settings.partitions,
+        use_partitioner=True,
+        key_type=bytes,
+        value_type=bytes,
+    )
 
     @app.agent(event_topics, name="router")
     async def router(stream: faust.Stream) -> None:
@@ -139,8 +146,12 @@ def create_app(settings: Settings, catalogue: TopicCatalogue, engine: ModelEngin
         clock = worker.clocks.clock(partition)
         result = engine.evaluate(entity.decode(), state, clock, utc_now_ms())
         for lead in result.leads:
-            leads.send_soon(key=lead.lead_id.encode(), value=worker.codec.encode("lead", lead.to_avro()),
-                            key_serializer="raw", value_serializer="raw")
+            leads.send_soon(
+                key=lead.lead_id.encode(),
+                value=worker.codec.encode("lead", lead.to_avro()),
+                key_serializer="raw",
+                value_serializer="raw",
+            )
         if result.wake_at is not None:
             worker.clocks.schedule(partition, result.wake_at, entity)
         table[entity] = state.dumps()
@@ -175,7 +186,9 @@ def create_app(settings: Settings, catalogue: TopicCatalogue, engine: ModelEngin
                 if routed["event"] is None:
                     ticks.add(partition)
                     continue
-                batch[(partition, routed["entity"].encode())].append(fact_of(worker.codec.decode_event(routed["event"])))
+                batch[(partition, routed["entity"].encode())].append(
+                    fact_of(worker.codec.decode_event(routed["event"]))
+                )
                 worker.facts_processed[partition] += 1
             for (partition, entity), new_facts in batch.items():
                 state = EntityState.loads(table.get(entity))
@@ -187,19 +200,28 @@ def create_app(settings: Settings, catalogue: TopicCatalogue, engine: ModelEngin
             if ticks:
                 await app.producer.flush()
                 for partition in sorted(ticks):
-                    report = {"partition": partition, "clock": worker.clocks.clock(partition),
-                              "facts": worker.facts_processed[partition]}
-                    progress.send_soon(key=str(partition).encode(), value=worker.codec.encode("progress", report),
-                                       key_serializer="raw", value_serializer="raw")
+                    report = {
+                        "partition": partition,
+                        "clock": worker.clocks.clock(partition),
+                        "facts": worker.facts_processed[partition],
+                    }
+                    progress.send_soon(
+                        key=str(partition).encode(),
+                        value=worker.codec.encode("progress", report),
+                        key_serializer="raw",
+                        value_serializer="raw",
+                    )
                 await app.producer.flush()
 
     if mode == LIVE:
+
         @app.timer(settings.live_tick_seconds)
         async def live_clock() -> None:
             tick = worker.tick(utc_now_ms() - settings.clock_grace_seconds * 1000)
             for partition in range(settings.partitions):
-                await facts.send(key=_TICK_KEY, value=tick, partition=partition,
-                                 key_serializer="raw", value_serializer="raw")
+                await facts.send(
+                    key=_TICK_KEY, value=tick, partition=partition, key_serializer="raw", value_serializer="raw"
+                )
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:

@@ -42,8 +42,16 @@ class BacktestResult:
     seconds: float
 
 
-def run_backtest(settings: Settings, inputs: Sequence[Path], clock_end: int, out: Path, *,
-                 work_dir: Path, show_progress: bool = False, timeout: float = 3600.0) -> BacktestResult:
+def run_backtest(
+    settings: Settings,
+    inputs: Sequence[Path],
+    clock_end: int,
+    out: Path,
+    *,
+    work_dir: Path,
+    show_progress: bool = False,
+    timeout: float = 3600.0,
+) -> BacktestResult:
     """Run a backtest and write ``out``; everything it started is stopped and its topics deleted."""
     started = time.monotonic()
     settings = settings.replace(topic_prefix=f"jiandu-bt-{uuid.uuid4().hex[:10]}")
@@ -63,8 +71,11 @@ def run_backtest(settings: Settings, inputs: Sequence[Path], clock_end: int, out
         finally:
             worker.stop()
             if not settings.embedded:
-                delete_topics(settings.bootstrap, [s.name for s in catalogue.specs()],
-                              kafka_client_config(settings, with_bootstrap=False))
+                delete_topics(
+                    settings.bootstrap,
+                    [s.name for s in catalogue.specs()],
+                    kafka_client_config(settings, with_bootstrap=False),
+                )
     write_leads(leads.values(), out)
     return BacktestResult(report, leads, time.monotonic() - started)
 
@@ -80,7 +91,9 @@ def wait_until_routed(settings: Settings, worker: WorkerProcess, *, timeout: flo
     """Block until the streams app has committed every event topic partition up to its end."""
     catalogue = catalogue_of(settings)
     config = kafka_client_config(settings)
-    ends = high_watermarks(settings.bootstrap, catalogue.event_topics(), kafka_client_config(settings, with_bootstrap=False))
+    ends = high_watermarks(
+        settings.bootstrap, catalogue.event_topics(), kafka_client_config(settings, with_bootstrap=False)
+    )
     total = sum(ends.values())
     consumer = KafkaConsumer(**config, group_id=catalogue.streams_app_id, enable_auto_commit=False)
     deadline = time.monotonic() + timeout
@@ -111,8 +124,9 @@ def advance_clock(settings: Settings, publisher: KafkaPublisher, clock: int) -> 
     publisher.confirm()
 
 
-def wait_for_clock(settings: Settings, clock: int, worker: WorkerProcess, *, timeout: float,
-                   show_progress: bool) -> None:
+def wait_for_clock(
+    settings: Settings, clock: int, worker: WorkerProcess, *, timeout: float, show_progress: bool
+) -> None:
     """Block until every facts partition reported a hub clock at or past ``clock``."""
     codec = AvroCodec()
     catalogue = catalogue_of(settings)

@@ -39,9 +39,12 @@ def catalogue_of(settings: Settings) -> TopicCatalogue:
 
 def create_topics(settings: Settings) -> list[str]:
     """Create every topic of the catalogue that is missing (idempotent)."""
-    return ensure_topics(settings.bootstrap, catalogue_of(settings).specs(),
-                         replication_factor=settings.replication_factor,
-                         client_config=kafka_client_config(settings, with_bootstrap=False))
+    return ensure_topics(
+        settings.bootstrap,
+        catalogue_of(settings).specs(),
+        replication_factor=settings.replication_factor,
+        client_config=kafka_client_config(settings, with_bootstrap=False),
+    )
 
 
 def new_intake(settings: Settings, *, adapter: str) -> tuple[KafkaPublisher, RecordIntake]:

@@ -99,10 +99,13 @@ def _backtest(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError:
         raise InputError(f"--clock-end {args.clock_end!r} is not an ISO 8601 date-time") from None
     with tempfile.TemporaryDirectory(prefix="jiandu-backtest-") as work:
-        result = run_backtest(settings, args.input, clock_end, args.out, work_dir=Path(work),
-                              show_progress=sys.stderr.isatty())
-    print(f"accepted {result.intake.accepted}, rejected {result.intake.rejected}; "
-          f"{len(result.leads)} leads in {result.seconds:.1f} s → {args.out}")
+        result = run_backtest(
+            settings, args.input, clock_end, args.out, work_dir=Path(work), show_progress=sys.stderr.isatty()
+        )
+    print(
+        f"accepted {result.intake.accepted}, rejected {result.intake.rejected}; "
+        f"{len(result.leads)} leads in {result.seconds:.1f} s → {args.out}"
+    )
     print(summary(result.leads.values()))
     return 0
 
@@ -162,6 +165,12 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
-    "run": _run, "ingest": _ingest, "worker": _worker, "backtest": _backtest, "broker": _broker,
-    "topics": _topics, "schemas": _schemas, "settings": _settings,
+    "run": _run,
+    "ingest": _ingest,
+    "worker": _worker,
+    "backtest": _backtest,
+    "broker": _broker,
+    "topics": _topics,
+    "schemas": _schemas,
+    "settings": _settings,
 }

@@ -160,9 +160,7 @@ def credit_check_character(first17: str) -> str:
     """
     if len(first17) != _CREDIT_LENGTH - 1 or any(c not in _CREDIT_VALUES for c in first17):
         raise ValueError("credit_check_character needs 17 characters of the code alphabet")
-    total = sum(
-        _CREDIT_VALUES[char] * weight for char, weight in zip(first17, _CREDIT_WEIGHTS, strict=True)
-    )
+    total = sum(_CREDIT_VALUES[char] * weight for char, weight in zip(first17, _CREDIT_WEIGHTS, strict=True))
     return _CREDIT_ALPHABET[(_CREDIT_MODULUS - total % _CREDIT_MODULUS) % _CREDIT_MODULUS]
 
 
@@ -191,9 +189,7 @@ def _require_normalised(id_number18: str) -> None:
     person a second pseudonym.
     """
     shape_ok = (
-        len(id_number18) == _ID_LENGTH
-        and _is_ascii_digits(id_number18[:-1])
-        and id_number18[-1] in _ID_CHECK_CHARS
+        len(id_number18) == _ID_LENGTH and _is_ascii_digits(id_number18[:-1]) and id_number18[-1] in _ID_CHECK_CHARS
     )
     if not shape_ok:
         raise ValueError("person_key needs a normalised 18-character ID number")

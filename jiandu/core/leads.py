@@ -80,8 +80,13 @@ class Lead:
             Evidence(e["event_id"], e["type"], e["source"], ms(e["occurred_at"])) for e in record["evidence"]
         )
         subject = record["subject"]
-        return cls(**values, subject_kind=subject["kind"], subject_key=subject["key"],
-                   evidence=evidence, details=dict(record.get("details") or {}))
+        return cls(
+            **values,
+            subject_kind=subject["kind"],
+            subject_key=subject["key"],
+            evidence=evidence,
+            details=dict(record.get("details") or {}),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-lines shape of ``jiandu backtest --out``: times in China Standard Time."""
@@ -89,17 +94,30 @@ class Lead:
         for k in ("due_at", "raised_at", "detected_at", "closed_at", "updated_at"):
             out[k] = None if out[k] is None else format_cst(out[k])
         out["subject"] = {"kind": self.subject_kind, "key": self.subject_key}
-        out["evidence"] = [
-            {**_evidence_dict(e), "occurred_at": format_cst(e.occurred_at)} for e in self.evidence
-        ]
+        out["evidence"] = [{**_evidence_dict(e), "occurred_at": format_cst(e.occurred_at)} for e in self.evidence]
         out.update(self.details)
         return out
 
 
 _PLAIN = (
-    "lead_id", "model_id", "model_version", "finding", "severity", "department", "jurisdiction",
-    "case_no", "trigger_event_id", "due_at", "raised_at", "detected_at", "status", "status_reason",
-    "closed_at", "summary_zh", "legal_basis_zh", "updated_at",
+    "lead_id",
+    "model_id",
+    "model_version",
+    "finding",
+    "severity",
+    "department",
+    "jurisdiction",
+    "case_no",
+    "trigger_event_id",
+    "due_at",
+    "raised_at",
+    "detected_at",
+    "status",
+    "status_reason",
+    "closed_at",
+    "summary_zh",
+    "legal_basis_zh",
+    "updated_at",
 )
 
 

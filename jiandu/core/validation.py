@@ -88,8 +88,7 @@ def _check_source(source: str) -> None:
     match = _SOURCE.fullmatch(source)
     if match is None or match.group(1) not in CATEGORIES:
         raise RecordError(
-            f"source: {source!r} is not <category>:<division>[:<unit>] with category one of "
-            + ", ".join(CATEGORIES)
+            f"source: {source!r} is not <category>:<division>[:<unit>] with category one of " + ", ".join(CATEGORIES)
         )
 
 

@@ -1,8 +1,8 @@
 """Conditions on facts, written the way an analyst reads them.
 
-    field("sentence_type").one_of("PROBATION", "CONTROL")
-    field("bac_mg_per_100ml") >= param("bac_threshold")
-    all_of(field("measure") == "CRIMINAL_DETENTION", field("action") == "START")
+field("sentence_type").one_of("PROBATION", "CONTROL")
+field("bac_mg_per_100ml") >= param("bac_threshold")
+all_of(field("measure") == "CRIMINAL_DETENTION", field("action") == "START")
 """
 
 from __future__ import annotations

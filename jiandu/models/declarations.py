@@ -165,8 +165,7 @@ class FollowUpDeadline(ModelInfo):
         if self.extension is None:
             return days, []
         extensions = [
-            f for f in facts
-            if self.extension.matches(f, params) and f.at >= trigger.at and self._related(trigger, f)
+            f for f in facts if self.extension.matches(f, params) and f.at >= trigger.at and self._related(trigger, f)
         ]
         if not extensions:
             return days, []
@@ -183,8 +182,11 @@ class FollowUpDeadline(ModelInfo):
         due = deadline_after(trigger.at, days)
         start, end = self._window(trigger, due, params)
         closers = [
-            f for f in facts
-            if _any(self.follow_ups, f, params) and start <= f.at < end and self._related(trigger, f)
+            f
+            for f in facts
+            if _any(self.follow_ups, f, params)
+            and start <= f.at < end
+            and self._related(trigger, f)
             and f is not trigger
         ]
         finding, severity, escalators = self.name, self.severity, []
@@ -202,17 +204,35 @@ class FollowUpDeadline(ModelInfo):
         }
         details = {"deadline_days": str(days)} if not self.days_field else {self.days_field: str(days)}
         common = dict(
-            identity=(trigger.id,), trigger=trigger, subject_kind="PERSON", subject_key=entity.split(":", 1)[1],
-            finding=finding, severity=severity, due_at=due, details=details, text=text,
+            identity=(trigger.id,),
+            trigger=trigger,
+            subject_kind="PERSON",
+            subject_key=entity.split(":", 1)[1],
+            finding=finding,
+            severity=severity,
+            due_at=due,
+            details=details,
+            text=text,
         )
         if closers:
-            return Outcome(state=OutcomeState.CLOSED, reason="closing evidence exists", evidence=evidence,
-                           closed_at=min(f.at for f in closers), **common)  # type: ignore[arg-type]
+            return Outcome(
+                state=OutcomeState.CLOSED,
+                reason="closing evidence exists",
+                evidence=evidence,
+                closed_at=min(f.at for f in closers),
+                **common,
+            )  # type: ignore[arg-type]
         if clock >= due:
-            return Outcome(state=OutcomeState.OPEN, reason="deadline passed without closing evidence",
-                           evidence=evidence, **common)  # type: ignore[arg-type]
-        return Outcome(state=OutcomeState.PENDING, reason=f"deadline {format_cst(due)} not yet passed",
-                       evidence=evidence, wake_at=due, **common)  # type: ignore[arg-type]
+            return Outcome(
+                state=OutcomeState.OPEN, reason="deadline passed without closing evidence", evidence=evidence, **common
+            )  # type: ignore[arg-type]
+        return Outcome(
+            state=OutcomeState.PENDING,
+            reason=f"deadline {format_cst(due)} not yet passed",
+            evidence=evidence,
+            wake_at=due,
+            **common,
+        )  # type: ignore[arg-type]
 
 
 def _by_time(facts: Iterable[Fact]) -> list[Fact]:

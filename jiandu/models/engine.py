@@ -114,8 +114,16 @@ def _status(outcome: Outcome, emitted: EmittedLead | None) -> tuple[str | None, 
 
 
 def _digest(status: str, reason: str, o: Outcome) -> str:
-    parts = [status, reason, o.finding, o.severity, str(o.due_at), str(o.closed_at),
-             *(f.id for f in o.evidence), *sorted(f"{k}={v}" for k, v in o.details.items())]
+    parts = [
+        status,
+        reason,
+        o.finding,
+        o.severity,
+        str(o.due_at),
+        str(o.closed_at),
+        *(f.id for f in o.evidence),
+        *sorted(f"{k}={v}" for k, v in o.details.items()),
+    ]
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
@@ -135,15 +143,30 @@ def _summary(model: Model, o: Outcome, status: str, reason: str) -> str:
     return summary
 
 
-def _lead(model: Model, lead_id: str, o: Outcome, status: str, reason: str,
-          raised_at: int, detected_at: int, now: int) -> Lead:
+def _lead(
+    model: Model, lead_id: str, o: Outcome, status: str, reason: str, raised_at: int, detected_at: int, now: int
+) -> Lead:
     return Lead(
-        lead_id=lead_id, model_id=model.id, model_version=model.version, finding=o.finding,
-        severity=o.severity, department=model.department, jurisdiction=o.trigger.jurisdiction,
-        subject_kind=o.subject_kind, subject_key=o.subject_key,
-        case_no=o.trigger.fields.get("case_no"), trigger_event_id=o.trigger.id,
-        evidence=_evidence(o.evidence), due_at=o.due_at, raised_at=raised_at, detected_at=detected_at,
-        status=status, status_reason=reason, closed_at=o.closed_at if status == "RESOLVED" else None,
-        summary_zh=_summary(model, o, status, reason), legal_basis_zh=model.legal_basis_zh,
-        updated_at=now, details=dict(o.details),
+        lead_id=lead_id,
+        model_id=model.id,
+        model_version=model.version,
+        finding=o.finding,
+        severity=o.severity,
+        department=model.department,
+        jurisdiction=o.trigger.jurisdiction,
+        subject_kind=o.subject_kind,
+        subject_key=o.subject_key,
+        case_no=o.trigger.fields.get("case_no"),
+        trigger_event_id=o.trigger.id,
+        evidence=_evidence(o.evidence),
+        due_at=o.due_at,
+        raised_at=raised_at,
+        detected_at=detected_at,
+        status=status,
+        status_reason=reason,
+        closed_at=o.closed_at if status == "RESOLVED" else None,
+        summary_zh=_summary(model, o, status, reason),
+        legal_basis_zh=model.legal_basis_zh,
+        updated_at=now,
+        details=dict(o.details),
     )

@@ -83,10 +83,12 @@ class EntityState:
 
     def dumps(self) -> bytes:
         """Serialised state (the worker's changelog value)."""
-        return orjson.dumps({
-            "f": [[f.id, f.type, f.at, f.source, f.jurisdiction, f.fields] for f in self.facts],
-            "e": {k: [e.status, e.digest, e.raised_at, e.detected_at] for k, e in self.emitted.items()},
-        })
+        return orjson.dumps(
+            {
+                "f": [[f.id, f.type, f.at, f.source, f.jurisdiction, f.fields] for f in self.facts],
+                "e": {k: [e.status, e.digest, e.raised_at, e.detected_at] for k, e in self.emitted.items()},
+            }
+        )
 
     @classmethod
     def loads(cls, data: bytes | None) -> EntityState:

@@ -1,0 +1,38 @@
+"""Deadline arithmetic: CPL day counting in China Standard Time."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from jiandu.core.timeutil import add_months, deadline_after, format_cst, local_date, parse_datetime, to_ms
+
+
+def ms(text: str) -> int:
+    return to_ms(parse_datetime(text))
+
+
+def test_starting_day_is_not_counted() -> None:
+    due = deadline_after(ms("2024-03-01T15:20:00+08:00"), 10)
+    assert format_cst(due) == "2024-03-12T00:00:00+08:00"
+
+
+def test_last_second_of_the_last_day_counts_and_midnight_is_late() -> None:
+    due = deadline_after(ms("2024-03-01T09:00:00+08:00"), 3)
+    assert ms("2024-03-04T23:59:59+08:00") < due
+    assert not ms("2024-03-05T00:00:00+08:00") < due
+
+
+def test_local_date_is_china_standard_time() -> None:
+    # 2024-03-01T17:30Z is already 2 March in China
+    assert local_date(ms("2024-03-01T17:30:00Z")) == date(2024, 3, 2)
+    assert format_cst(deadline_after(ms("2024-03-01T17:30:00Z"), 1)) == "2024-03-04T00:00:00+08:00"
+
+
+def test_timestamp_without_offset_is_read_as_cst() -> None:
+    assert ms("2024-03-01T08:00:00") == ms("2024-03-01T00:00:00Z")
+
+
+def test_calendar_months_clamp_to_month_end() -> None:
+    assert add_months(date(2024, 3, 31), -1) == date(2024, 2, 29)
+    assert add_months(date(2023, 3, 31), -1) == date(2023, 2, 28)
+    assert add_months(date(2024, 1, 15), -13) == date(2022, 12, 15)
