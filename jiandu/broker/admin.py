@@ -49,9 +49,7 @@ def ensure_topics(
     return created
 
 
-def delete_topics(
-    bootstrap: str, names: Iterable[str], client_config: Mapping[str, Any] | None = None
-) -> None:
+def delete_topics(bootstrap: str, names: Iterable[str], client_config: Mapping[str, Any] | None = None) -> None:
     """Delete the named topics; names that do not exist are ignored."""
     names = list(names)
     if not names:
@@ -99,8 +97,7 @@ def _admin(bootstrap: str, client_config: Mapping[str, Any] | None) -> Iterator[
         client = KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
     except KafkaError as exc:
         raise BrokerError(
-            f"cannot reach Kafka at {bootstrap}: {exc}. Start the broker or check "
-            "JIANDU_KAFKA_BOOTSTRAP"
+            f"cannot reach Kafka at {bootstrap}: {exc}. Start the broker or check JIANDU_KAFKA_BOOTSTRAP"
         ) from exc
     try:
         yield client
@@ -109,9 +106,7 @@ def _admin(bootstrap: str, client_config: Mapping[str, Any] | None) -> Iterator[
 
 
 @contextmanager
-def _highwater_consumer(
-    bootstrap: str, client_config: Mapping[str, Any] | None
-) -> Iterator[KafkaConsumer]:
+def _highwater_consumer(bootstrap: str, client_config: Mapping[str, Any] | None) -> Iterator[KafkaConsumer]:
     """A group-less KafkaConsumer that fetches as little as possible."""
     config: dict[str, Any] = {
         "group_id": None,
@@ -158,17 +153,11 @@ def _create_missing(
     return created
 
 
-def _await_partitions(
-    admin: KafkaAdminClient, specs: list[TopicSpec], created: set[str], deadline: float
-) -> None:
+def _await_partitions(admin: KafkaAdminClient, specs: list[TopicSpec], created: set[str], deadline: float) -> None:
     """Wait until metadata shows every topic with its partition count."""
     while True:
         counts = _partition_counts(admin, [spec.name for spec in specs])
-        wrong = {
-            s.name: (counts.get(s.name, 0), s.partitions)
-            for s in specs
-            if counts.get(s.name, 0) != s.partitions
-        }
+        wrong = {s.name: (counts.get(s.name, 0), s.partitions) for s in specs if counts.get(s.name, 0) != s.partitions}
         existing_mismatch = {n: c for n, c in wrong.items() if n not in created and c[0]}
         if existing_mismatch:
             raise BrokerError(_mismatch_message(existing_mismatch))
@@ -188,10 +177,7 @@ def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, in
 
 
 def _mismatch_message(mismatch: dict[str, tuple[int, int]]) -> str:
-    details = ", ".join(
-        f'"{n}" has {seen}, the catalogue wants {want}'
-        for n, (seen, want) in sorted(mismatch.items())
-    )
+    details = ", ".join(f'"{n}" has {seen}, the catalogue wants {want}' for n, (seen, want) in sorted(mismatch.items()))
     return (
         f"existing topics have the wrong partition count: {details}. Partitions cannot be "
         "added on the embedded broker: delete these topics (or use a new topic prefix) "

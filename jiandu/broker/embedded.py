@@ -98,9 +98,7 @@ class EmbeddedBroker:
                 time.sleep(0.5)
                 continue
             self._discard_own_log()
-            raise BrokerError(
-                f"embedded broker on {self.bootstrap} exited during start-up; its log ends:\n{log}"
-            )
+            raise BrokerError(f"embedded broker on {self.bootstrap} exited during start-up; its log ends:\n{log}")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the broker: SIGTERM, then SIGKILL after ``timeout`` seconds. Idempotent.
@@ -175,10 +173,7 @@ class EmbeddedBroker:
             time.sleep(_POLL_SECONDS)
         log = self._log_tail()
         self.stop()
-        raise BrokerError(
-            f"embedded broker on {self.bootstrap} did not become ready in time; "
-            f"its log ends:\n{log}"
-        )
+        raise BrokerError(f"embedded broker on {self.bootstrap} did not become ready in time; its log ends:\n{log}")
 
     def _log_file(self) -> Path:
         if self.log_path is not None:

@@ -58,9 +58,7 @@ def install_faust_shims(*, fetch_max_wait_ms: int) -> None:
     _originals["end_offsets"] = Fetcher.end_offsets
     _originals["create_worker_consumer"] = consumer_thread._create_worker_consumer
     Fetcher.end_offsets = _end_offsets_with_fetch_check(Fetcher.end_offsets)
-    consumer_thread._create_worker_consumer = _with_fetch_wait(
-        consumer_thread._create_worker_consumer
-    )
+    consumer_thread._create_worker_consumer = _with_fetch_wait(consumer_thread._create_worker_consumer)
 
 
 def uninstall_faust_shims() -> None:
@@ -112,9 +110,7 @@ async def _fetch_high_watermarks(fetcher: Fetcher, listed: Mapping[Any, int]) ->
     batch, so the response is at most one batch per partition.
     """
     client = fetcher._client
-    by_leader: dict[int, dict[str, list[tuple[int, int, int]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    by_leader: dict[int, dict[str, list[tuple[int, int, int]]]] = defaultdict(lambda: defaultdict(list))
     keys = {}
     for tp, offset in listed.items():
         leader = client.cluster.leader_for_partition(tp)

@@ -50,9 +50,7 @@ def _produce_in_batches(bootstrap: str, topic: str, partitions: int) -> dict[int
     try:
         for i in range(RECORDS):
             partition = i % partitions
-            producer.send(
-                topic, key=f"k{i:03d}".encode(), value=f"v{i}".encode(), partition=partition
-            )
+            producer.send(topic, key=f"k{i:03d}".encode(), value=f"v{i}".encode(), partition=partition)
             counts[partition] += 1
             if i % 25 == 24:
                 producer.flush()
@@ -125,9 +123,7 @@ def test_ensure_topics_is_idempotent(broker: EmbeddedBroker, topic_prefix: str) 
 
 
 @pytest.mark.timeout(60)
-def test_high_watermarks_are_exact_where_end_offsets_fall_short(
-    broker: EmbeddedBroker, topic_prefix: str
-) -> None:
+def test_high_watermarks_are_exact_where_end_offsets_fall_short(broker: EmbeddedBroker, topic_prefix: str) -> None:
     topic = f"{topic_prefix}.events"
     ensure_topics(broker.bootstrap, [TopicSpec(topic, 4)])
     counts = _produce_in_batches(broker.bootstrap, topic, partitions=3)  # partition 3 stays empty
@@ -254,9 +250,7 @@ def _report(path: Path) -> dict[str, object]:
         return {}
 
 
-def _recovered_table_size(
-    broker: EmbeddedBroker, prefix: str, tmp_path: Path, *, shim: bool
-) -> int:
+def _recovered_table_size(broker: EmbeddedBroker, prefix: str, tmp_path: Path, *, shim: bool) -> int:
     """Fill a Faust table from RECORDS messages, restart the worker, return the recovered size."""
     topic, app_id = f"{prefix}.source", f"{prefix}-recovery"
     changelog = f"{app_id}-entries-changelog"
@@ -300,7 +294,6 @@ def _recovered_table_size(
         return int(str(_report(report)["size"]))
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_faust_table_recovery_is_complete_with_the_shim(
     broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
@@ -308,7 +301,6 @@ def test_faust_table_recovery_is_complete_with_the_shim(
     assert _recovered_table_size(broker, topic_prefix, tmp_path, shim=True) == RECORDS
 
 
-@pytest.mark.slow
 @pytest.mark.tansu_defect
 @pytest.mark.timeout(90)
 def test_faust_table_recovery_stops_early_without_the_shim(
