@@ -1,0 +1,202 @@
+"""The history under construction: records with their upload day, the planted leads, the serials.
+
+Storylines write records through a :class:`Ledger`; it formats them as the
+agencies do (ISO 8601 with offset, now and then UTC ``Z`` or no offset, a later
+``recorded_at``), remembers on which day each one is uploaded, and records the
+leads the storyline planted: the oracle, built by construction.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from jiandu.core.identity import person_key
+from jiandu.core.timeutil import CST, deadline_after, format_cst, from_ms, local_midnight_ms, to_ms
+from jiandu.simulate.places import Person
+
+__all__ = ["MODELS", "Draft", "Ledger", "Record", "event_id"]
+
+Record = dict[str, Any]
+
+#: Model id → (finding, severity, department) of the models the generator plants leads for.
+MODELS = {
+    "M02": ("CORRECTION_NOT_ENROLLED", "HIGH", "刑事执行检察"),
+    "M05": ("DETENTION_OVERDUE", "HIGH", "侦查监督"),
+}
+
+_TAIL_DAYS = 20  # the clock end lies this many days after the main timeline
+
+# Source-record-id prefixes of the agency systems; court and social systems use hex serials.
+_PREFIX = {
+    "police.case_filed": "LA", "police.alcohol_test": "T", "police.admin_penalty": "XZCF",
+    "police.coercive_measure": "QZ", "police.detention_extended": "YC", "police.arrest_requested": "TQ",
+    "police.lodging": "ZS", "police.death_registered": "SW", "procuratorate.arrest_decided": "SC",
+    "court.judgment_effective": "PJ", "court.parole_granted": "JS", "court.commutation_ruled": "JX",
+    "court.outside_execution_approved": "JW", "court.execution_filed": "ZXLA",
+    "court.property_penalty_executed": "ZX", "court.civil_case_filed": "MS", "court.civil_case_closed": "MJ",
+    "prison.admitted": "SY", "prison.released": "SF", "prison.commutation_proposed": "TJ",
+    "prison.incident": "SJ", "correction.enrolled": "BD", "correction.leave_approved": "QJ",
+    "correction.medical_review": "FC", "correction.terminated": "JJ", "admin.penalty_decided": "CF",
+    "admin.case_transferred": "YS", "social.pension_paid": "FF",
+}
+_HEX_CATEGORIES = ("court", "social")
+
+
+def event_id(record: Record) -> str:
+    """``<source>/<type>/<source_record_id>`` of a record."""
+    return f"{record['source']}/{record['type']}/{record['source_record_id']}"
+
+
+@dataclass(slots=True)
+class Draft:
+    """One output line before batching: the record (or raw text) and the day it is uploaded."""
+
+    record: Record | str
+    source: str
+    upload_day: date
+    defect: str | None = None  # the planted defect of an invalid line
+
+
+class Ledger:
+    """Collects the records, upload days and planted leads of one history."""
+
+    def __init__(self, rng: random.Random, start_day: date, days: int, key: bytes) -> None:
+        self.rng = rng
+        self.start_day = start_day
+        self.days = days
+        self.clock_end_day = start_day + timedelta(days=days + _TAIL_DAYS)
+        self.clock_end_ms = local_midnight_ms(self.clock_end_day)
+        self.drafts: list[Draft] = []
+        self.expected: list[dict[str, Any]] = []
+        self.planted: Counter[str] = Counter()
+        self._key = key
+        self._serials: Counter[str] = Counter()
+
+    # --- time -------------------------------------------------------------------------
+
+    def day(self, lo: int = 0, hi: int = -1) -> date:
+        """A random day of the main timeline, by index; a negative ``hi`` counts from its end."""
+        last = hi if hi >= 0 else self.days + hi
+        return self.start_day + timedelta(days=self.rng.randint(lo, max(lo, last)))
+
+    def at(self, day: date, lo_hour: int = 8, hi_hour: int = 18) -> datetime:
+        """A random instant (whole seconds, CST) on ``day`` between the two hours."""
+        seconds = self.rng.randrange(lo_hour * 3600, hi_hour * 3600)
+        return datetime.combine(day, time(), CST) + timedelta(seconds=seconds)
+
+    @staticmethod
+    def midnight(day: date) -> datetime:
+        """00:00:00 CST of a day."""
+        return datetime.combine(day, time(), CST)
+
+    @staticmethod
+    def local_day(at: datetime) -> date:
+        """The China Standard Time date of an instant."""
+        return at.astimezone(CST).date()
+
+    def due(self, trigger_at: datetime, days: int) -> datetime:
+        """The exclusive deadline of "within ``days`` days of the trigger" (CPL counting)."""
+        return from_ms(deadline_after(to_ms(trigger_at), days)).astimezone(CST)
+
+    def after_clock_end(self, at: datetime) -> bool:
+        """True when an instant lies at or after the clock end: it has not happened yet."""
+        return to_ms(at) >= self.clock_end_ms
+
+    # --- numbers ----------------------------------------------------------------------
+
+    def serial(self, name: str, first: int = 1) -> int:
+        """The next number of a named sequence (case numbers, document numbers)."""
+        if name not in self._serials:
+            self._serials[name] = first - 1
+        self._serials[name] += 1
+        return self._serials[name]
+
+    def _record_id(self, record_type: str, source: str, day: date) -> str:
+        prefix = _PREFIX[record_type]
+        if prefix == "T":
+            return f"T{day:%Y%m%d}-{self.serial(f'{source}/T{day}'):05d}"
+        if source.split(":", 1)[0] in _HEX_CATEGORIES:
+            return f"{prefix}{self.serial(prefix):06d}{self.rng.getrandbits(20):05X}"
+        return f"{prefix}{day:%Y%m%d}{self.serial(prefix):06d}"
+
+    # --- records ----------------------------------------------------------------------
+
+    def make(self, record_type: str, source: str, at: datetime, fields: Record,
+             *, stamp: str | None = None) -> Record:
+        """A canonical record: common fields first, then the type's, then ``recorded_at``."""
+        day = self.local_day(at)
+        style = stamp or self._stamp_style()
+        record: Record = {
+            "type": record_type,
+            "source": source,
+            "source_record_id": self._record_id(record_type, source, day),
+            "occurred_at": _format(at, style),
+            "jurisdiction": source.split(":")[1],
+            **fields,
+        }
+        if style != "cst":
+            self.planted[f"timestamp_{style}"] += 1
+        if self.rng.random() < 0.15:
+            record["recorded_at"] = _format(at + timedelta(minutes=self.rng.randint(5, 1800)), "cst")
+            self.planted["recorded_later"] += 1
+        return record
+
+    def record(self, record_type: str, source: str, at: datetime, fields: Record,
+               *, upload_delay: int = 0, stamp: str | None = None) -> Record:
+        """Make a record and add it, uploaded ``upload_delay`` days after it occurred.
+
+        A record that would occur at or after the clock end has not happened yet: it is
+        returned (so that a storyline can still name it) but not added.
+        """
+        record = self.make(record_type, source, at, fields, stamp=stamp)
+        if not self.after_clock_end(at):
+            self.add(record, at, upload_delay=upload_delay)
+        return record
+
+    def add(self, record: Record | str, at: datetime, *, source: str | None = None,
+            upload_delay: int = 0, defect: str | None = None) -> Draft:
+        """Queue a record (or raw line) for the upload batch ``upload_delay`` days after ``at``."""
+        occurred = self.local_day(at)
+        last_upload = self.clock_end_day - timedelta(days=1)
+        upload = max(occurred, min(occurred + timedelta(days=upload_delay), last_upload))
+        src = source if source is not None else str(record["source"])  # type: ignore[index]
+        draft = Draft(record, src, upload, defect)
+        self.drafts.append(draft)
+        return draft
+
+    def _stamp_style(self) -> str:
+        roll = self.rng.random()
+        return "utc_z" if roll < 0.03 else "no_offset" if roll < 0.04 else "cst"
+
+    # --- planted leads ----------------------------------------------------------------
+
+    def expect_open(self, model_id: str, trigger: Record, trigger_at: datetime,
+                    person: Person, days: int) -> None:
+        """Plant a lead that must be OPEN at the clock end, if its deadline has passed by then."""
+        due = deadline_after(to_ms(trigger_at), days)
+        if due > self.clock_end_ms:
+            return
+        finding, severity, department = MODELS[model_id]
+        self.expected.append({
+            "model_id": model_id,
+            "finding": finding,
+            "severity": severity,
+            "department": department,
+            "jurisdiction": trigger["jurisdiction"],
+            "subject": {"kind": "PERSON", "key": person_key(person.id_number, self._key)},
+            "trigger_event_id": event_id(trigger),
+            "case_no": trigger.get("case_no"),
+            "due_at": format_cst(due),
+        })
+
+
+def _format(at: datetime, style: str) -> str:
+    if style == "utc_z":
+        return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if style == "no_offset":
+        return at.astimezone(CST).strftime("%Y-%m-%dT%H:%M:%S")
+    return at.astimezone(CST).isoformat(timespec="seconds")

@@ -1,0 +1,79 @@
+"""`jiandu backtest` end to end: ingest → Kafka → streams → leads, exact on the conformance vectors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline import CONFORMANCE, expected_leads, lead_identity, open_leads
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
+
+MODELS = {"M02", "M05"}
+CLOCK_END = "2025-03-01T00:00:00+08:00"
+
+
+@pytest.fixture(scope="module")
+def conformance_backtest(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], str]:
+    """One run of the real command, starting its own embedded broker."""
+    out = tmp_path_factory.mktemp("backtest") / "leads.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
+    env["JIANDU_PSEUDONYM_KEY"] = "conformance-key"
+    command = [sys.executable, "-m", "jiandu.cli", "backtest", "--input", str(CONFORMANCE / "records.jsonl"),
+               "--clock-end", CLOCK_END, "--out", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=220)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(line) for line in out.read_text().splitlines()], done.stdout
+
+
+def test_open_leads_are_exactly_the_expected_ones(conformance_backtest: tuple[list[dict], str]) -> None:
+    leads, _ = conformance_backtest
+    assert open_leads(leads, MODELS) == open_leads(expected_leads(), MODELS)
+
+
+def test_no_lead_is_open_where_closing_evidence_exists_or_the_deadline_has_not_passed(
+    conformance_backtest: tuple[list[dict], str],
+) -> None:
+    leads, _ = conformance_backtest
+    not_open = {lead_identity(e) for e in expected_leads() if e["model_id"] in MODELS and e["status"] != "OPEN"}
+    assert not_open, "the vectors contain resolved and pending leads"
+    assert {lead_identity(lead) for lead in leads if lead["status"] == "OPEN"}.isdisjoint(not_open)
+
+
+def test_late_evidence_resolves_raised_leads(conformance_backtest: tuple[list[dict], str]) -> None:
+    leads, _ = conformance_backtest
+    resolved = [lead for lead in leads if lead["status"] == "RESOLVED"]
+    assert resolved, "some closing records arrive in late uploads"
+    for lead in resolved:
+        assert lead["status_reason"] == "closing evidence arrived late"
+        assert len(lead["evidence"]) >= 2 and lead["closed_at"] is not None
+
+
+def test_output_has_the_lead_record_fields_and_a_per_model_summary(
+    conformance_backtest: tuple[list[dict], str],
+) -> None:
+    leads, stdout = conformance_backtest
+    fields = {"lead_id", "model_id", "model_version", "finding", "severity", "department", "jurisdiction", "subject",
+              "case_no", "trigger_event_id", "evidence", "due_at", "raised_at", "detected_at", "status",
+              "status_reason", "summary_zh", "legal_basis_zh", "updated_at"}
+    for lead in leads:
+        assert fields <= lead.keys()
+        assert lead["subject"]["kind"] == "PERSON"
+        assert lead["evidence"][0]["event_id"] == lead["trigger_event_id"]
+        assert "社区矫正" in lead["legal_basis_zh"] or "刑事诉讼法" in lead["legal_basis_zh"]
+    assert len({lead["lead_id"] for lead in leads}) == len(leads)
+    assert "M02" in stdout and "M05" in stdout and "accepted 5576, rejected 58" in stdout
+
+
+def test_bad_clock_end_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "jiandu.cli", "backtest", "--input", str(CONFORMANCE / "records.jsonl"),
+         "--clock-end", "next tuesday", "--out", str(tmp_path / "x.jsonl")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2 and "--clock-end" in done.stderr
