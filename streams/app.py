@@ -15,6 +15,7 @@ processing never creates a second lead).
 from __future__ import annotations
 
 import logging
+import ssl
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,20 @@ class StreamsWorker:
         return self.codec.encode("routed", {"entity": "", "clock": clock, "event": None})
 
 
+def _credentials(settings: Settings) -> Any:
+    """Faust credentials for a secured production cluster (the embedded broker has none)."""
+    secure = settings.kafka_security_protocol.endswith("SSL")
+    context = ssl.create_default_context() if secure else None
+    if settings.kafka_sasl_mechanism:
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context else None
+
+
 def create_app(
     settings: Settings, catalogue: TopicCatalogue, engine: ModelEngine, *, mode: str = LIVE, web_port: int | None = None
 ) -> faust.App:
@@ -118,6 +133,7 @@ def create_app(
         web_bind="127.0.0.1",
         web_in_thread=False,
         logging_config=None,
+        broker_credentials=_credentials(settings),
     )
     worker = StreamsWorker(settings, catalogue, engine, mode)
     app.jiandu_worker = worker  # type: ignore[attr-defined]

@@ -57,6 +57,9 @@ def test_kill_9_mid_stream_loses_no_lead_and_creates_no_second_one(
         _wait_for_leads(settings, 10)
         first.kill()  # SIGKILL mid-stream: some leads raised, state partly in the changelog
         second.start()
+        publisher, intake = new_intake(settings, adapter="jsonl")
+        with publisher:  # an agency re-sends everything: duplicates must not create second leads
+            ingest_jsonl([CONFORMANCE / "records.jsonl"], intake)
         leads = _finish(settings, second)
     finally:
         first.stop()
