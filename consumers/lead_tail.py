@@ -17,13 +17,13 @@ __all__ = ["follow_leads", "lead_line"]
 def lead_line(lead: Lead) -> str:
     """``[M02 HIGH OPEN] 刑事执行检察 210100 期限 2024-05-14 · summary``."""
     due = f" 期限 {format_cst(lead.due_at)[:10]}" if lead.due_at else ""
-    return (
-        f"[{lead.model_id} {lead.severity} {lead.status}] {lead.department} {lead.jurisdiction}{due} · {lead.summary_zh}"
-    )
+    head = f"[{lead.model_id} {lead.severity} {lead.status}]"
+    return f"{head} {lead.department} {lead.jurisdiction}{due} · {lead.summary_zh}"
 
 
-def follow_leads(client_config: Mapping[str, Any], topic: str, partitions: int,
-                 should_stop: Callable[[], bool]) -> Iterator[Lead]:
+def follow_leads(
+    client_config: Mapping[str, Any], topic: str, partitions: int, should_stop: Callable[[], bool]
+) -> Iterator[Lead]:
     """Yield lead versions from the start of the topic until ``should_stop()``."""
     codec = AvroCodec()
     consumer = KafkaConsumer(**client_config, enable_auto_commit=False, fetch_max_wait_ms=100)

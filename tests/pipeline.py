@@ -21,7 +21,10 @@ OPEN_IDENTITY_FIELDS = ("finding", "severity", "department", "subject", "due_at"
 def settings_for(bootstrap: str, prefix: str, **changes: Any) -> Settings:
     """Settings of a hub on an existing broker with its own topics."""
     values: dict[str, Any] = {
-        "kafka_bootstrap": bootstrap, "topic_prefix": prefix, "pseudonym_key": "conformance-key", "partitions": 4,
+        "kafka_bootstrap": bootstrap,
+        "topic_prefix": prefix,
+        "pseudonym_key": "conformance-key",
+        "partitions": 4,
     }
     values.update(changes)
     return Settings(**values)

@@ -36,8 +36,9 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None) 
     with broker_for(settings, log_dir=data_dir) as settings:
         create_topics(settings)
         print(f"broker: {settings.bootstrap}{' (embedded Tansu)' if settings.embedded else ''}")
-        worker = WorkerProcess(settings, mode=LIVE, log_path=data_dir / "worker.log",
-                               web_port=settings.worker_web_port).start()
+        worker = WorkerProcess(
+            settings, mode=LIVE, log_path=data_dir / "worker.log", web_port=settings.worker_web_port
+        ).start()
         print(f"streams worker: pid {worker.pid}, log {data_dir / 'worker.log'}")
         try:
             sample = sample or _generated_sample(data_dir)

@@ -24,8 +24,18 @@ def conformance_backtest(tmp_path_factory: pytest.TempPathFactory) -> tuple[list
     out = tmp_path_factory.mktemp("backtest") / "leads.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
     env["JIANDU_PSEUDONYM_KEY"] = "conformance-key"
-    command = [sys.executable, "-m", "jiandu.cli", "backtest", "--input", str(CONFORMANCE / "records.jsonl"),
-               "--clock-end", CLOCK_END, "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "jiandu.cli",
+        "backtest",
+        "--input",
+        str(CONFORMANCE / "records.jsonl"),
+        "--clock-end",
+        CLOCK_END,
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=220)
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in out.read_text().splitlines()], done.stdout
@@ -58,9 +68,27 @@ def test_output_has_the_lead_record_fields_and_a_per_model_summary(
     conformance_backtest: tuple[list[dict], str],
 ) -> None:
     leads, stdout = conformance_backtest
-    fields = {"lead_id", "model_id", "model_version", "finding", "severity", "department", "jurisdiction", "subject",
-              "case_no", "trigger_event_id", "evidence", "due_at", "raised_at", "detected_at", "status",
-              "status_reason", "summary_zh", "legal_basis_zh", "updated_at"}
+    fields = {
+        "lead_id",
+        "model_id",
+        "model_version",
+        "finding",
+        "severity",
+        "department",
+        "jurisdiction",
+        "subject",
+        "case_no",
+        "trigger_event_id",
+        "evidence",
+        "due_at",
+        "raised_at",
+        "detected_at",
+        "status",
+        "status_reason",
+        "summary_zh",
+        "legal_basis_zh",
+        "updated_at",
+    }
     for lead in leads:
         assert fields <= lead.keys()
         assert lead["subject"]["kind"] == "PERSON"
@@ -72,8 +100,20 @@ def test_output_has_the_lead_record_fields_and_a_per_model_summary(
 
 def test_bad_clock_end_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "jiandu.cli", "backtest", "--input", str(CONFORMANCE / "records.jsonl"),
-         "--clock-end", "next tuesday", "--out", str(tmp_path / "x.jsonl")],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "jiandu.cli",
+            "backtest",
+            "--input",
+            str(CONFORMANCE / "records.jsonl"),
+            "--clock-end",
+            "next tuesday",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2 and "--clock-end" in done.stderr

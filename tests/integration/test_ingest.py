@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,8 +45,9 @@ def test_conformance_records_become_events_and_exact_dead_letters(broker: Embedd
     assert len(events) == report.accepted
 
 
-def test_ingest_command_reports_counts_and_fails_on_unreadable_input(broker: EmbeddedBroker, topic_prefix: str,
-                                                                     tmp_path) -> None:  # noqa: ANN001
+def test_ingest_command_reports_counts_and_fails_on_unreadable_input(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
     env = {**settings_for(broker.bootstrap, topic_prefix).to_env()}
     records = tmp_path / "two.jsonl"
     good = (CONFORMANCE / "records.jsonl").read_text().splitlines()[0]
@@ -55,7 +57,8 @@ def test_ingest_command_reports_counts_and_fails_on_unreadable_input(broker: Emb
     assert done.returncode == 0, done.stderr
     assert "accepted 1, rejected 1" in done.stdout
     assert "not valid JSON" in done.stdout
-    missing = subprocess.run([*command, str(tmp_path / "nope.jsonl")], env=env, capture_output=True, text=True,
-                             timeout=60)
+    missing = subprocess.run(
+        [*command, str(tmp_path / "nope.jsonl")], env=env, capture_output=True, text=True, timeout=60
+    )
     assert missing.returncode == 2
     assert "cannot read" in missing.stderr
