@@ -21,7 +21,7 @@ DEVELOPMENT_PSEUDONYM_KEY = "jiandu-development-key-not-secret"
 _SECRET_FIELDS = frozenset({"pseudonym_key", "kafka_sasl_password"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Every knob of the hub. Field docs are the configuration table of the README."""
 
@@ -117,6 +117,9 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """``JIANDU_*`` variables that rebuild these settings in a child process."""
         return {f"JIANDU_{f.name.upper()}": str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def __repr__(self) -> str:
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in self.masked().items())})"
 
     def masked(self) -> dict[str, object]:
         """The settings as a dict with secrets masked, for printing and logging."""

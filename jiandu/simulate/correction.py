@@ -17,7 +17,7 @@ from jiandu.core.timeutil import add_months
 from jiandu.simulate.ledger import Ledger, Record
 from jiandu.simulate.places import CHARGES, PRISONS, Person, Population, court_code
 
-__all__ = ["STORYLINES"]
+__all__ = ["STORYLINES", "trial_case_no"]
 
 _DAYS = 10  # M02: report within 10 days
 
@@ -34,7 +34,8 @@ class _Order:
     free_after: int  # days after the decision until the person is out of prison (0: never in)
 
 
-def _trial_case_no(ledger: Ledger, court: str, year: int) -> str:
+def trial_case_no(ledger: Ledger, court: str, year: int) -> str:
+    """A criminal first-instance case number: ``(2024)辽0102刑初123号``."""
     number = ledger.serial(f"刑初/{court}/{year}", ledger.rng.randint(100, 140))
     return f"({year}){court_code(court)}刑初{number}号"
 
@@ -43,7 +44,7 @@ def _judgment(ledger: Ledger, person: Person, day: date, sentence: str) -> _Orde
     rng = ledger.rng
     court = person.home if rng.random() < 0.85 else person.city
     at = ledger.at(day, 9, 17)
-    case_no = _trial_case_no(ledger, court, day.year)
+    case_no = trial_case_no(ledger, court, day.year)
     prison = rng.randint(6, 36) if sentence == "PROBATION" else 0
     probation = max(prison, rng.randint(12, 60)) if sentence == "PROBATION" else 0
     record = ledger.record("court.judgment_effective", f"court:{court}", at, {
@@ -61,7 +62,7 @@ def _judgment(ledger: Ledger, person: Person, day: date, sentence: str) -> _Orde
 
 def _earlier_case_no(ledger: Ledger, person: Person, day: date) -> str:
     year = day.year - ledger.rng.randint(2, 6)
-    return _trial_case_no(ledger, person.home, year)
+    return trial_case_no(ledger, person.home, year)
 
 
 def _released(ledger: Ledger, person: Person, at: datetime, case_no: str, reason: str) -> None:
@@ -204,6 +205,13 @@ def early_enrolment(ledger: Ledger, population: Population) -> None:
     ledger.expect_open("M02", order.record, order.at, person, _DAYS)
 
 
+def enrolled_at_trigger(ledger: Ledger, population: Population) -> None:
+    """Enrolled at the very instant the decision took effect: "at or after the trigger", no lead."""
+    person = population.person(18, 70)
+    order = _order(ledger, person, ledger.day())
+    _enrol(ledger, person, order, order.at, stamp=_boundary_stamp(ledger))
+
+
 def late_upload(ledger: Ledger, population: Population) -> None:
     """Enrolled in time, but the agency uploads the record weeks later: no OPEN lead at the end."""
     person = population.person(18, 70)
@@ -218,7 +226,7 @@ def prison_sentence(ledger: Ledger, population: Population) -> None:
     day = ledger.day()
     court = person.home if rng.random() < 0.8 else person.city
     at = ledger.at(day, 9, 17)
-    case_no = _trial_case_no(ledger, court, day.year)
+    case_no = trial_case_no(ledger, court, day.year)
     prison = rng.random() < 0.8
     months = rng.randint(12, 180) if prison else rng.randint(1, 6)
     fine = rng.choice(("0.00", "0.00", "20000.00", "50000.00", "128000.00"))
@@ -261,6 +269,7 @@ STORYLINES: dict[str, Callable[[Ledger, Population], None]] = {
     "m02_late": late,
     "m02_boundary_ok": boundary_ok,
     "m02_early_enrolment": early_enrolment,
+    "m02_enrolled_at_trigger": enrolled_at_trigger,
     "m02_late_upload": late_upload,
     "m02_prison_sentence": prison_sentence,
     "m02_pending": pending,

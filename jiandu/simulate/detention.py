@@ -203,6 +203,18 @@ def other_case(ledger: Ledger, population: Population) -> None:
     ledger.expect_open("M05", det.record, det.at, person, det.limit)
 
 
+def extension_other_case(ledger: Ledger, population: Population) -> None:
+    """An extension approved in another case of the person does not extend this one: OPEN."""
+    rng = ledger.rng
+    person = population.person(18, 65)
+    det = _detain(ledger, person, ledger.day(hi=-12))
+    other = police_case(ledger, person, det.district, det.at + timedelta(hours=rng.randint(2, 20)))
+    ledger.record("police.detention_extended", f"police:{det.district}", det.at + timedelta(hours=rng.randint(24, 60)),
+                  {"case_no": other, "id_number": person.written(rng), "request_limit_days": 7})
+    _request_arrest(ledger, person, det, _within(ledger, det, det.limit + 1, 7))
+    ledger.expect_open("M05", det.record, det.at, person, det.limit)
+
+
 def boundary_ok(ledger: Ledger, population: Population) -> None:
     """The closing record at 23:59:59 of the last allowed day: no lead."""
     person = population.person(18, 65)
@@ -247,6 +259,7 @@ STORYLINES: dict[str, Callable[[Ledger, Population], None]] = {
     "m05_extension_saves": extension_saves,
     "m05_later_lower_extension": later_lower_extension,
     "m05_other_case": other_case,
+    "m05_extension_other_case": extension_other_case,
     "m05_boundary_ok": boundary_ok,
     "m05_boundary_late": boundary_late,
     "m05_late_upload": late_upload,

@@ -138,11 +138,8 @@ class Ledger:
             "jurisdiction": source.split(":")[1],
             **fields,
         }
-        if style != "cst":
-            self.planted[f"timestamp_{style}"] += 1
         if self.rng.random() < 0.15:
             record["recorded_at"] = _format(at + timedelta(minutes=self.rng.randint(5, 1800)), "cst")
-            self.planted["recorded_later"] += 1
         return record
 
     def record(self, record_type: str, source: str, at: datetime, fields: Record,
@@ -163,10 +160,25 @@ class Ledger:
         occurred = self.local_day(at)
         last_upload = self.clock_end_day - timedelta(days=1)
         upload = max(occurred, min(occurred + timedelta(days=upload_delay), last_upload))
+        if isinstance(record, dict) and defect is None:
+            self._count_shapes(record)
         src = source if source is not None else str(record["source"])  # type: ignore[index]
         draft = Draft(record, src, upload, defect)
         self.drafts.append(draft)
         return draft
+
+    def _count_shapes(self, record: Record) -> None:
+        occurred = str(record["occurred_at"])
+        if occurred.endswith("Z"):
+            self.planted["timestamp_utc_z"] += 1
+        elif len(occurred) == len("2024-03-01T00:00:00"):
+            self.planted["timestamp_no_offset"] += 1
+        if "recorded_at" in record:
+            self.planted["recorded_later"] += 1
+        if len(str(record.get("id_number", ""))) == 15:
+            self.planted["legacy_15_digit_id"] += 1
+        if str(record.get("id_number", "")).endswith("x"):
+            self.planted["lower_case_x"] += 1
 
     def _stamp_style(self) -> str:
         roll = self.rng.random()

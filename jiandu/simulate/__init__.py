@@ -1,0 +1,11 @@
+"""Synthetic agency histories for demos, backtests and oracle tests.
+
+``generate_history`` writes canonical JSON-lines records as the partner agencies
+upload them, together with the M02/M05 leads that must be OPEN at its clock end,
+planted by construction (never computed with ``jiandu.models``).
+``write_sample`` is the small history ``jiandu run`` replays.
+"""
+
+from jiandu.simulate.generator import History, generate_history, write_sample
+
+__all__ = ["History", "generate_history", "write_sample"]

@@ -1,0 +1,181 @@
+"""Synthetic agency histories with the leads they must produce, planted by construction.
+
+``generate_history`` casts one storyline per person (a community sentence and
+whether the person reported, a detention and whether the police acted in time, or
+plain background life), lets the storylines write canonical records, plants invalid
+lines and exact re-sends, and orders everything the way agencies upload: daily
+per-source batches, late uploads weeks later, records unsorted inside a batch.
+
+``expected_leads`` is an oracle independent of ``jiandu.models``: each storyline
+states which M02/M05 lead must be OPEN at ``clock_end`` and with what deadline.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jiandu.core.timeutil import CST
+from jiandu.simulate import background, correction, detention
+from jiandu.simulate.defects import DEFECTS, plant_defects
+from jiandu.simulate.ledger import Draft, Ledger
+from jiandu.simulate.places import Population
+
+__all__ = ["DEFAULT_KEY", "MANDATORY_STORYLINES", "STORYLINES", "History", "generate_history", "write_sample"]
+
+#: The pseudonym key of the conformance vectors.
+DEFAULT_KEY = b"conformance-key"
+
+Storyline = Callable[[Ledger, Population], None]
+
+#: Every storyline by name: ``m02_*`` and ``m05_*`` plant leads (or their absence), ``bg_*`` is noise.
+STORYLINES: dict[str, Storyline] = {**correction.STORYLINES, **detention.STORYLINES, **background.STORYLINES}
+
+#: The M02/M05 cases every history of enough persons holds at least once.
+MANDATORY_STORYLINES = tuple(name for name in STORYLINES if not name.startswith("bg_"))
+
+# Relative frequency of each storyline once every mandatory one has been cast.
+_WEIGHTS = {
+    "m02_compliant": 10, "m02_violation": 3, "m02_late": 1, "m02_boundary_ok": 1,
+    "m02_early_enrolment": 1, "m02_enrolled_at_trigger": 1, "m02_late_upload": 1, "m02_prison_sentence": 4, "m02_pending": 1,
+    "m05_compliant": 10, "m05_violation": 3, "m05_extension_saves": 2, "m05_later_lower_extension": 1,
+    "m05_other_case": 1, "m05_extension_other_case": 1, "m05_boundary_ok": 1, "m05_boundary_late": 1, "m05_late_upload": 1,
+    "m05_pending": 1, "m05_due_at_clock_end": 0.5,
+    "bg_pensioner": 10, "bg_traveller": 6, "bg_driver": 8, "bg_suspect_on_bail": 4,
+    "bg_prisoner": 4, "bg_borrower": 6, "bg_shopkeeper": 3,
+}
+_MIN_DAYS = 30  # room for 30-day detention limits inside the timeline
+_SAMPLE_LEAD_DAYS = 70
+_SAMPLE_DAYS = 48  # + the 20-day tail: the clock end lies about 2 days before "now"
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A generated history: the lines in upload order and what a correct hub must make of them."""
+
+    records: list[dict[str, Any] | str]  # a str is a raw (malformed) line, written as-is
+    invalid_lines: list[int]  # 1-based line numbers of the planted invalid lines
+    expected_leads: list[dict[str, Any]]  # M02/M05 leads OPEN at clock_end
+    clock_end: datetime
+    planted: Counter[str] = field(default_factory=Counter)  # storylines and defects, by name
+
+    def to_jsonl(self, path: Path | str) -> None:
+        """Write the records as JSON lines (UTF-8, Chinese kept as is)."""
+        _write_lines(path, (r if isinstance(r, str) else _dumps(r) for r in self.records))
+
+    def expected_to_jsonl(self, path: Path | str) -> None:
+        """Write the expected leads as JSON lines."""
+        _write_lines(path, (_dumps(lead) for lead in self.expected_leads))
+
+
+def generate_history(*, seed: int, persons: int, start: datetime, days: int = 120,
+                     invalid_rate: float = 0.01, pseudonym_key: bytes = DEFAULT_KEY) -> History:
+    """A deterministic history of ``persons`` storylines starting on the CST date of ``start``.
+
+    Storyline triggers fall in ``days`` days; the clock end is 00:00 CST 20 days after
+    them, and late uploads and the newest not-yet-due triggers fill those 20 days.
+    About ``invalid_rate`` of the lines are invalid (at least one of each kind when
+    the rate is positive).
+    """
+    _check_arguments(start, persons, days, invalid_rate)
+    rng = random.Random(seed)
+    start_day = start.astimezone(CST).date()
+    ledger = Ledger(rng, start_day, days, pseudonym_key)
+    population = Population(rng, start_day)
+    for name in _cast(rng, persons):
+        ledger.planted[name] += 1
+        STORYLINES[name](ledger, population)
+    background.noise(ledger, population)
+    plant_defects(ledger, population, _defect_count(len(ledger.drafts), invalid_rate))
+    _resend(ledger)
+    ordered = _upload_order(ledger.drafts, rng)
+    return History(
+        records=[d.record for d in ordered],
+        invalid_lines=[line for line, d in enumerate(ordered, 1) if d.defect is not None],
+        expected_leads=sorted(ledger.expected, key=lambda e: (e["model_id"], e["due_at"], e["trigger_event_id"])),
+        clock_end=ledger.midnight(ledger.clock_end_day),
+        planted=ledger.planted,
+    )
+
+
+def write_sample(path: Path, *, now: datetime, seed: int = 7, persons: int = 60) -> None:
+    """A small history for ``jiandu run``: it starts 70 days before ``now`` and ends about 2 days before.
+
+    A live hub (clock = wall time minus its grace) replaying it already sees most
+    deadlines passed, so leads appear as soon as the sample is ingested.
+    """
+    start = now - timedelta(days=_SAMPLE_LEAD_DAYS)
+    generate_history(seed=seed, persons=persons, start=start, days=_SAMPLE_DAYS).to_jsonl(path)
+
+
+def _check_arguments(start: datetime, persons: int, days: int, invalid_rate: float) -> None:
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware (e.g. 2024-01-01T00:00:00+08:00)")
+    if persons < 1:
+        raise ValueError(f"persons must be at least 1, got {persons}")
+    if days < _MIN_DAYS:
+        raise ValueError(f"days must be at least {_MIN_DAYS}, got {days}")
+    if not 0 <= invalid_rate < 0.5:
+        raise ValueError(f"invalid_rate must be in [0, 0.5), got {invalid_rate}")
+
+
+def _cast(rng: random.Random, persons: int) -> list[str]:
+    """One storyline per person: each mandatory one once (as far as persons go), the rest by weight."""
+    mandatory = list(MANDATORY_STORYLINES)
+    rng.shuffle(mandatory)
+    cast = mandatory[:persons]
+    names = list(_WEIGHTS)
+    cast += rng.choices(names, weights=[_WEIGHTS[n] for n in names], k=persons - len(cast))
+    rng.shuffle(cast)
+    return cast
+
+
+def _defect_count(valid: int, rate: float) -> int:
+    """Invalid lines so that they make up ``rate`` of all lines; at least one of each kind."""
+    if rate <= 0:
+        return 0
+    return max(len(DEFECTS), round(rate * valid / (1 - rate)))
+
+
+def _resend(ledger: Ledger) -> None:
+    """Exact re-sends of a few valid records, in the same or a later batch of their source."""
+    rng = ledger.rng
+    valid = [d for d in ledger.drafts if d.defect is None]
+    last_upload = ledger.clock_end_day - timedelta(days=1)
+    for draft in rng.sample(valid, k=min(len(valid), max(3, len(valid) // 200))):
+        upload = min(draft.upload_day + timedelta(days=rng.randint(0, 3)), last_upload)
+        ledger.drafts.append(Draft(copy.deepcopy(draft.record), draft.source, upload))
+        ledger.planted["exact_resend"] += 1
+
+
+def _upload_order(drafts: list[Draft], rng: random.Random) -> list[Draft]:
+    """Daily per-source batches in upload order; sources and records shuffled within a day."""
+    by_day: dict[date, dict[str, list[Draft]]] = {}
+    for draft in drafts:
+        by_day.setdefault(draft.upload_day, {}).setdefault(draft.source, []).append(draft)
+    ordered: list[Draft] = []
+    for day in sorted(by_day):
+        sources = sorted(by_day[day])
+        rng.shuffle(sources)
+        for source in sources:
+            batch = by_day[day][source]
+            rng.shuffle(batch)
+            ordered.extend(batch)
+    return ordered
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _write_lines(path: Path | str, lines: Any) -> None:
+    with Path(path).open("w", encoding="utf-8", newline="\n") as out:
+        for line in lines:
+            out.write(line + "\n")
