@@ -124,16 +124,21 @@ def _order(ledger: Ledger, person: Person, day: date) -> _Order:
     return _outside_execution(ledger, person, day)
 
 
-def _enrol(ledger: Ledger, person: Person, order: _Order, at: datetime,
-           *, upload_delay: int = 0, stamp: str | None = None) -> None:
-    ledger.record("correction.enrolled", f"correction:{person.home}", at, {
+def _enrolment(ledger: Ledger, person: Person, order: _Order) -> Record:
+    return {
         "agency_code": f"SQJZ{person.home}",
         "id_number": person.written(ledger.rng),
         "case_no": order.case_no,
         "basis": order.basis,
         "permitted_city": person.city,
         "term_end": add_months(ledger.local_day(order.at), order.months).isoformat(),
-    }, upload_delay=upload_delay, stamp=stamp)
+    }
+
+
+def _enrol(ledger: Ledger, person: Person, order: _Order, at: datetime,
+           *, upload_delay: int = 0, stamp: str | None = None) -> None:
+    ledger.record("correction.enrolled", f"correction:{person.home}", at, _enrolment(ledger, person, order),
+                  upload_delay=upload_delay, stamp=stamp)
 
 
 def _under_correction(ledger: Ledger, person: Person, order: _Order, enrolled: datetime) -> None:
@@ -185,7 +190,7 @@ def late(ledger: Ledger, population: Population) -> None:
     """Enrolled at 00:00:00 of ``date(T) + 11``, the deadline instant itself: OPEN."""
     person = population.person(18, 70)
     order = _order(ledger, person, ledger.day())
-    _enrol(ledger, person, order, ledger.due(order.at, _DAYS), stamp=_boundary_stamp(ledger))
+    _enrol(ledger, person, order, ledger.due(order.at, _DAYS), stamp=ledger.boundary_stamp())
     ledger.expect_open("M02", order.record, order.at, person, _DAYS)
 
 
@@ -193,8 +198,8 @@ def boundary_ok(ledger: Ledger, population: Population) -> None:
     """Enrolled at 23:59:59 of ``date(T) + 10``, the last second allowed: no lead."""
     person = population.person(18, 70)
     order = _order(ledger, person, ledger.day())
-    enrolled = ledger.due(order.at, _DAYS) - timedelta(seconds=1)
-    _enrol(ledger, person, order, enrolled, stamp=_boundary_stamp(ledger))
+    enrolled = ledger.last_instant_before(ledger.due(order.at, _DAYS))
+    _enrol(ledger, person, order, enrolled, stamp=ledger.boundary_stamp())
 
 
 def early_enrolment(ledger: Ledger, population: Population) -> None:
@@ -209,7 +214,7 @@ def enrolled_at_trigger(ledger: Ledger, population: Population) -> None:
     """Enrolled at the very instant the decision took effect: "at or after the trigger", no lead."""
     person = population.person(18, 70)
     order = _order(ledger, person, ledger.day())
-    _enrol(ledger, person, order, order.at, stamp=_boundary_stamp(ledger))
+    _enrol(ledger, person, order, order.at, stamp=ledger.boundary_stamp())
 
 
 def late_upload(ledger: Ledger, population: Population) -> None:
@@ -217,6 +222,21 @@ def late_upload(ledger: Ledger, population: Population) -> None:
     person = population.person(18, 70)
     order = _order(ledger, person, ledger.day())
     _enrol(ledger, person, order, _on_time(ledger, order), upload_delay=ledger.rng.randint(14, 35))
+
+
+def rejected_then_corrected(ledger: Ledger, population: Population) -> None:
+    """Enrolled in time; the first upload is rejected, the corrected re-send comes after the deadline.
+
+    The re-send keeps the ``source_record_id`` (a rejected record does not use up its
+    event id) and its ``occurred_at`` is in time: no OPEN lead.
+    """
+    person = population.person(18, 70)
+    order = _order(ledger, person, ledger.day())
+    enrolled = _on_time(ledger, order)
+    due_day = ledger.local_day(ledger.due(order.at, _DAYS))
+    delay = (due_day - ledger.local_day(enrolled)).days + ledger.rng.randint(1, 5)
+    ledger.record_rejected_first("correction.enrolled", f"correction:{person.home}", enrolled,
+                                 _enrolment(ledger, person, order), resend_delay=delay)
 
 
 def prison_sentence(ledger: Ledger, population: Population) -> None:
@@ -257,11 +277,6 @@ def pending(ledger: Ledger, population: Population) -> None:
     _order(ledger, person, day)
 
 
-def _boundary_stamp(ledger: Ledger) -> str | None:
-    """Boundary records are now and then written in UTC: ``15:59:59Z`` is 23:59:59 CST."""
-    return "utc_z" if ledger.rng.random() < 0.4 else None
-
-
 #: Storyline name → how it unfolds for one new person.
 STORYLINES: dict[str, Callable[[Ledger, Population], None]] = {
     "m02_compliant": compliant,
@@ -271,6 +286,7 @@ STORYLINES: dict[str, Callable[[Ledger, Population], None]] = {
     "m02_early_enrolment": early_enrolment,
     "m02_enrolled_at_trigger": enrolled_at_trigger,
     "m02_late_upload": late_upload,
+    "m02_rejected_then_corrected": rejected_then_corrected,
     "m02_prison_sentence": prison_sentence,
     "m02_pending": pending,
 }

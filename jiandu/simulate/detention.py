@@ -141,10 +141,6 @@ def _within(ledger: Ledger, det: _Detention, first: int, last: int) -> datetime:
     return ledger.at(ledger.local_day(det.at) + timedelta(days=ledger.rng.randint(first, last)), 8, 21)
 
 
-def _boundary_stamp(ledger: Ledger) -> str | None:
-    return "utc_z" if ledger.rng.random() < 0.4 else None
-
-
 def compliant(ledger: Ledger, population: Population) -> None:
     """Arrest requested (or measure changed, or released) within the limit: no lead."""
     person = population.person(18, 65)
@@ -219,15 +215,15 @@ def boundary_ok(ledger: Ledger, population: Population) -> None:
     """The closing record at 23:59:59 of the last allowed day: no lead."""
     person = population.person(18, 65)
     det = _detain(ledger, person, ledger.day(), ledger.rng.choice((3, 3, 7)))
-    at = ledger.due(det.at, det.limit) - timedelta(seconds=1)
-    _close(ledger, person, det, at, stamp=_boundary_stamp(ledger))
+    at = ledger.last_instant_before(ledger.due(det.at, det.limit))
+    _close(ledger, person, det, at, stamp=ledger.boundary_stamp())
 
 
 def boundary_late(ledger: Ledger, population: Population) -> None:
     """The closing record at 00:00:00 after the last allowed day, the deadline itself: OPEN."""
     person = population.person(18, 65)
     det = _detain(ledger, person, ledger.day(), ledger.rng.choice((3, 3, 7)))
-    _close(ledger, person, det, ledger.due(det.at, det.limit), stamp=_boundary_stamp(ledger))
+    _close(ledger, person, det, ledger.due(det.at, det.limit), stamp=ledger.boundary_stamp())
     ledger.expect_open("M05", det.record, det.at, person, det.limit)
 
 
@@ -237,6 +233,18 @@ def late_upload(ledger: Ledger, population: Population) -> None:
     det = _detain(ledger, person, ledger.day(), ledger.rng.choice((3, 3, 7)))
     at = _within(ledger, det, 1, det.limit)
     _close(ledger, person, det, at, upload_delay=ledger.rng.randint(14, 35))
+
+
+def rejected_then_corrected(ledger: Ledger, population: Population) -> None:
+    """Arrest requested in time; the first upload is rejected, the corrected re-send comes late: no OPEN lead."""
+    rng = ledger.rng
+    person = population.person(18, 65)
+    det = _detain(ledger, person, ledger.day(), rng.choice((3, 3, 7)))
+    asked = _within(ledger, det, 1, det.limit)
+    delay = (ledger.local_day(ledger.due(det.at, det.limit)) - ledger.local_day(asked)).days + rng.randint(1, 5)
+    ledger.record_rejected_first("police.arrest_requested", f"police:{det.district}", asked, {
+        "case_no": det.case_no, "id_number": person.written(rng),
+    }, resend_delay=delay)
 
 
 def pending(ledger: Ledger, population: Population) -> None:
@@ -263,6 +271,7 @@ STORYLINES: dict[str, Callable[[Ledger, Population], None]] = {
     "m05_boundary_ok": boundary_ok,
     "m05_boundary_late": boundary_late,
     "m05_late_upload": late_upload,
+    "m05_rejected_then_corrected": rejected_then_corrected,
     "m05_pending": pending,
     "m05_due_at_clock_end": due_at_clock_end,
 }

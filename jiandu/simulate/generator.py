@@ -24,7 +24,7 @@ from typing import Any
 
 from jiandu.core.timeutil import CST
 from jiandu.simulate import background, correction, detention
-from jiandu.simulate.defects import DEFECTS, plant_defects
+from jiandu.simulate.defects import plant_defects
 from jiandu.simulate.ledger import Draft, Ledger
 from jiandu.simulate.places import Population
 
@@ -44,10 +44,11 @@ MANDATORY_STORYLINES = tuple(name for name in STORYLINES if not name.startswith(
 # Relative frequency of each storyline once every mandatory one has been cast.
 _WEIGHTS = {
     "m02_compliant": 10, "m02_violation": 3, "m02_late": 1, "m02_boundary_ok": 1,
-    "m02_early_enrolment": 1, "m02_enrolled_at_trigger": 1, "m02_late_upload": 1, "m02_prison_sentence": 4, "m02_pending": 1,
+    "m02_early_enrolment": 1, "m02_enrolled_at_trigger": 1, "m02_late_upload": 1,
+    "m02_rejected_then_corrected": 1, "m02_prison_sentence": 4, "m02_pending": 1,
     "m05_compliant": 10, "m05_violation": 3, "m05_extension_saves": 2, "m05_later_lower_extension": 1,
-    "m05_other_case": 1, "m05_extension_other_case": 1, "m05_boundary_ok": 1, "m05_boundary_late": 1, "m05_late_upload": 1,
-    "m05_pending": 1, "m05_due_at_clock_end": 0.5,
+    "m05_other_case": 1, "m05_extension_other_case": 1, "m05_boundary_ok": 1, "m05_boundary_late": 1,
+    "m05_late_upload": 1, "m05_rejected_then_corrected": 1, "m05_pending": 1, "m05_due_at_clock_end": 0.5,
     "bg_pensioner": 10, "bg_traveller": 6, "bg_driver": 8, "bg_suspect_on_bail": 4,
     "bg_prisoner": 4, "bg_borrower": 6, "bg_shopkeeper": 3,
 }
@@ -88,12 +89,16 @@ def generate_history(*, seed: int, persons: int, start: datetime, days: int = 12
     rng = random.Random(seed)
     start_day = start.astimezone(CST).date()
     ledger = Ledger(rng, start_day, days, pseudonym_key)
+    ledger.defects_allowed = invalid_rate > 0
     population = Population(rng, start_day)
     for name in _cast(rng, persons):
         ledger.planted[name] += 1
         STORYLINES[name](ledger, population)
     background.noise(ledger, population)
-    plant_defects(ledger, population, _defect_count(len(ledger.drafts), invalid_rate))
+    if ledger.defects_allowed:
+        planted_defects = sum(1 for d in ledger.drafts if d.defect is not None)
+        wanted = _defect_count(len(ledger.drafts) - planted_defects, invalid_rate)
+        plant_defects(ledger, population, wanted - planted_defects)
     _resend(ledger)
     ordered = _upload_order(ledger.drafts, rng)
     return History(
@@ -138,10 +143,8 @@ def _cast(rng: random.Random, persons: int) -> list[str]:
 
 
 def _defect_count(valid: int, rate: float) -> int:
-    """Invalid lines so that they make up ``rate`` of all lines; at least one of each kind."""
-    if rate <= 0:
-        return 0
-    return max(len(DEFECTS), round(rate * valid / (1 - rate)))
+    """Invalid lines so that they make up ``rate`` of all lines."""
+    return round(rate * valid / (1 - rate))
 
 
 def _resend(ledger: Ledger) -> None:

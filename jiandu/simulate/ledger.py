@@ -16,6 +16,7 @@ from typing import Any
 
 from jiandu.core.identity import person_key
 from jiandu.core.timeutil import CST, deadline_after, format_cst, from_ms, local_midnight_ms, to_ms
+from jiandu.simulate.breakage import applicable_defects, break_record
 from jiandu.simulate.places import Person
 
 __all__ = ["MODELS", "Draft", "Ledger", "Record", "event_id"]
@@ -73,6 +74,7 @@ class Ledger:
         self.drafts: list[Draft] = []
         self.expected: list[dict[str, Any]] = []
         self.planted: Counter[str] = Counter()
+        self.defects_allowed = True
         self._key = key
         self._serials: Counter[str] = Counter()
 
@@ -154,6 +156,22 @@ class Ledger:
             self.add(record, at, upload_delay=upload_delay)
         return record
 
+    def record_rejected_first(self, record_type: str, source: str, at: datetime, fields: Record,
+                              *, resend_delay: int) -> Record:
+        """A record whose first upload is rejected (a planted defect) and re-sent corrected later.
+
+        The corrected re-send keeps the ``source_record_id``: a rejected record does not
+        use up its event id. Without defects (``invalid_rate`` 0) it is just a late upload.
+        """
+        record = self.make(record_type, source, at, fields)
+        if self.defects_allowed:
+            kind = self.rng.choice(applicable_defects(record))
+            self.add(break_record(self.rng, record, kind), at, source=source, defect=kind)
+            self.planted[f"invalid_{kind}"] += 1
+            self.planted["corrected_resend"] += 1
+        self.add(record, at, upload_delay=resend_delay)
+        return record
+
     def add(self, record: Record | str, at: datetime, *, source: str | None = None,
             upload_delay: int = 0, defect: str | None = None) -> Draft:
         """Queue a record (or raw line) for the upload batch ``upload_delay`` days after ``at``."""
@@ -171,8 +189,12 @@ class Ledger:
         occurred = str(record["occurred_at"])
         if occurred.endswith("Z"):
             self.planted["timestamp_utc_z"] += 1
-        elif len(occurred) == len("2024-03-01T00:00:00"):
+        elif occurred.endswith("+00:00"):
+            self.planted["timestamp_utc_offset"] += 1
+        elif occurred[-6] not in "+-":
             self.planted["timestamp_no_offset"] += 1
+        if "." in occurred:
+            self.planted["timestamp_milliseconds"] += 1
         if "recorded_at" in record:
             self.planted["recorded_later"] += 1
         if len(str(record.get("id_number", ""))) == 15:
@@ -183,6 +205,14 @@ class Ledger:
     def _stamp_style(self) -> str:
         roll = self.rng.random()
         return "utc_z" if roll < 0.03 else "no_offset" if roll < 0.04 else "cst"
+
+    def boundary_stamp(self) -> str | None:
+        """Boundary records are often written in UTC or without offset: ``15:59:59Z`` is 23:59:59 CST."""
+        return self.rng.choice(("utc_z", "utc_z", "utc_offset", "no_offset", None, None, None))
+
+    def last_instant_before(self, due: datetime) -> datetime:
+        """The last whole second before a deadline (now and then the last millisecond)."""
+        return due - (timedelta(milliseconds=1) if self.rng.random() < 0.2 else timedelta(seconds=1))
 
     # --- planted leads ----------------------------------------------------------------
 
@@ -207,8 +237,12 @@ class Ledger:
 
 
 def _format(at: datetime, style: str) -> str:
+    """ISO 8601 in one of the shapes agencies send: CST offset, UTC ``Z`` or ``+00:00``, no offset."""
+    spec = "milliseconds" if at.microsecond else "seconds"
     if style == "utc_z":
-        return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return at.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
+    if style == "utc_offset":
+        return at.astimezone(UTC).isoformat(timespec=spec)
     if style == "no_offset":
-        return at.astimezone(CST).strftime("%Y-%m-%dT%H:%M:%S")
-    return at.astimezone(CST).isoformat(timespec="seconds")
+        return at.astimezone(CST).replace(tzinfo=None).isoformat(timespec=spec)
+    return at.astimezone(CST).isoformat(timespec=spec)
