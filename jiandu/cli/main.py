@@ -36,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--clock-end", required=True, help="ISO 8601, e.g. 2025-03-01T00:00:00+08:00")
     backtest.add_argument("--out", type=Path, required=True)
 
+    simulate = sub.add_parser("simulate", help="generate a realistic agency history with planted cases")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--persons", type=int, default=1000)
+    simulate.add_argument("--start", default="2024-01-01T00:00:00+08:00", help="ISO 8601 start of the history")
+    simulate.add_argument("--days", type=int, default=120)
+    simulate.add_argument("--out", type=Path, required=True, help="JSON-lines records")
+    simulate.add_argument("--expected", type=Path, default=None, help="also write the planted OPEN leads here")
+
     sub.add_parser("broker", help="run the embedded broker in the foreground")
     sub.add_parser("topics", help="create every topic of the catalogue (idempotent)")
     schemas = sub.add_parser("schemas", help="write or check schemas/*.avsc")
@@ -110,6 +118,26 @@ def _backtest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.simulate import generate_history
+
+    try:
+        start = parse_datetime(args.start)
+    except ValueError:
+        raise InputError(f"--start {args.start!r} is not an ISO 8601 date-time") from None
+    history = generate_history(
+        seed=args.seed, persons=args.persons, start=start, days=args.days, pseudonym_key=settings.pseudonym_key_bytes
+    )
+    history.to_jsonl(args.out)
+    if args.expected:
+        history.expected_to_jsonl(args.expected)
+    print(
+        f"{len(history.records)} records ({len(history.invalid_lines)} invalid) → {args.out}; "
+        f"clock end {history.clock_end.isoformat()}; {len(history.expected_leads)} planted OPEN leads"
+    )
+    return 0
+
+
 def _broker(settings: Settings, args: argparse.Namespace) -> int:
     import time
 
@@ -171,6 +199,7 @@ _COMMANDS = {
     "backtest": _backtest,
     "broker": _broker,
     "topics": _topics,
+    "simulate": _simulate,
     "schemas": _schemas,
     "settings": _settings,
 }
