@@ -114,9 +114,17 @@ class AvroCodec:
     def decode_event(self, data: bytes) -> Event:
         """Inverse of :meth:`encode_event`."""
         name, record = self.decode(data)
-        common = {k: record.pop(k) for k in _EVENT_COMMON}
-        times = {k: _ms(record.pop(k)) for k in ("occurred_at", "recorded_at", "ingested_at")}
-        return Event(type=name, **common, **times, body=record)
+        return Event(
+            type=name,
+            event_id=record.pop("event_id"),
+            source=record.pop("source"),
+            source_record_id=record.pop("source_record_id"),
+            jurisdiction=record.pop("jurisdiction"),
+            occurred_at=_ms(record.pop("occurred_at")),
+            recorded_at=_ms(record.pop("recorded_at")),
+            ingested_at=_ms(record.pop("ingested_at")),
+            body=record,
+        )
 
     def names(self) -> Iterable[str]:
         """Names of the current schemas."""

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from jiandu.core.events import Event, event_id_of
 from jiandu.core.identity import Pseudonymiser, validate_credit_code
@@ -19,6 +20,8 @@ from jiandu.core.timeutil import local_date, parse_date, parse_datetime, to_ms
 from jiandu.errors import RecordError
 
 __all__ = ["MAX_DECIMAL", "to_event"]
+
+_T = TypeVar("_T")
 
 #: The largest value of Avro ``decimal(18,2)``.
 MAX_DECIMAL = Decimal("9999999999999999.99")
@@ -214,7 +217,7 @@ def _party_list(raw: object, spec: FieldSpec, context: _Context | None) -> list[
     return [_each(i, item, lambda x: _party(x, spec, context)) for i, item in enumerate(raw)]
 
 
-def _each(index: int, item: object, convert: Callable[[object], object]) -> object:
+def _each(index: int, item: object, convert: Callable[[object], _T]) -> _T:
     try:
         return convert(item)
     except RecordError as exc:

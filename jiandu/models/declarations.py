@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, ClassVar, Protocol
 
@@ -203,36 +203,27 @@ class FollowUpDeadline(ModelInfo):
             "case_no": str(trigger.fields.get("case_no") or ""),
         }
         details = {"deadline_days": str(days)} if not self.days_field else {self.days_field: str(days)}
-        common = dict(
+        found = Outcome(
             identity=(trigger.id,),
+            state=OutcomeState.OPEN,
             trigger=trigger,
             subject_kind="PERSON",
             subject_key=entity.split(":", 1)[1],
             finding=finding,
             severity=severity,
+            reason="deadline passed without closing evidence",
+            evidence=evidence,
             due_at=due,
             details=details,
             text=text,
         )
         if closers:
-            return Outcome(
-                state=OutcomeState.CLOSED,
-                reason="closing evidence exists",
-                evidence=evidence,
-                closed_at=min(f.at for f in closers),
-                **common,
-            )  # type: ignore[arg-type]
+            closed_at = min(f.at for f in closers)
+            return replace(found, state=OutcomeState.CLOSED, reason="closing evidence exists", closed_at=closed_at)
         if clock >= due:
-            return Outcome(
-                state=OutcomeState.OPEN, reason="deadline passed without closing evidence", evidence=evidence, **common
-            )  # type: ignore[arg-type]
-        return Outcome(
-            state=OutcomeState.PENDING,
-            reason=f"deadline {format_cst(due)} not yet passed",
-            evidence=evidence,
-            wake_at=due,
-            **common,
-        )  # type: ignore[arg-type]
+            return found
+        pending = f"deadline {format_cst(due)} not yet passed"
+        return replace(found, state=OutcomeState.PENDING, reason=pending, wake_at=due)
 
 
 def _by_time(facts: Iterable[Fact]) -> list[Fact]:

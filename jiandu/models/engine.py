@@ -28,7 +28,7 @@ _LATE = "closing evidence arrived late"
 
 def entities_of(event: Event, kind: EntityKind) -> list[str]:
     """The entity keys of an event for models keyed by ``kind``."""
-    body = event.body
+    body: Mapping[str, Any] = event.body
     if kind is EntityKind.PERSON:
         keys = [body["person_key"]] if "person_key" in body else list(body.get("suspects") or ())
         return [f"P:{k}" for k in keys]

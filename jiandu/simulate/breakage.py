@@ -41,7 +41,8 @@ def applicable_defects(record: Record) -> tuple[str, ...]:
     spec = RECORD_TYPES[record["type"]]
     has_enum = any(f.kind is FieldKind.ENUM for f in spec.fields)
     return tuple(
-        kind for kind in DEFECTS
+        kind
+        for kind in DEFECTS
         if (kind not in _WITH_PERSON or "id_number" in record) and (kind != "bad_enum" or has_enum)
     )
 

@@ -47,15 +47,20 @@ def _judgment(ledger: Ledger, person: Person, day: date, sentence: str) -> _Orde
     case_no = trial_case_no(ledger, court, day.year)
     prison = rng.randint(6, 36) if sentence == "PROBATION" else 0
     probation = max(prison, rng.randint(12, 60)) if sentence == "PROBATION" else 0
-    record = ledger.record("court.judgment_effective", f"court:{court}", at, {
-        "case_no": case_no,
-        "id_number": person.written(rng),
-        "charge_code": rng.choice(CHARGES)[0],
-        "sentence_type": sentence,
-        "prison_months": prison,
-        "probation_months": probation,
-        "fine_cny": rng.choice(("0.00", "0.00", "5000.00", "10000.00", "30000.00")),
-    })
+    record = ledger.record(
+        "court.judgment_effective",
+        f"court:{court}",
+        at,
+        {
+            "case_no": case_no,
+            "id_number": person.written(rng),
+            "charge_code": rng.choice(CHARGES)[0],
+            "sentence_type": sentence,
+            "prison_months": prison,
+            "probation_months": probation,
+            "fine_cny": rng.choice(("0.00", "0.00", "5000.00", "10000.00", "30000.00")),
+        },
+    )
     months = probation if sentence == "PROBATION" else rng.randint(3, 24)
     return _Order(record, at, sentence, case_no, months, 0)
 
@@ -67,9 +72,17 @@ def _earlier_case_no(ledger: Ledger, person: Person, day: date) -> str:
 
 def _released(ledger: Ledger, person: Person, at: datetime, case_no: str, reason: str) -> None:
     unit, facility = ledger.rng.choice(PRISONS[person.city])
-    ledger.record("prison.released", f"prison:{person.city}:{unit}", at, {
-        "facility_code": facility, "id_number": person.written(ledger.rng), "case_no": case_no, "reason": reason,
-    })
+    ledger.record(
+        "prison.released",
+        f"prison:{person.city}:{unit}",
+        at,
+        {
+            "facility_code": facility,
+            "id_number": person.written(ledger.rng),
+            "case_no": case_no,
+            "reason": reason,
+        },
+    )
 
 
 def _parole(ledger: Ledger, person: Person, day: date) -> _Order:
@@ -79,16 +92,31 @@ def _parole(ledger: Ledger, person: Person, day: date) -> _Order:
     proposed = ledger.at(day - timedelta(days=rng.randint(20, 50)), 9, 17)
     if ledger.local_day(proposed) >= ledger.start_day:
         unit, facility = rng.choice(PRISONS[city])
-        ledger.record("prison.commutation_proposed", f"prison:{city}:{unit}", proposed, {
-            "proposal_no": f"{facility}-JS{day.year}{ledger.serial(f'JS/{facility}', 100):03d}",
-            "facility_code": facility, "id_number": person.written(rng), "case_no": case_no, "kind": "PAROLE",
-        })
+        ledger.record(
+            "prison.commutation_proposed",
+            f"prison:{city}:{unit}",
+            proposed,
+            {
+                "proposal_no": f"{facility}-JS{day.year}{ledger.serial(f'JS/{facility}', 100):03d}",
+                "facility_code": facility,
+                "id_number": person.written(rng),
+                "case_no": case_no,
+                "kind": "PAROLE",
+            },
+        )
     at = ledger.at(day, 9, 17)
     months = rng.randint(6, 48)
-    record = ledger.record("court.parole_granted", f"court:{city}", at, {
-        "ruling_no": f"({day.year}){court_code(city)}刑更{ledger.serial(f'刑更/{city}', 30)}号",
-        "case_no": case_no, "id_number": person.written(rng), "remaining_months": months,
-    })
+    record = ledger.record(
+        "court.parole_granted",
+        f"court:{city}",
+        at,
+        {
+            "ruling_no": f"({day.year}){court_code(city)}刑更{ledger.serial(f'刑更/{city}', 30)}号",
+            "case_no": case_no,
+            "id_number": person.written(rng),
+            "remaining_months": months,
+        },
+    )
     free_after = rng.randint(1, 3)
     _released(ledger, person, ledger.at(day + timedelta(days=free_after), 8, 11), case_no, "PAROLE")
     return _Order(record, at, "PAROLE", case_no, months, free_after)
@@ -101,7 +129,8 @@ def _outside_execution(ledger: Ledger, person: Person, day: date) -> _Order:
     at = ledger.at(day, 9, 17)
     fields: Record = {
         "decision_no": f"({day.year}){court_code(city)}刑他{ledger.serial(f'刑他/{city}', 40)}号",
-        "case_no": case_no, "id_number": person.written(rng),
+        "case_no": case_no,
+        "id_number": person.written(rng),
         "reason": rng.choices(("ILLNESS", "PREGNANCY_OR_NURSING", "SELF_CARE_INCAPABLE"), (7, 2, 1))[0],
     }
     if rng.random() < 0.6:
@@ -135,10 +164,17 @@ def _enrolment(ledger: Ledger, person: Person, order: _Order) -> Record:
     }
 
 
-def _enrol(ledger: Ledger, person: Person, order: _Order, at: datetime,
-           *, upload_delay: int = 0, stamp: str | None = None) -> None:
-    ledger.record("correction.enrolled", f"correction:{person.home}", at, _enrolment(ledger, person, order),
-                  upload_delay=upload_delay, stamp=stamp)
+def _enrol(
+    ledger: Ledger, person: Person, order: _Order, at: datetime, *, upload_delay: int = 0, stamp: str | None = None
+) -> None:
+    ledger.record(
+        "correction.enrolled",
+        f"correction:{person.home}",
+        at,
+        _enrolment(ledger, person, order),
+        upload_delay=upload_delay,
+        stamp=stamp,
+    )
 
 
 def _under_correction(ledger: Ledger, person: Person, order: _Order, enrolled: datetime) -> None:
@@ -148,16 +184,28 @@ def _under_correction(ledger: Ledger, person: Person, order: _Order, enrolled: d
     if rng.random() < 0.3:
         asked = ledger.at(ledger.local_day(enrolled) + timedelta(days=rng.randint(10, 40)), 9, 17)
         first = ledger.local_day(asked) + timedelta(days=rng.randint(1, 5))
-        ledger.record("correction.leave_approved", source, asked, {
-            "id_number": person.written(rng), "start_date": first.isoformat(),
-            "end_date": (first + timedelta(days=rng.randint(0, 6))).isoformat(),
-            "dest_city": rng.choice(("110100", "120100", "210300", "220100")),
-        })
+        ledger.record(
+            "correction.leave_approved",
+            source,
+            asked,
+            {
+                "id_number": person.written(rng),
+                "start_date": first.isoformat(),
+                "end_date": (first + timedelta(days=rng.randint(0, 6))).isoformat(),
+                "dest_city": rng.choice(("110100", "120100", "210300", "220100")),
+            },
+        )
     if order.record.get("reason") == "ILLNESS":
         review = ledger.at(ledger.local_day(order.at) + timedelta(days=rng.randint(40, 58)), 9, 16)
-        ledger.record("correction.medical_review", source, review, {
-            "id_number": person.written(rng), "still_qualifies": rng.random() < 0.9,
-        })
+        ledger.record(
+            "correction.medical_review",
+            source,
+            review,
+            {
+                "id_number": person.written(rng),
+                "still_qualifies": rng.random() < 0.9,
+            },
+        )
 
 
 def _on_time(ledger: Ledger, order: _Order) -> datetime:
@@ -235,8 +283,13 @@ def rejected_then_corrected(ledger: Ledger, population: Population) -> None:
     enrolled = _on_time(ledger, order)
     due_day = ledger.local_day(ledger.due(order.at, _DAYS))
     delay = (due_day - ledger.local_day(enrolled)).days + ledger.rng.randint(1, 5)
-    ledger.record_rejected_first("correction.enrolled", f"correction:{person.home}", enrolled,
-                                 _enrolment(ledger, person, order), resend_delay=delay)
+    ledger.record_rejected_first(
+        "correction.enrolled",
+        f"correction:{person.home}",
+        enrolled,
+        _enrolment(ledger, person, order),
+        resend_delay=delay,
+    )
 
 
 def prison_sentence(ledger: Ledger, population: Population) -> None:
@@ -250,24 +303,47 @@ def prison_sentence(ledger: Ledger, population: Population) -> None:
     prison = rng.random() < 0.8
     months = rng.randint(12, 180) if prison else rng.randint(1, 6)
     fine = rng.choice(("0.00", "0.00", "20000.00", "50000.00", "128000.00"))
-    ledger.record("court.judgment_effective", f"court:{court}", at, {
-        "case_no": case_no, "id_number": person.written(rng), "charge_code": rng.choice(CHARGES)[0],
-        "sentence_type": "PRISON" if prison else "DETENTION_SENTENCE", "prison_months": months,
-        "probation_months": 0, "fine_cny": fine,
-    })
+    ledger.record(
+        "court.judgment_effective",
+        f"court:{court}",
+        at,
+        {
+            "case_no": case_no,
+            "id_number": person.written(rng),
+            "charge_code": rng.choice(CHARGES)[0],
+            "sentence_type": "PRISON" if prison else "DETENTION_SENTENCE",
+            "prison_months": months,
+            "probation_months": 0,
+            "fine_cny": fine,
+        },
+    )
     admitted = ledger.at(day + timedelta(days=rng.randint(7, 30)), 9, 17)
     unit, facility = rng.choice(PRISONS[person.city]) if prison else ("kss", f"KSS{person.home}")
-    ledger.record("prison.admitted", f"prison:{person.city if prison else person.home}:{unit}", admitted, {
-        "facility_code": facility, "facility_type": "PRISON" if prison else "DETENTION_CENTER",
-        "id_number": person.written(rng), "case_no": case_no, "basis": "SENTENCE",
-        "sentence_end": add_months(day, months).isoformat(),
-    })
+    ledger.record(
+        "prison.admitted",
+        f"prison:{person.city if prison else person.home}:{unit}",
+        admitted,
+        {
+            "facility_code": facility,
+            "facility_type": "PRISON" if prison else "DETENTION_CENTER",
+            "id_number": person.written(rng),
+            "case_no": case_no,
+            "basis": "SENTENCE",
+            "sentence_end": add_months(day, months).isoformat(),
+        },
+    )
     if fine != "0.00":
         filed = ledger.at(day + timedelta(days=rng.randint(5, 25)), 9, 17)
-        ledger.record("court.execution_filed", f"court:{court}", filed, {
-            "execution_no": f"({day.year}){court_code(court)}执{ledger.serial(f'执/{court}', 600)}号",
-            "case_no": case_no, "id_number": person.written(rng),
-        })
+        ledger.record(
+            "court.execution_filed",
+            f"court:{court}",
+            filed,
+            {
+                "execution_no": f"({day.year}){court_code(court)}执{ledger.serial(f'执/{court}', 600)}号",
+                "case_no": case_no,
+                "id_number": person.written(rng),
+            },
+        )
 
 
 def pending(ledger: Ledger, population: Population) -> None:

@@ -52,8 +52,14 @@ def _raw_material(ledger: Ledger, population: Population, kind: str, day: date) 
         spec, at = lodging(ledger, person), ledger.at(day, 12, 24)
     elif choice == "civil":
         lender = rng.choice(population.organisations)
-        spec = civil_filing(ledger, person.home, day, "PRIVATE_LENDING",
-                            [{"credit_code": lender.credit_code}], [{"id_number": person.written(rng)}])
+        spec = civil_filing(
+            ledger,
+            person.home,
+            day,
+            "PRIVATE_LENDING",
+            [{"credit_code": lender.credit_code}],
+            [{"id_number": person.written(rng)}],
+        )
     else:
         organisation = rng.choice(population.organisations)
         spec = admin_penalty(ledger, {"credit_code": organisation.credit_code}, organisation.home, day)

@@ -39,17 +39,31 @@ class _Detention:
     limit: int  # days allowed by the record itself
 
 
-def police_case(ledger: Ledger, person: Person, district: str, at: datetime,
-                charge: tuple[str, str] | None = None, admin_case_ref: str | None = None) -> str:
+def police_case(
+    ledger: Ledger,
+    person: Person,
+    district: str,
+    at: datetime,
+    charge: tuple[str, str] | None = None,
+    admin_case_ref: str | None = None,
+) -> str:
     """File a police case listing the person; its number is ``A<division><yyyymm><serial>``."""
     rng = ledger.rng
     month = f"{ledger.local_day(at):%Y%m}"
     case_no = f"A{district}{month}{ledger.serial(f'A{district}{month}', rng.randint(1, 40)):05d}"
     code, name = charge or rng.choice(CHARGES)
-    ledger.record("police.case_filed", f"police:{district}", at, {
-        "case_no": case_no, "suspects": [{"id_number": person.written(rng)}],
-        "charge_code": code, "charge_name": name, "admin_case_ref": admin_case_ref,
-    })
+    ledger.record(
+        "police.case_filed",
+        f"police:{district}",
+        at,
+        {
+            "case_no": case_no,
+            "suspects": [{"id_number": person.written(rng)}],
+            "charge_code": code,
+            "charge_name": name,
+            "admin_case_ref": admin_case_ref,
+        },
+    )
     return case_no
 
 
@@ -61,62 +75,126 @@ def _detain(ledger: Ledger, person: Person, day: date, limit: int = _DEFAULT_LIM
     filed = max(at - timedelta(minutes=rng.randint(60, 3 * 24 * 60)), ledger.midnight(ledger.start_day))
     case_no = police_case(ledger, person, district, filed)
     fields: Record = {
-        "case_no": case_no, "id_number": person.written(rng), "measure": "CRIMINAL_DETENTION", "action": "START",
+        "case_no": case_no,
+        "id_number": person.written(rng),
+        "measure": "CRIMINAL_DETENTION",
+        "action": "START",
     }
     if limit != _DEFAULT_LIMIT or rng.random() < 0.55:
         fields["request_limit_days"] = limit
     else:
         ledger.planted["m05_limit_omitted"] += 1
     record = ledger.record("police.coercive_measure", f"police:{district}", at, fields)
-    ledger.record("prison.admitted", f"prison:{district}:kss", at + timedelta(minutes=rng.randint(40, 480)), {
-        "facility_code": f"KSS{district}", "facility_type": "DETENTION_CENTER", "id_number": person.written(rng),
-        "case_no": case_no, "basis": "CRIMINAL_DETENTION", "sentence_end": None,
-    })
+    ledger.record(
+        "prison.admitted",
+        f"prison:{district}:kss",
+        at + timedelta(minutes=rng.randint(40, 480)),
+        {
+            "facility_code": f"KSS{district}",
+            "facility_type": "DETENTION_CENTER",
+            "id_number": person.written(rng),
+            "case_no": case_no,
+            "basis": "CRIMINAL_DETENTION",
+            "sentence_end": None,
+        },
+    )
     return _Detention(record, at, case_no, district, limit)
 
 
 def _release(ledger: Ledger, person: Person, det: _Detention, at: datetime, upload_delay: int) -> None:
-    ledger.record("prison.released", f"prison:{det.district}:kss", at, {
-        "facility_code": f"KSS{det.district}", "id_number": person.written(ledger.rng),
-        "case_no": det.case_no, "reason": "RELEASED_BY_CASE_AUTHORITY",
-    }, upload_delay=upload_delay)
+    ledger.record(
+        "prison.released",
+        f"prison:{det.district}:kss",
+        at,
+        {
+            "facility_code": f"KSS{det.district}",
+            "id_number": person.written(ledger.rng),
+            "case_no": det.case_no,
+            "reason": "RELEASED_BY_CASE_AUTHORITY",
+        },
+        upload_delay=upload_delay,
+    )
 
 
-def _measure(ledger: Ledger, person: Person, det: _Detention, at: datetime, kind: str,
-             *, upload_delay: int = 0, stamp: str | None = None) -> None:
+def _measure(
+    ledger: Ledger,
+    person: Person,
+    det: _Detention,
+    at: datetime,
+    kind: str,
+    *,
+    upload_delay: int = 0,
+    stamp: str | None = None,
+) -> None:
     measure, action = _MEASURE_OF[kind]
-    ledger.record("police.coercive_measure", f"police:{det.district}", at, {
-        "case_no": det.case_no, "id_number": person.written(ledger.rng), "measure": measure, "action": action,
-    }, upload_delay=upload_delay, stamp=stamp)
+    ledger.record(
+        "police.coercive_measure",
+        f"police:{det.district}",
+        at,
+        {
+            "case_no": det.case_no,
+            "id_number": person.written(ledger.rng),
+            "measure": measure,
+            "action": action,
+        },
+        upload_delay=upload_delay,
+        stamp=stamp,
+    )
 
 
-def _request_arrest(ledger: Ledger, person: Person, det: _Detention, at: datetime,
-                    *, upload_delay: int = 0, stamp: str | None = None) -> None:
+def _request_arrest(
+    ledger: Ledger, person: Person, det: _Detention, at: datetime, *, upload_delay: int = 0, stamp: str | None = None
+) -> None:
     """Request arrest approval; the procuratorate decides within 7 days.
 
     The police records that follow share the request's upload delay: a late upload
     is the whole backlog, so no later measure closes the lead in time by accident.
     """
     rng = ledger.rng
-    ledger.record("police.arrest_requested", f"police:{det.district}", at, {
-        "case_no": det.case_no, "id_number": person.written(rng),
-    }, upload_delay=upload_delay, stamp=stamp)
+    ledger.record(
+        "police.arrest_requested",
+        f"police:{det.district}",
+        at,
+        {
+            "case_no": det.case_no,
+            "id_number": person.written(rng),
+        },
+        upload_delay=upload_delay,
+        stamp=stamp,
+    )
     decided = ledger.at(ledger.local_day(at) + timedelta(days=rng.randint(2, 7)), 8, 18)
     approved = rng.random() < 0.8
-    ledger.record("procuratorate.arrest_decided", f"procuratorate:{det.district}", decided, {
-        "case_no": det.case_no, "id_number": person.written(rng), "decision": "APPROVED" if approved else "REJECTED",
-    })
+    ledger.record(
+        "procuratorate.arrest_decided",
+        f"procuratorate:{det.district}",
+        decided,
+        {
+            "case_no": det.case_no,
+            "id_number": person.written(rng),
+            "decision": "APPROVED" if approved else "REJECTED",
+        },
+    )
     if approved:
-        ledger.record("police.coercive_measure", f"police:{det.district}", decided + timedelta(hours=3), {
-            "case_no": det.case_no, "id_number": person.written(rng), "measure": "ARREST", "action": "START",
-        }, upload_delay=upload_delay)
+        ledger.record(
+            "police.coercive_measure",
+            f"police:{det.district}",
+            decided + timedelta(hours=3),
+            {
+                "case_no": det.case_no,
+                "id_number": person.written(rng),
+                "measure": "ARREST",
+                "action": "START",
+            },
+            upload_delay=upload_delay,
+        )
     else:
         _measure(ledger, person, det, decided + timedelta(hours=2), "bail", upload_delay=upload_delay)
         _release(ledger, person, det, decided + timedelta(hours=4), upload_delay)
 
 
-def _close(ledger: Ledger, person: Person, det: _Detention, at: datetime,
-           *, upload_delay: int = 0, stamp: str | None = None) -> None:
+def _close(
+    ledger: Ledger, person: Person, det: _Detention, at: datetime, *, upload_delay: int = 0, stamp: str | None = None
+) -> None:
     """One of the closing records at ``at``, with what follows it."""
     kind = ledger.rng.choice(_CLOSERS)
     ledger.planted[f"m05_closed_by_{kind}"] += 1
@@ -129,11 +207,18 @@ def _close(ledger: Ledger, person: Person, det: _Detention, at: datetime,
         _release(ledger, person, det, at + timedelta(minutes=ledger.rng.randint(20, 240)), upload_delay)
 
 
-def _extend(ledger: Ledger, person: Person, det: _Detention, at: datetime, days: int,
-            *, upload_delay: int = 0) -> None:
-    ledger.record("police.detention_extended", f"police:{det.district}", at, {
-        "case_no": det.case_no, "id_number": person.written(ledger.rng), "request_limit_days": days,
-    }, upload_delay=upload_delay)
+def _extend(ledger: Ledger, person: Person, det: _Detention, at: datetime, days: int, *, upload_delay: int = 0) -> None:
+    ledger.record(
+        "police.detention_extended",
+        f"police:{det.district}",
+        at,
+        {
+            "case_no": det.case_no,
+            "id_number": person.written(ledger.rng),
+            "request_limit_days": days,
+        },
+        upload_delay=upload_delay,
+    )
 
 
 def _within(ledger: Ledger, det: _Detention, first: int, last: int) -> datetime:
@@ -193,9 +278,15 @@ def other_case(ledger: Ledger, population: Population) -> None:
     person = population.person(18, 65)
     det = _detain(ledger, person, ledger.day())
     other = police_case(ledger, person, det.district, det.at + timedelta(hours=rng.randint(2, 30)))
-    ledger.record("police.arrest_requested", f"police:{det.district}", _within(ledger, det, 2, det.limit), {
-        "case_no": other, "id_number": person.written(rng),
-    })
+    ledger.record(
+        "police.arrest_requested",
+        f"police:{det.district}",
+        _within(ledger, det, 2, det.limit),
+        {
+            "case_no": other,
+            "id_number": person.written(rng),
+        },
+    )
     ledger.expect_open("M05", det.record, det.at, person, det.limit)
 
 
@@ -205,8 +296,12 @@ def extension_other_case(ledger: Ledger, population: Population) -> None:
     person = population.person(18, 65)
     det = _detain(ledger, person, ledger.day(hi=-12))
     other = police_case(ledger, person, det.district, det.at + timedelta(hours=rng.randint(2, 20)))
-    ledger.record("police.detention_extended", f"police:{det.district}", det.at + timedelta(hours=rng.randint(24, 60)),
-                  {"case_no": other, "id_number": person.written(rng), "request_limit_days": 7})
+    ledger.record(
+        "police.detention_extended",
+        f"police:{det.district}",
+        det.at + timedelta(hours=rng.randint(24, 60)),
+        {"case_no": other, "id_number": person.written(rng), "request_limit_days": 7},
+    )
     _request_arrest(ledger, person, det, _within(ledger, det, det.limit + 1, 7))
     ledger.expect_open("M05", det.record, det.at, person, det.limit)
 
@@ -242,9 +337,16 @@ def rejected_then_corrected(ledger: Ledger, population: Population) -> None:
     det = _detain(ledger, person, ledger.day(), rng.choice((3, 3, 7)))
     asked = _within(ledger, det, 1, det.limit)
     delay = (ledger.local_day(ledger.due(det.at, det.limit)) - ledger.local_day(asked)).days + rng.randint(1, 5)
-    ledger.record_rejected_first("police.arrest_requested", f"police:{det.district}", asked, {
-        "case_no": det.case_no, "id_number": person.written(rng),
-    }, resend_delay=delay)
+    ledger.record_rejected_first(
+        "police.arrest_requested",
+        f"police:{det.district}",
+        asked,
+        {
+            "case_no": det.case_no,
+            "id_number": person.written(rng),
+        },
+        resend_delay=delay,
+    )
 
 
 def pending(ledger: Ledger, population: Population) -> None:

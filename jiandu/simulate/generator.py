@@ -43,14 +43,35 @@ MANDATORY_STORYLINES = tuple(name for name in STORYLINES if not name.startswith(
 
 # Relative frequency of each storyline once every mandatory one has been cast.
 _WEIGHTS = {
-    "m02_compliant": 10, "m02_violation": 3, "m02_late": 1, "m02_boundary_ok": 1,
-    "m02_early_enrolment": 1, "m02_enrolled_at_trigger": 1, "m02_late_upload": 1,
-    "m02_rejected_then_corrected": 1, "m02_prison_sentence": 4, "m02_pending": 1,
-    "m05_compliant": 10, "m05_violation": 3, "m05_extension_saves": 2, "m05_later_lower_extension": 1,
-    "m05_other_case": 1, "m05_extension_other_case": 1, "m05_boundary_ok": 1, "m05_boundary_late": 1,
-    "m05_late_upload": 1, "m05_rejected_then_corrected": 1, "m05_pending": 1, "m05_due_at_clock_end": 0.5,
-    "bg_pensioner": 10, "bg_traveller": 6, "bg_driver": 8, "bg_suspect_on_bail": 4,
-    "bg_prisoner": 4, "bg_borrower": 6, "bg_shopkeeper": 3,
+    "m02_compliant": 10,
+    "m02_violation": 3,
+    "m02_late": 1,
+    "m02_boundary_ok": 1,
+    "m02_early_enrolment": 1,
+    "m02_enrolled_at_trigger": 1,
+    "m02_late_upload": 1,
+    "m02_rejected_then_corrected": 1,
+    "m02_prison_sentence": 4,
+    "m02_pending": 1,
+    "m05_compliant": 10,
+    "m05_violation": 3,
+    "m05_extension_saves": 2,
+    "m05_later_lower_extension": 1,
+    "m05_other_case": 1,
+    "m05_extension_other_case": 1,
+    "m05_boundary_ok": 1,
+    "m05_boundary_late": 1,
+    "m05_late_upload": 1,
+    "m05_rejected_then_corrected": 1,
+    "m05_pending": 1,
+    "m05_due_at_clock_end": 0.5,
+    "bg_pensioner": 10,
+    "bg_traveller": 6,
+    "bg_driver": 8,
+    "bg_suspect_on_bail": 4,
+    "bg_prisoner": 4,
+    "bg_borrower": 6,
+    "bg_shopkeeper": 3,
 }
 _MIN_DAYS = 30  # room for 30-day detention limits inside the timeline
 _SAMPLE_LEAD_DAYS = 70
@@ -76,8 +97,15 @@ class History:
         _write_lines(path, (_dumps(lead) for lead in self.expected_leads))
 
 
-def generate_history(*, seed: int, persons: int, start: datetime, days: int = 120,
-                     invalid_rate: float = 0.01, pseudonym_key: bytes = DEFAULT_KEY) -> History:
+def generate_history(
+    *,
+    seed: int,
+    persons: int,
+    start: datetime,
+    days: int = 120,
+    invalid_rate: float = 0.01,
+    pseudonym_key: bytes = DEFAULT_KEY,
+) -> History:
     """A deterministic history of ``persons`` storylines starting on the CST date of ``start``.
 
     Storyline triggers fall in ``days`` days; the clock end is 00:00 CST 20 days after

@@ -33,16 +33,34 @@ _TAIL_DAYS = 20  # the clock end lies this many days after the main timeline
 
 # Source-record-id prefixes of the agency systems; court and social systems use hex serials.
 _PREFIX = {
-    "police.case_filed": "LA", "police.alcohol_test": "T", "police.admin_penalty": "XZCF",
-    "police.coercive_measure": "QZ", "police.detention_extended": "YC", "police.arrest_requested": "TQ",
-    "police.lodging": "ZS", "police.death_registered": "SW", "procuratorate.arrest_decided": "SC",
-    "court.judgment_effective": "PJ", "court.parole_granted": "JS", "court.commutation_ruled": "JX",
-    "court.outside_execution_approved": "JW", "court.execution_filed": "ZXLA",
-    "court.property_penalty_executed": "ZX", "court.civil_case_filed": "MS", "court.civil_case_closed": "MJ",
-    "prison.admitted": "SY", "prison.released": "SF", "prison.commutation_proposed": "TJ",
-    "prison.incident": "SJ", "correction.enrolled": "BD", "correction.leave_approved": "QJ",
-    "correction.medical_review": "FC", "correction.terminated": "JJ", "admin.penalty_decided": "CF",
-    "admin.case_transferred": "YS", "social.pension_paid": "FF",
+    "police.case_filed": "LA",
+    "police.alcohol_test": "T",
+    "police.admin_penalty": "XZCF",
+    "police.coercive_measure": "QZ",
+    "police.detention_extended": "YC",
+    "police.arrest_requested": "TQ",
+    "police.lodging": "ZS",
+    "police.death_registered": "SW",
+    "procuratorate.arrest_decided": "SC",
+    "court.judgment_effective": "PJ",
+    "court.parole_granted": "JS",
+    "court.commutation_ruled": "JX",
+    "court.outside_execution_approved": "JW",
+    "court.execution_filed": "ZXLA",
+    "court.property_penalty_executed": "ZX",
+    "court.civil_case_filed": "MS",
+    "court.civil_case_closed": "MJ",
+    "prison.admitted": "SY",
+    "prison.released": "SF",
+    "prison.commutation_proposed": "TJ",
+    "prison.incident": "SJ",
+    "correction.enrolled": "BD",
+    "correction.leave_approved": "QJ",
+    "correction.medical_review": "FC",
+    "correction.terminated": "JJ",
+    "admin.penalty_decided": "CF",
+    "admin.case_transferred": "YS",
+    "social.pension_paid": "FF",
 }
 _HEX_CATEGORIES = ("court", "social")
 
@@ -127,8 +145,7 @@ class Ledger:
 
     # --- records ----------------------------------------------------------------------
 
-    def make(self, record_type: str, source: str, at: datetime, fields: Record,
-             *, stamp: str | None = None) -> Record:
+    def make(self, record_type: str, source: str, at: datetime, fields: Record, *, stamp: str | None = None) -> Record:
         """A canonical record: common fields first, then the type's, then ``recorded_at``."""
         day = self.local_day(at)
         style = stamp or self._stamp_style()
@@ -144,8 +161,16 @@ class Ledger:
             record["recorded_at"] = _format(at + timedelta(minutes=self.rng.randint(5, 1800)), "cst")
         return record
 
-    def record(self, record_type: str, source: str, at: datetime, fields: Record,
-               *, upload_delay: int = 0, stamp: str | None = None) -> Record:
+    def record(
+        self,
+        record_type: str,
+        source: str,
+        at: datetime,
+        fields: Record,
+        *,
+        upload_delay: int = 0,
+        stamp: str | None = None,
+    ) -> Record:
         """Make a record and add it, uploaded ``upload_delay`` days after it occurred.
 
         A record that would occur at or after the clock end has not happened yet: it is
@@ -156,8 +181,9 @@ class Ledger:
             self.add(record, at, upload_delay=upload_delay)
         return record
 
-    def record_rejected_first(self, record_type: str, source: str, at: datetime, fields: Record,
-                              *, resend_delay: int) -> Record:
+    def record_rejected_first(
+        self, record_type: str, source: str, at: datetime, fields: Record, *, resend_delay: int
+    ) -> Record:
         """A record whose first upload is rejected (a planted defect) and re-sent corrected later.
 
         The corrected re-send keeps the ``source_record_id``: a rejected record does not
@@ -172,8 +198,15 @@ class Ledger:
         self.add(record, at, upload_delay=resend_delay)
         return record
 
-    def add(self, record: Record | str, at: datetime, *, source: str | None = None,
-            upload_delay: int = 0, defect: str | None = None) -> Draft:
+    def add(
+        self,
+        record: Record | str,
+        at: datetime,
+        *,
+        source: str | None = None,
+        upload_delay: int = 0,
+        defect: str | None = None,
+    ) -> Draft:
         """Queue a record (or raw line) for the upload batch ``upload_delay`` days after ``at``."""
         occurred = self.local_day(at)
         last_upload = self.clock_end_day - timedelta(days=1)
@@ -216,24 +249,25 @@ class Ledger:
 
     # --- planted leads ----------------------------------------------------------------
 
-    def expect_open(self, model_id: str, trigger: Record, trigger_at: datetime,
-                    person: Person, days: int) -> None:
+    def expect_open(self, model_id: str, trigger: Record, trigger_at: datetime, person: Person, days: int) -> None:
         """Plant a lead that must be OPEN at the clock end, if its deadline has passed by then."""
         due = deadline_after(to_ms(trigger_at), days)
         if due > self.clock_end_ms:
             return
         finding, severity, department = MODELS[model_id]
-        self.expected.append({
-            "model_id": model_id,
-            "finding": finding,
-            "severity": severity,
-            "department": department,
-            "jurisdiction": trigger["jurisdiction"],
-            "subject": {"kind": "PERSON", "key": person_key(person.id_number, self._key)},
-            "trigger_event_id": event_id(trigger),
-            "case_no": trigger.get("case_no"),
-            "due_at": format_cst(due),
-        })
+        self.expected.append(
+            {
+                "model_id": model_id,
+                "finding": finding,
+                "severity": severity,
+                "department": department,
+                "jurisdiction": trigger["jurisdiction"],
+                "subject": {"kind": "PERSON", "key": person_key(person.id_number, self._key)},
+                "trigger_event_id": event_id(trigger),
+                "case_no": trigger.get("case_no"),
+                "due_at": format_cst(due),
+            }
+        )
 
 
 def _format(at: datetime, style: str) -> str:
