@@ -16,7 +16,7 @@ from jiandu.core.identity import Pseudonymiser
 from jiandu.core.sealing import PayloadSeal
 from jiandu.core.timeutil import utc_now_ms
 from jiandu.core.validation import to_event
-from jiandu.errors import RecordError
+from jiandu.errors import RecordError, SchemaError
 from jiandu.serde import AvroCodec
 from jiandu.topics import TopicCatalogue
 from producers.publisher import KafkaPublisher
@@ -81,15 +81,14 @@ class RecordIntake:
         """One parsed record (``raw`` is what the agency sent, kept sealed for dead letters)."""
         try:
             event = to_event(record, self._pseudonymiser, utc_now_ms())
+            value = self._codec.encode_event(event)
         except RecordError as exc:
             self._reject(raw, origin, exc.reason, record)
             return
-        self._publisher.send(
-            self._topics.event_topic(event.type),
-            event.key,
-            self._codec.encode_event(event),
-            on_success=self._count_accepted,
-        )
+        except SchemaError as exc:  # validation should have caught it; still, never crash on one record
+            self._reject(raw, origin, f"cannot be encoded: {exc}", record)
+            return
+        self._publisher.send(self._topics.event_topic(event.type), event.key, value, on_success=self._count_accepted)
 
     def confirm(self) -> IntakeReport:
         """Wait for the broker to confirm everything submitted so far."""

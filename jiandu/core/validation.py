@@ -26,6 +26,7 @@ _T = TypeVar("_T")
 #: The largest value of Avro ``decimal(18,2)``.
 MAX_DECIMAL = Decimal("9999999999999999.99")
 _CENT = Decimal("0.01")
+_MAX_INT = 2**31 - 1  # Avro int
 _DIVISION = re.compile(r"\d{6}")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
 _SOURCE = re.compile(r"([a-z]+):(\d{6})(?::[^/\s]+)?")
@@ -120,6 +121,8 @@ def _int(raw: object, spec: FieldSpec, _: _Context | None) -> int:
         raise RecordError(f"expected an integer, got {raw!r}")
     if raw < 0:
         raise RecordError(f"must not be negative, got {raw}")
+    if raw > _MAX_INT:
+        raise RecordError(f"too large, got {raw}")
     return raw
 
 

@@ -108,3 +108,15 @@ def test_birth_date_after_the_record_is_invalid() -> None:
     future_born = make_id_number("210102", date(2024, 3, 5), 11)
     with pytest.raises(RecordError, match="id_number: impossible birth date 20240305"):
         to_event(_alcohol(id_number=future_born), KEY, 0)
+
+
+def test_integers_beyond_avro_int_are_rejected_not_crashed_on() -> None:
+    from datetime import date
+
+    record = {
+        "type": "court.commutation_ruled", "source": "court:210100", "source_record_id": "R1",
+        "occurred_at": "2024-03-01T10:00:00+08:00", "jurisdiction": "210100", "ruling_no": "R1", "case_no": "C1",
+        "id_number": make_id_number("210102", date(1985, 3, 17), 241), "reduced_months": 2**31,
+    }
+    with pytest.raises(RecordError, match="reduced_months: too large"):
+        to_event(record, KEY, 0)

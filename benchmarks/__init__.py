@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory figures reported as ratios measured in one run (``make bench``)."""
