@@ -44,7 +44,7 @@ class IntakeReport:
     rejections: list[Rejection] = field(default_factory=list)
 
     def reasons(self) -> collections.Counter[str]:
-        """Rejections by reason, without the varying parts after the first colon's field name."""
+        """How many records were rejected for each reason."""
         return collections.Counter(r.reason for r in self.rejections)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import ssl
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -53,14 +52,6 @@ def clock_key(partition: int, partitions: int) -> bytes:
         if partition_of(key, partitions) == partition:
             return key
         n += 1
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """What the worker needs beyond the settings."""
-
-    mode: str
-    web_port: int
 
 
 class StreamsWorker:

@@ -30,7 +30,15 @@ from jiandu.settings import Settings, kafka_client_config
 from producers import IntakeReport, KafkaPublisher
 from streams.app import BACKTEST
 
-__all__ = ["BacktestResult", "advance_clock", "run_backtest", "wait_for_clock", "wait_until_routed"]
+__all__ = [
+    "BacktestResult",
+    "advance_clock",
+    "run_backtest",
+    "summary",
+    "wait_for_clock",
+    "wait_until_routed",
+    "write_leads",
+]
 
 
 @dataclass(frozen=True, slots=True)
