@@ -40,6 +40,34 @@ def trial_case_no(ledger: Ledger, court: str, year: int) -> str:
     return f"({year}){court_code(court)}刑初{number}号"
 
 
+def _judgment_record(
+    ledger: Ledger,
+    person: Person,
+    court: str,
+    at: datetime,
+    case_no: str,
+    sentence: str,
+    prison_months: int,
+    probation_months: int,
+    fine: str,
+) -> Record:
+    """A ``court.judgment_effective`` record for one defendant."""
+    return ledger.record(
+        "court.judgment_effective",
+        f"court:{court}",
+        at,
+        {
+            "case_no": case_no,
+            "id_number": person.written(ledger.rng),
+            "charge_code": ledger.rng.choice(CHARGES)[0],
+            "sentence_type": sentence,
+            "prison_months": prison_months,
+            "probation_months": probation_months,
+            "fine_cny": fine,
+        },
+    )
+
+
 def _judgment(ledger: Ledger, person: Person, day: date, sentence: str) -> _Order:
     rng = ledger.rng
     court = person.home if rng.random() < 0.85 else person.city
@@ -47,20 +75,8 @@ def _judgment(ledger: Ledger, person: Person, day: date, sentence: str) -> _Orde
     case_no = trial_case_no(ledger, court, day.year)
     prison = rng.randint(6, 36) if sentence == "PROBATION" else 0
     probation = max(prison, rng.randint(12, 60)) if sentence == "PROBATION" else 0
-    record = ledger.record(
-        "court.judgment_effective",
-        f"court:{court}",
-        at,
-        {
-            "case_no": case_no,
-            "id_number": person.written(rng),
-            "charge_code": rng.choice(CHARGES)[0],
-            "sentence_type": sentence,
-            "prison_months": prison,
-            "probation_months": probation,
-            "fine_cny": rng.choice(("0.00", "0.00", "5000.00", "10000.00", "30000.00")),
-        },
-    )
+    fine = rng.choice(("0.00", "0.00", "5000.00", "10000.00", "30000.00"))
+    record = _judgment_record(ledger, person, court, at, case_no, sentence, prison, probation, fine)
     months = probation if sentence == "PROBATION" else rng.randint(3, 24)
     return _Order(record, at, sentence, case_no, months, 0)
 
@@ -303,20 +319,8 @@ def prison_sentence(ledger: Ledger, population: Population) -> None:
     prison = rng.random() < 0.8
     months = rng.randint(12, 180) if prison else rng.randint(1, 6)
     fine = rng.choice(("0.00", "0.00", "20000.00", "50000.00", "128000.00"))
-    ledger.record(
-        "court.judgment_effective",
-        f"court:{court}",
-        at,
-        {
-            "case_no": case_no,
-            "id_number": person.written(rng),
-            "charge_code": rng.choice(CHARGES)[0],
-            "sentence_type": "PRISON" if prison else "DETENTION_SENTENCE",
-            "prison_months": months,
-            "probation_months": 0,
-            "fine_cny": fine,
-        },
-    )
+    sentence = "PRISON" if prison else "DETENTION_SENTENCE"
+    _judgment_record(ledger, person, court, at, case_no, sentence, months, 0, fine)
     admitted = ledger.at(day + timedelta(days=rng.randint(7, 30)), 9, 17)
     unit, facility = rng.choice(PRISONS[person.city]) if prison else ("kss", f"KSS{person.home}")
     ledger.record(

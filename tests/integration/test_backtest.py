@@ -18,25 +18,30 @@ MODELS = {"M02", "M05"}
 CLOCK_END = "2025-03-01T00:00:00+08:00"
 
 
+def _backtest(clock_end: str, out: Path) -> list[str]:
+    """The backtest command over the conformance records."""
+    records = str(CONFORMANCE / "records.jsonl")
+    return [
+        sys.executable,
+        "-m",
+        "jiandu.cli",
+        "backtest",
+        "--input",
+        records,
+        "--clock-end",
+        clock_end,
+        "--out",
+        str(out),
+    ]
+
+
 @pytest.fixture(scope="module")
 def conformance_backtest(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], str]:
     """One run of the real command, starting its own embedded broker."""
     out = tmp_path_factory.mktemp("backtest") / "leads.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
     env["JIANDU_PSEUDONYM_KEY"] = "conformance-key"
-    command = [
-        sys.executable,
-        "-m",
-        "jiandu.cli",
-        "backtest",
-        "--input",
-        str(CONFORMANCE / "records.jsonl"),
-        "--clock-end",
-        CLOCK_END,
-        "--out",
-        str(out),
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=220)
+    done = subprocess.run(_backtest(CLOCK_END, out), env=env, capture_output=True, text=True, timeout=220)
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in out.read_text().splitlines()], done.stdout
 
@@ -99,21 +104,5 @@ def test_output_has_the_lead_record_fields_and_a_per_model_summary(
 
 
 def test_bad_clock_end_is_a_clear_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jiandu.cli",
-            "backtest",
-            "--input",
-            str(CONFORMANCE / "records.jsonl"),
-            "--clock-end",
-            "next tuesday",
-            "--out",
-            str(tmp_path / "x.jsonl"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = subprocess.run(_backtest("next tuesday", tmp_path / "x.jsonl"), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--clock-end" in done.stderr
