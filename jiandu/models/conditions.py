@@ -1,8 +1,10 @@
-"""Conditions on facts, written the way an analyst reads them.
+"""Conditions on facts, and relations between a trigger and another fact, written the way an analyst reads them.
 
 field("sentence_type").one_of("PROBATION", "CONTROL")
 field("bac_mg_per_100ml") >= param("bac_threshold")
 all_of(field("measure") == "CRIMINAL_DETENTION", field("action") == "START")
+reaches_threshold(param("thresholds"))             # M10's table, from configuration
+same("case_no") & covers_trigger_date("start_date", "end_date")
 """
 
 from __future__ import annotations
@@ -12,9 +14,27 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from jiandu.core.timeutil import local_date
 from jiandu.models.facts import Fact
 
-__all__ = ["ALWAYS", "Condition", "FieldRef", "Param", "all_of", "any_of", "field", "param"]
+__all__ = [
+    "ALWAYS",
+    "ANY",
+    "Condition",
+    "FieldRef",
+    "Param",
+    "Relation",
+    "all_of",
+    "any_of",
+    "covers_trigger_date",
+    "differs",
+    "equals_trigger",
+    "field",
+    "month_after",
+    "param",
+    "reaches_threshold",
+    "same",
+]
 
 Params = Mapping[str, Any]
 
@@ -106,3 +126,79 @@ def all_of(*conditions: Condition) -> Condition:
 def any_of(*conditions: Condition) -> Condition:
     """At least one condition holds."""
     return Condition(lambda f, p: any(c(f, p) for c in conditions), " or ".join(f"({c!r})" for c in conditions))
+
+
+def reaches_threshold(table: Param) -> Condition:
+    """The record's ``violation_code`` is in the table and its named field reaches the threshold.
+
+    The table maps a violation code to ``{"field": name, "at_least": decimal}``; only that
+    field is compared (a tonnage threshold ignores ``amount_cny``).
+    """
+
+    def reaches(f: Fact, p: Params) -> bool:
+        row = table.resolve(p).get(f.fields.get("violation_code"))
+        if row is None:
+            return False
+        raw = f.fields.get(row["field"])
+        return raw is not None and Decimal(str(raw)) >= Decimal(str(row["at_least"]))
+
+    return Condition(reaches, f"violation_code and its field reach the table {table.name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A predicate on (trigger, other fact): which records belong to a trigger."""
+
+    test: Callable[[Fact, Fact, Params], bool]
+    text: str
+
+    def __call__(self, trigger: Fact, other: Fact, params: Params) -> bool:
+        return self.test(trigger, other, params)
+
+    def __and__(self, other: Relation) -> Relation:
+        return Relation(lambda t, o, p: self(t, o, p) and other(t, o, p), f"{self.text} and {other.text}")
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+ANY = Relation(lambda t, o, p: True, "any")
+
+
+def same(*names: str) -> Relation:
+    """The other record carries the trigger's values of these fields (e.g. the same case)."""
+    if not names:
+        return ANY
+    return Relation(lambda t, o, p: all(o.fields.get(n) == t.fields.get(n) for n in names), f"same {', '.join(names)}")
+
+
+def equals_trigger(other_field: str, trigger_field: str) -> Relation:
+    """``other.other_field == trigger.trigger_field`` (e.g. the leave's destination is the lodging city)."""
+    return Relation(
+        lambda t, o, p: o.fields.get(other_field) == t.fields.get(trigger_field), f"{other_field} == {trigger_field}"
+    )
+
+
+def differs(other_field: str, trigger_field: str) -> Relation:
+    """``other.other_field != trigger.trigger_field`` (compared as exact strings)."""
+    return Relation(
+        lambda t, o, p: o.fields.get(other_field) != t.fields.get(trigger_field), f"{other_field} != {trigger_field}"
+    )
+
+
+def covers_trigger_date(start_field: str, end_field: str) -> Relation:
+    """The trigger's local (CST) date lies in the other record's ``[start, end]`` (inclusive)."""
+
+    def covers(t: Fact, o: Fact, p: Params) -> bool:
+        start, end = o.fields.get(start_field), o.fields.get(end_field)
+        return start is not None and end is not None and start <= local_date(t.at).isoformat() <= end
+
+    return Relation(covers, f"trigger date in [{start_field}, {end_field}]")
+
+
+def month_after(other_field: str, trigger_field: str) -> Relation:
+    """The other record's month (``YYYY-MM``) is later than the month of the trigger's date field."""
+    return Relation(
+        lambda t, o, p: str(o.fields.get(other_field)) > str(t.fields.get(trigger_field))[:7],
+        f"{other_field} later than the month of {trigger_field}",
+    )

@@ -1,31 +1,35 @@
-"""The shapes a supervision model is declared in, and what evaluating one yields.
+"""What every supervision model declares, and what evaluating one yields.
 
-A model file fills one of these shapes with data (triggers, follow-ups, windows,
-texts); the engine (``jiandu.models.engine``) runs every shape the same way, in
-the streams worker, in the batch evaluator and in tests.
+A model file (``jiandu/models/catalogue/``) fills one of the shapes of
+``jiandu.models.shapes`` with data (triggers, follow-ups, windows, texts); the
+engine (``jiandu.models.engine``) runs every shape the same way, in the streams
+worker, in the batch evaluator and in tests.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from jiandu.core.records import RECORD_TYPES
-from jiandu.core.timeutil import DAY_MS, deadline_after, format_cst, local_date
 from jiandu.models.conditions import ALWAYS, Condition, Params
 from jiandu.models.facts import Fact
 
 __all__ = [
     "EntityKind",
-    "FollowUpDeadline",
+    "Interval",
     "Model",
     "ModelInfo",
     "On",
     "Outcome",
     "OutcomeState",
+    "by_time",
+    "matching",
+    "person_of",
+    "subject_of",
     "type_name_zh",
 ]
 
@@ -60,6 +64,7 @@ class Outcome:
     severity: str
     reason: str
     evidence: tuple[Fact, ...]
+    case_no: str | None = None
     due_at: int | None = None
     closed_at: int | None = None
     wake_at: int | None = None
@@ -83,8 +88,34 @@ class On:
         return fact.type == self.type and self.where(fact, params)
 
 
-def _any(ons: Sequence[On], fact: Fact, params: Params) -> bool:
-    return any(on.matches(fact, params) for on in ons)
+def matching(ons: Sequence[On], facts: Iterable[Fact], params: Params) -> list[Fact]:
+    """The facts that match any of ``ons``, in stored order."""
+    return [f for f in facts if any(on.matches(f, params) for on in ons)]
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A state a person is in from an opening record until a closing one (e.g. under community correction)."""
+
+    opens: On
+    closes: On
+
+    def opener_at(self, facts: Sequence[Fact], at: int, params: Params) -> Fact | None:
+        """The opening record of the state the entity is in at ``at``, or ``None`` if it is not in it.
+
+        The state opens with the latest opening record at or before ``at``; a closing
+        record after that opening and at or before ``at`` ends it.
+        """
+        openers = [f for f in facts if f.at <= at and self.opens.matches(f, params)]
+        if not openers:
+            return None
+        opener = max(openers, key=lambda f: (f.at, f.id))
+        closed = any(opener.at < f.at <= at and self.closes.matches(f, params) for f in facts)
+        return None if closed else opener
+
+    def event_types(self) -> set[str]:
+        """Record types the state is read from."""
+        return {self.opens.type, self.closes.type}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +130,7 @@ class ModelInfo:
     severity: str
     entity: EntityKind = EntityKind.PERSON
     legal_basis_zh: str
-    summary_zh: str
+    summary_zh: str | Mapping[str, str]  # a template over the outcome's text, or one per finding
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def event_types(self) -> set[str]:
@@ -116,121 +147,30 @@ class Model(Protocol):
     entity: EntityKind
     params: Mapping[str, Any]
     legal_basis_zh: str
-    summary_zh: str
+    summary_zh: str | Mapping[str, str]
 
     def event_types(self) -> set[str]: ...
 
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterable[Outcome]: ...
 
 
-@dataclass(frozen=True, kw_only=True)
-class FollowUpDeadline(ModelInfo):
-    """Absence of a follow-up within a deadline after a trigger (CPL day counting).
-
-    For every trigger fact, the lead is due at 00:00 CST of ``date(T) + days + 1``.
-    A follow-up closes it when it matches, carries the same values of the ``same``
-    fields, and occurred in ``[T - lookback, due_at)`` (without lookback: at or after T).
-    ``days`` comes from the ``deadline_days`` parameter, or from ``days_field`` on
-    the trigger, replaced by the latest ``extension`` fact (same person and ``same``
-    fields) when there is one. ``escalation`` (another record in the same window)
-    changes finding and severity.
-    """
-
-    shape: ClassVar[str] = "follow-up deadline"
-    triggers: tuple[On, ...]
-    follow_ups: tuple[On, ...]
-    same: tuple[str, ...] = ()
-    days_field: str | None = None
-    extension: On | None = None
-    escalation: On | None = None
-    escalation_finding: str = ""
-    escalation_severity: str = ""
-
-    def event_types(self) -> set[str]:
-        ons = [*self.triggers, *self.follow_ups, self.extension, self.escalation]
-        return {on.type for on in ons if on is not None}
-
-    def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
-        for trigger in facts:
-            if _any(self.triggers, trigger, params):
-                yield self._outcome(entity, trigger, facts, clock, params)
-
-    def _related(self, trigger: Fact, fact: Fact) -> bool:
-        return all(fact.fields.get(k) == trigger.fields.get(k) for k in self.same)
-
-    def _days(self, trigger: Fact, facts: Sequence[Fact], params: Params) -> tuple[int, list[Fact]]:
-        days = int(params["deadline_days"])
-        if self.days_field and trigger.fields.get(self.days_field) is not None:
-            days = int(trigger.fields[self.days_field])
-        if self.extension is None:
-            return days, []
-        extensions = [
-            f for f in facts if self.extension.matches(f, params) and f.at >= trigger.at and self._related(trigger, f)
-        ]
-        if not extensions:
-            return days, []
-        latest = max(enumerate(extensions), key=lambda pair: (pair[1].at, pair[0]))[1]
-        return int(latest.fields[self.days_field or "days"]), extensions
-
-    def _window(self, trigger: Fact, due: int, params: Params) -> tuple[float, int]:
-        lookback = params.get("lookback_days", 0)
-        start = float("-inf") if lookback is None else trigger.at - int(lookback) * DAY_MS
-        return start, due
-
-    def _outcome(self, entity: str, trigger: Fact, facts: Sequence[Fact], clock: int, params: Params) -> Outcome:
-        days, extensions = self._days(trigger, facts, params)
-        due = deadline_after(trigger.at, days)
-        start, end = self._window(trigger, due, params)
-        closers = [
-            f
-            for f in facts
-            if _any(self.follow_ups, f, params)
-            and start <= f.at < end
-            and self._related(trigger, f)
-            and f is not trigger
-        ]
-        finding, severity, escalators = self.name, self.severity, []
-        if self.escalation is not None:
-            escalators = [f for f in facts if self.escalation.matches(f, params) and start <= f.at < end]
-            if escalators:
-                finding, severity = self.escalation_finding, self.escalation_severity
-        evidence = (trigger, *_by_time([*extensions, *closers, *escalators]))
-        text = {
-            "trigger_zh": type_name_zh(trigger.type),
-            "trigger_date": local_date(trigger.at).isoformat(),
-            "last_day": local_date(due - DAY_MS).isoformat(),
-            "days": str(days),
-            "case_no": str(trigger.fields.get("case_no") or ""),
-        }
-        details = {"deadline_days": str(days)} if not self.days_field else {self.days_field: str(days)}
-        found = Outcome(
-            identity=(trigger.id,),
-            state=OutcomeState.OPEN,
-            trigger=trigger,
-            subject_kind="PERSON",
-            subject_key=entity.split(":", 1)[1],
-            finding=finding,
-            severity=severity,
-            reason="deadline passed without closing evidence",
-            evidence=evidence,
-            due_at=due,
-            details=details,
-            text=text,
-        )
-        if closers:
-            closed_at = min(f.at for f in closers)
-            return replace(found, state=OutcomeState.CLOSED, reason="closing evidence exists", closed_at=closed_at)
-        if clock >= due:
-            return found
-        pending = f"deadline {format_cst(due)} not yet passed"
-        return replace(found, state=OutcomeState.PENDING, reason=pending, wake_at=due)
-
-
-def _by_time(facts: Iterable[Fact]) -> list[Fact]:
+def by_time(facts: Iterable[Fact]) -> list[Fact]:
+    """Distinct facts ordered by time (then id): the order of an evidence list after its trigger."""
     seen: dict[str, Fact] = {}
     for f in facts:
         seen.setdefault(f.id, f)
     return sorted(seen.values(), key=lambda f: (f.at, f.id))
+
+
+def person_of(entity: str) -> tuple[str, str]:
+    """The subject (kind, key) of a person or organisation entity key (``P:…``, ``O:…``)."""
+    prefix, key = entity.split(":", 1)
+    return ("PERSON" if prefix == "P" else "ORG"), key
+
+
+def subject_of(party: Mapping[str, str]) -> tuple[str, str]:
+    """The subject (kind, key) of a party field ``{kind, key}``."""
+    return party["kind"], party["key"]
 
 
 _ZH = re.compile(r"\(([^)]*)\)")

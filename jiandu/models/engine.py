@@ -134,7 +134,8 @@ def _evidence(facts: Iterable[Fact]) -> tuple[Evidence, ...]:
 def _summary(model: Model, o: Outcome, status: str, reason: str) -> str:
     text = dict(o.text)
     text.setdefault("due_at", format_cst(o.due_at) if o.due_at else "")
-    summary = model.summary_zh.format_map(text)
+    template = model.summary_zh if isinstance(model.summary_zh, str) else model.summary_zh[o.finding]
+    summary = template.format_map(text)
     if status == "RESOLVED":
         when = local_date(o.closed_at).isoformat() if o.closed_at else ""
         summary += f"（{when}的记录表明已按期履行，线索已核销）"
@@ -156,7 +157,7 @@ def _lead(
         jurisdiction=o.trigger.jurisdiction,
         subject_kind=o.subject_kind,
         subject_key=o.subject_key,
-        case_no=o.trigger.fields.get("case_no"),
+        case_no=o.case_no,
         trigger_event_id=o.trigger.id,
         evidence=_evidence(o.evidence),
         due_at=o.due_at,

@@ -5,7 +5,8 @@ did not report to a community correction agency within 10 days.
 """
 
 from jiandu.models.conditions import field
-from jiandu.models.declarations import FollowUpDeadline, On
+from jiandu.models.declarations import On
+from jiandu.models.shapes import FollowUpDeadline
 
 MODEL = FollowUpDeadline(
     id="M02",

@@ -7,7 +7,8 @@ bail or residential surveillance, nor released the person — for the same case.
 """
 
 from jiandu.models.conditions import all_of, any_of, field
-from jiandu.models.declarations import FollowUpDeadline, On
+from jiandu.models.declarations import On
+from jiandu.models.shapes import FollowUpDeadline
 
 _DETENTION_STARTS = all_of(field("measure") == "CRIMINAL_DETENTION", field("action") == "START")
 _DETENTION_ENDS = any_of(
