@@ -63,6 +63,10 @@ class Settings:
     """SASL password. Secret: masked when printed."""
     log_level: str = "info"
     """Log level of the hub's processes."""
+    model_params: str = ""
+    """YAML file of per-model parameters (days, counts, BAC, the M10 thresholds); empty: the declared defaults."""
+    model_files: str = ""
+    """Extra model files (Python, each defining MODEL), comma-separated; one with a built-in id replaces it."""
 
     @property
     def embedded(self) -> bool:

@@ -22,9 +22,12 @@ from consumers import read_leads
 from jiandu.broker import delete_topics, high_watermarks
 from jiandu.cli.hub import broker_for, catalogue_of, create_topics, new_intake
 from jiandu.cli.processes import WorkerProcess
+from jiandu.core.identity import Pseudonymiser
 from jiandu.core.leads import Lead
-from jiandu.core.timeutil import format_cst
+from jiandu.core.timeutil import format_cst, utc_now_ms
 from jiandu.errors import JianduError
+from jiandu.models import ModelEngine
+from jiandu.models.batch import evaluate_history, valid_events
 from jiandu.serde import AvroCodec
 from jiandu.settings import Settings, kafka_client_config
 from producers import IntakeReport, KafkaPublisher
@@ -33,6 +36,7 @@ from streams.app import BACKTEST
 __all__ = [
     "BacktestResult",
     "advance_clock",
+    "collide",
     "run_backtest",
     "summary",
     "wait_for_clock",
@@ -86,6 +90,14 @@ def run_backtest(
                 )
     write_leads(leads.values(), out)
     return BacktestResult(report, leads, time.monotonic() - started)
+
+
+def collide(engine: ModelEngine, settings: Settings, inputs: Sequence[Path], clock_end: int) -> list[Lead]:
+    """The batch collision: the same declarations over the whole history in memory, no Kafka."""
+    pseudonymiser = Pseudonymiser(settings.pseudonym_key_bytes)
+    now = utc_now_ms()
+    lines = (line for path in inputs for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return evaluate_history(engine, valid_events(lines, pseudonymiser, now), clock_end, now)
 
 
 def write_leads(leads: collections.abc.Iterable[Lead], out: Path) -> None:

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from jiandu.core.timeutil import parse_datetime, to_ms
@@ -35,7 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--input", type=Path, nargs="+", required=True)
     backtest.add_argument("--clock-end", required=True, help="ISO 8601, e.g. 2025-03-01T00:00:00+08:00")
     backtest.add_argument("--out", type=Path, required=True)
+    backtest.add_argument(
+        "--batch", action="store_true", help="the in-memory batch collision instead of the pipeline (no Kafka)"
+    )
 
+    models = sub.add_parser("models", help="list the configured supervision models and their parameters")
+    models.add_argument("--params", action="store_true", help="print every parameter as YAML (JIANDU_MODEL_PARAMS)")
     simulate = sub.add_parser("simulate", help="generate a realistic agency history with planted cases")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--persons", type=int, default=1000)
@@ -87,6 +93,20 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.models.configuration import build_engine, params_yaml
+
+    engine = build_engine(settings)
+    if args.params:
+        print(params_yaml(engine.models), end="")
+        return 0
+    print("id   version  shape                department  name")
+    for m in engine.models:
+        name = f"{getattr(m, 'name', '')} {getattr(m, 'title_zh', '')}"
+        print(f"{m.id:4} {m.version:8} {type(m).__name__:20} {m.department:6}  {name}")
+    return 0
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams import run_worker
 
@@ -96,7 +116,8 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _backtest(settings: Settings, args: argparse.Namespace) -> int:
-    from jiandu.cli.backtest import run_backtest, summary
+    from jiandu.cli.backtest import collide, run_backtest, summary, write_leads
+    from jiandu.models.configuration import build_engine
 
     settings.require_pseudonym_key()
     for path in args.input:
@@ -106,6 +127,14 @@ def _backtest(settings: Settings, args: argparse.Namespace) -> int:
         clock_end = to_ms(parse_datetime(args.clock_end))
     except ValueError:
         raise InputError(f"--clock-end {args.clock_end!r} is not an ISO 8601 date-time") from None
+    engine = build_engine(settings)  # a bad model file or parameter fails here, before any process starts
+    if args.batch:
+        started = time.monotonic()
+        leads = collide(engine, settings, args.input, clock_end)
+        write_leads(leads, args.out)
+        print(f"batch collision: {len(leads)} leads in {time.monotonic() - started:.1f} s → {args.out}")
+        print(summary(leads))
+        return 0
     with tempfile.TemporaryDirectory(prefix="jiandu-backtest-") as work:
         result = run_backtest(
             settings, args.input, clock_end, args.out, work_dir=Path(work), show_progress=sys.stderr.isatty()
@@ -199,6 +228,7 @@ _COMMANDS = {
     "backtest": _backtest,
     "broker": _broker,
     "topics": _topics,
+    "models": _models,
     "simulate": _simulate,
     "schemas": _schemas,
     "settings": _settings,
