@@ -43,7 +43,7 @@ def load_model_file(path: Path) -> Model:
     model = getattr(module, "MODEL", None)
     if model is None or not hasattr(model, "evaluate"):
         raise ConfigurationError(f"model file {path} must define MODEL = <a shape of jiandu.models.shapes>(...)")
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def configured_models(model_files: str) -> list[Model]:
