@@ -135,13 +135,20 @@ def _summary(model: Model, o: Outcome, status: str, reason: str) -> str:
     text = dict(o.text)
     text.setdefault("due_at", format_cst(o.due_at) if o.due_at else "")
     template = model.summary_zh if isinstance(model.summary_zh, str) else model.summary_zh[o.finding]
-    summary = template.format_map(text)
+    summary = template.format_map(_Blanks(text))
     if status == "RESOLVED":
         when = local_date(o.closed_at).isoformat() if o.closed_at else ""
         summary += f"（{when}的记录表明已按期履行，线索已核销）"
     elif status == "WITHDRAWN":
         summary += f"（线索撤回：{reason}）"
     return summary
+
+
+class _Blanks(dict[str, str]):
+    """Template values; a field the record left out reads as a dash instead of failing the worker."""
+
+    def __missing__(self, key: str) -> str:
+        return "—"
 
 
 def _lead(
