@@ -42,7 +42,8 @@ class FollowUpDeadline(ModelInfo):
     ``related``) and occurred in ``[T - lookback, due_at)`` (``lookback_days`` parameter:
     0 means at or after T, ``None`` unlimited). ``days`` comes from the ``deadline_days``
     parameter, or from ``days_field`` on the trigger, replaced by the latest
-    ``extension`` (same person and ``same`` fields) when there is one.
+    ``extension`` (same person and ``same`` fields, before the next such trigger) when
+    there is one.
 
     Optional refinements: ``during`` (the trigger counts only while the entity is in a
     state, e.g. under community correction, and ``during_related`` holds between the
@@ -91,8 +92,19 @@ class FollowUpDeadline(ModelInfo):
         if self.extension is None:
             return days, []
         related = same(*self.same)
+        later_triggers = [
+            f.at
+            for f in facts
+            if f.at > trigger.at and any(on.matches(f, params) for on in self.triggers) and related(trigger, f, params)
+        ]
+        until = min(later_triggers, default=None)
         extensions = [
-            f for f in facts if self.extension.matches(f, params) and f.at >= trigger.at and related(trigger, f, params)
+            f
+            for f in facts
+            if self.extension.matches(f, params)
+            and trigger.at <= f.at
+            and (until is None or f.at < until)
+            and related(trigger, f, params)
         ]
         if not extensions:
             return days, []

@@ -20,8 +20,9 @@ class RecurringDeadline(ModelInfo):
 
     Each period lasts ``interval_field`` days of its anchor (default: the ``interval_days``
     parameter) from the record that started it; any follow-up after that record and
-    before the period's due instant satisfies it. An ``ends`` record after the anchor
-    and before the due instant ends the obligation. A ``lapse`` follow-up (one that does
+    before the period's due instant satisfies it. An anchor's chain lasts until the next
+    anchor; the first ``ends`` record in it ends the obligation (a period it precedes is
+    closed, one already overdue stays open, later follow-ups start nothing). A ``lapse`` follow-up (one that does
     not renew) starts no period but a check under ``lapse_finding``: one of
     ``lapse_follow_ups`` must occur within ``lapse_days`` (parameter). Identity: the
     record that started the period or the lapse check.
@@ -46,17 +47,35 @@ class RecurringDeadline(ModelInfo):
         if not anchors:
             return
         reviews = by_time(f for f in facts if any(on.matches(f, params) for on in self.follow_ups))
-        ends = [f for f in facts if self.ends.matches(f, params)]
-        for anchor in anchors:
-            yield self._period(entity, anchor, anchor, reviews, ends, clock, params)
-        for review in reviews:
-            review_anchor = _latest_at_or_before(anchors, review.at)
-            if review_anchor is None:
-                continue
+        ends = by_time(f for f in facts if self.ends.matches(f, params))
+        for anchor, chain_end in zip(anchors, [*(a.at for a in anchors[1:]), None], strict=True):
+            yield from self._chain(entity, anchor, chain_end, reviews, ends, facts, clock, params)
+
+    def _chain(
+        self,
+        entity: str,
+        anchor: Fact,
+        chain_end: int | None,
+        reviews: Sequence[Fact],
+        ends: Sequence[Fact],
+        facts: Sequence[Fact],
+        clock: int,
+        params: Params,
+    ) -> Iterator[Outcome]:
+        """The periods and lapse checks of one anchor, until the next anchor starts its own chain.
+
+        The first ``ends`` record in the chain ends the obligation: later follow-ups start nothing.
+        """
+        limit = chain_end if chain_end is not None else float("inf")
+        ended = [e for e in ends if anchor.at <= e.at < limit][:1]
+        obligation_end = ended[0].at if ended else limit
+        in_chain = [r for r in reviews if anchor.at < r.at < obligation_end]
+        starts = [anchor, *(r for r in in_chain if not self.lapse.matches(r, params) and self.renews(r, params))]
+        for start in starts:
+            yield self._period(entity, anchor, start, in_chain, ended, clock, params)
+        for review in in_chain:
             if self.lapse.matches(review, params):
-                yield self._lapse(entity, review_anchor, review, facts, clock, params)
-            elif self.renews(review, params):
-                yield self._period(entity, review_anchor, review, reviews, ends, clock, params)
+                yield self._lapse(entity, anchor, review, facts, clock, params)
 
     def _interval(self, anchor: Fact, params: Params) -> int:
         value = anchor.fields.get(self.interval_field)
@@ -74,8 +93,8 @@ class RecurringDeadline(ModelInfo):
     ) -> Outcome:
         days = self._interval(anchor, params)
         due = deadline_after(start.at, days)
-        satisfying = [r for r in reviews if r is not start and start.at <= r.at < due]
-        ended = [e for e in ends if anchor.at <= e.at < due]
+        satisfying = [r for r in reviews if start.at < r.at < due]
+        ended = [e for e in ends if e.at < due]
         outcome = self._base(entity, self.name, anchor, start, due, days)
         if satisfying:
             return replace(
@@ -140,8 +159,3 @@ class RecurringDeadline(ModelInfo):
                 "case_no": str(case_no or ""),
             },
         )
-
-
-def _latest_at_or_before(facts: Sequence[Fact], at: int) -> Fact | None:
-    before = [f for f in facts if f.at <= at]
-    return before[-1] if before else None
