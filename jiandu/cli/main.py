@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from jiandu.cli import dlq as dlq_cli
+from jiandu.cli import gateway as gateway_cli
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError, JianduError
 from jiandu.settings import SETTINGS_DOC, Settings
@@ -56,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     schemas.add_argument("--write", action="store_true")
     schemas.add_argument("--dir", type=Path, default=Path("schemas"))
     sub.add_parser("settings", help="print the settings (secrets masked) and the configuration table")
+    gateway_cli.add_parser(sub)
+    dlq_cli.add_parser(sub)
     return parser
 
 
@@ -164,7 +168,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
         history.expected_to_jsonl(args.expected)
     print(
         f"{len(history.records)} records ({len(history.invalid_lines)} invalid) → {args.out}; "
-        f"clock end {history.clock_end.isoformat()}; {len(history.expected_leads)} planted OPEN leads"
+        f"clock end {history.clock_end.isoformat()}; {len(history.open_leads)} planted OPEN leads"
     )
     return 0
 
@@ -234,4 +238,6 @@ _COMMANDS = {
     "simulate": _simulate,
     "schemas": _schemas,
     "settings": _settings,
+    "gateway": gateway_cli.command,
+    "dlq": dlq_cli.command,
 }

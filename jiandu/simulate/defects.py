@@ -1,7 +1,9 @@
 """Invalid lines, planted on purpose: each kind of defect the hub must dead-letter.
 
-The raw material is background records (hotel stays, pensions, civil suits,
-administrative penalties), so no planted lead ever depends on an invalid line.
+The raw material is background records about bystanders and organisations no
+storyline owns (hotel stays, living people's pensions, a new lender's suit, an
+everyday administrative penalty), so that no lead, planted or not, ever depends on
+an invalid line or its corrected re-send.
 Some defects are followed by the agency's corrected re-send under the same
 ``source_record_id``: a rejected record does not use up its event id.
 """
@@ -10,9 +12,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from jiandu.simulate.background import admin_penalty, civil_filing, lodging, pension
+from jiandu.simulate.admin import minor_penalty
+from jiandu.simulate.background import lodging
 from jiandu.simulate.breakage import DEFECTS, break_record
+from jiandu.simulate.civil import civil_filing
 from jiandu.simulate.ledger import Ledger, Record
+from jiandu.simulate.pensions import pension
 from jiandu.simulate.places import Population
 
 __all__ = ["DEFECTS", "plant_defects"]
@@ -36,9 +41,9 @@ def plant_defects(ledger: Ledger, population: Population, count: int) -> None:
 
 
 def _raw_material(ledger: Ledger, population: Population, kind: str, day: date) -> tuple[Record, datetime]:
-    """A background record (never needed by a planted lead) and when it occurred."""
+    """A background record (never needed by a lead) and when it occurred."""
     rng = ledger.rng
-    person = rng.choice(population.people)
+    person = population.bystander()
     choices: tuple[str, ...] = ("lodging", "pension", "civil", "admin")
     if kind in _WITH_PERSON:
         choices = ("lodging", "pension")
@@ -51,7 +56,7 @@ def _raw_material(ledger: Ledger, population: Population, kind: str, day: date) 
     elif choice in ("lodging", "pension"):
         spec, at = lodging(ledger, person), ledger.at(day, 12, 24)
     elif choice == "civil":
-        lender = rng.choice(population.organisations)
+        lender = population.organisation(register=False)
         spec = civil_filing(
             ledger,
             person.home,
@@ -61,7 +66,7 @@ def _raw_material(ledger: Ledger, population: Population, kind: str, day: date) 
             [{"id_number": person.written(rng)}],
         )
     else:
-        organisation = rng.choice(population.organisations)
-        spec = admin_penalty(ledger, {"credit_code": organisation.credit_code}, organisation.home, day)
+        organisation = rng.choice(population.organisations) if population.organisations else population.organisation()
+        spec = minor_penalty(ledger, organisation, organisation.home, day)
     record_type, source, fields = spec
     return ledger.make(record_type, source, at, fields), at

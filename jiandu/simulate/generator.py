@@ -1,18 +1,24 @@
 """Synthetic agency histories with the leads they must produce, planted by construction.
 
 ``generate_history`` casts one storyline per person (a community sentence and
-whether the person reported, a detention and whether the police acted in time, or
-plain background life), lets the storylines write canonical records, plants invalid
-lines and exact re-sends, and orders everything the way agencies upload: daily
-per-source batches, late uploads weeks later, records unsorted inside a batch.
+whether the person reported, a detention and whether the police acted in time, a
+drunk driver, a prisoner's release, a serial lender, ... or plain background life),
+lets the storylines write canonical records, plants invalid lines and exact
+re-sends, and orders everything the way agencies upload: daily per-source batches,
+late uploads weeks later, records unsorted inside a batch.
 
 ``expected_leads`` is an oracle independent of ``jiandu.models``: each storyline
-states which M02/M05 lead must be OPEN at ``clock_end`` and with what deadline.
+states which lead of M01 to M14 its records make and its status at ``clock_end``
+(``OPEN``, ``RESOLVED`` or ``PENDING``), including the incidental leads of records
+written for another model (a fine in a judgment, a prisoner's admission). Every
+OPEN lead of a history is planted; leads that never exist (below a threshold, a
+hotel in the permitted city) are not listed.
 """
 
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import random
 from collections import Counter
@@ -23,9 +29,24 @@ from pathlib import Path
 from typing import Any
 
 from jiandu.core.timeutil import CST
-from jiandu.simulate import background, correction, detention
+from jiandu.simulate import (
+    admin,
+    arrests,
+    background,
+    civil,
+    correction,
+    detention,
+    drink_driving,
+    fines,
+    incidents,
+    medical,
+    pensions,
+    releases,
+    reoffence,
+    travel,
+)
 from jiandu.simulate.defects import plant_defects
-from jiandu.simulate.ledger import Draft, Ledger
+from jiandu.simulate.ledger import OPEN, Draft, Ledger
 from jiandu.simulate.places import Population
 
 __all__ = ["DEFAULT_KEY", "MANDATORY_STORYLINES", "STORYLINES", "History", "generate_history", "write_sample"]
@@ -35,44 +56,32 @@ DEFAULT_KEY = b"conformance-key"
 
 Storyline = Callable[[Ledger, Population], None]
 
-#: Every storyline by name: ``m02_*`` and ``m05_*`` plant leads (or their absence), ``bg_*`` is noise.
-STORYLINES: dict[str, Storyline] = {**correction.STORYLINES, **detention.STORYLINES, **background.STORYLINES}
+# Storyline modules in model order; background noise last.
+_MODULES = (
+    drink_driving,
+    correction,
+    reoffence,
+    travel,
+    detention,
+    arrests,
+    fines,
+    medical,
+    admin,
+    civil,
+    pensions,
+    releases,
+    incidents,
+    background,
+)
 
-#: The M02/M05 cases every history of enough persons holds at least once.
+#: Every storyline by name: ``mNN_*`` plant leads of model MNN (or their absence), ``bg_*`` is noise.
+STORYLINES: dict[str, Storyline] = {name: story for module in _MODULES for name, story in module.STORYLINES.items()}
+
+#: The planted cases every history of enough persons holds at least once.
 MANDATORY_STORYLINES = tuple(name for name in STORYLINES if not name.startswith("bg_"))
 
 # Relative frequency of each storyline once every mandatory one has been cast.
-_WEIGHTS = {
-    "m02_compliant": 10,
-    "m02_violation": 3,
-    "m02_late": 1,
-    "m02_boundary_ok": 1,
-    "m02_early_enrolment": 1,
-    "m02_enrolled_at_trigger": 1,
-    "m02_late_upload": 1,
-    "m02_rejected_then_corrected": 1,
-    "m02_prison_sentence": 4,
-    "m02_pending": 1,
-    "m05_compliant": 10,
-    "m05_violation": 3,
-    "m05_extension_saves": 2,
-    "m05_later_lower_extension": 1,
-    "m05_other_case": 1,
-    "m05_extension_other_case": 1,
-    "m05_boundary_ok": 1,
-    "m05_boundary_late": 1,
-    "m05_late_upload": 1,
-    "m05_rejected_then_corrected": 1,
-    "m05_pending": 1,
-    "m05_due_at_clock_end": 0.5,
-    "bg_pensioner": 10,
-    "bg_traveller": 6,
-    "bg_driver": 8,
-    "bg_suspect_on_bail": 4,
-    "bg_prisoner": 4,
-    "bg_borrower": 6,
-    "bg_shopkeeper": 3,
-}
+_WEIGHTS: dict[str, float] = {name: weight for module in _MODULES for name, weight in module.WEIGHTS.items()}
 _MIN_DAYS = 30  # room for 30-day detention limits inside the timeline
 _SAMPLE_LEAD_DAYS = 70
 _SAMPLE_DAYS = 48  # + the 20-day tail: the clock end lies about 2 days before "now"
@@ -84,17 +93,23 @@ class History:
 
     records: list[dict[str, Any] | str]  # a str is a raw (malformed) line, written as-is
     invalid_lines: list[int]  # 1-based line numbers of the planted invalid lines
-    expected_leads: list[dict[str, Any]]  # M02/M05 leads OPEN at clock_end
+    expected_leads: list[dict[str, Any]]  # every planted lead, OPEN, RESOLVED or PENDING at clock_end
     clock_end: datetime
     planted: Counter[str] = field(default_factory=Counter)  # storylines and defects, by name
+
+    @property
+    def open_leads(self) -> list[dict[str, Any]]:
+        """The planted leads a correct hub ends with OPEN."""
+        return [lead for lead in self.expected_leads if lead["status"] == OPEN]
 
     def to_jsonl(self, path: Path | str) -> None:
         """Write the records as JSON lines (UTF-8, Chinese kept as is)."""
         _write_lines(path, (r if isinstance(r, str) else _dumps(r) for r in self.records))
 
-    def expected_to_jsonl(self, path: Path | str) -> None:
-        """Write the expected leads as JSON lines."""
-        _write_lines(path, (_dumps(lead) for lead in self.expected_leads))
+    def expected_to_jsonl(self, path: Path | str, *, all_statuses: bool = False) -> None:
+        """Write the OPEN leads (or, with ``all_statuses``, every planted lead) as JSON lines."""
+        leads = self.expected_leads if all_statuses else self.open_leads
+        _write_lines(path, (_dumps(lead) for lead in leads))
 
 
 def generate_history(
@@ -110,10 +125,24 @@ def generate_history(
 
     Storyline triggers fall in ``days`` days; the clock end is 00:00 CST 20 days after
     them, and late uploads and the newest not-yet-due triggers fill those 20 days.
+    Some storylines also reach back before the start (up to ten years: a prisoner's
+    admission, last year's lawsuits); those records come first, on their own days.
     About ``invalid_rate`` of the lines are invalid (at least one of each kind when
     the rate is positive).
     """
     _check_arguments(start, persons, days, invalid_rate)
+    collecting = gc.isenabled()
+    gc.disable()  # a million acyclic dicts: the cyclic collector would rescan them over and over
+    try:
+        return _generate(seed, persons, start, days, invalid_rate, pseudonym_key)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _generate(
+    seed: int, persons: int, start: datetime, days: int, invalid_rate: float, pseudonym_key: bytes
+) -> History:
     rng = random.Random(seed)
     start_day = start.astimezone(CST).date()
     ledger = Ledger(rng, start_day, days, pseudonym_key)
@@ -132,7 +161,7 @@ def generate_history(
     return History(
         records=[d.record for d in ordered],
         invalid_lines=[line for line, d in enumerate(ordered, 1) if d.defect is not None],
-        expected_leads=sorted(ledger.expected, key=lambda e: (e["model_id"], e["due_at"], e["trigger_event_id"])),
+        expected_leads=sorted(ledger.expected, key=_lead_order),
         clock_end=ledger.midnight(ledger.clock_end_day),
         planted=ledger.planted,
     )
@@ -141,8 +170,9 @@ def generate_history(
 def write_sample(path: Path, *, now: datetime, seed: int = 7, persons: int = 60) -> None:
     """A small history for ``jiandu run``: it starts 70 days before ``now`` and ends about 2 days before.
 
-    A live hub (clock = wall time minus its grace) replaying it already sees most
-    deadlines passed, so leads appear as soon as the sample is ingested.
+    (A few storylines carry older records: prisoners' admissions and judgments, last
+    year's lawsuits.) A live hub (clock = wall time minus its grace) replaying it
+    already sees most deadlines passed, so leads appear as soon as the sample is ingested.
     """
     start = now - timedelta(days=_SAMPLE_LEAD_DAYS)
     generate_history(seed=seed, persons=persons, start=start, days=_SAMPLE_DAYS).to_jsonl(path)
@@ -200,6 +230,10 @@ def _upload_order(drafts: list[Draft], rng: random.Random) -> list[Draft]:
             rng.shuffle(batch)
             ordered.extend(batch)
     return ordered
+
+
+def _lead_order(lead: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (lead["model_id"], lead["due_at"] or "", lead["trigger_event_id"], lead["subject"]["key"])
 
 
 def _dumps(value: dict[str, Any]) -> str:

@@ -4,30 +4,65 @@ Storylines write records through a :class:`Ledger`; it formats them as the
 agencies do (ISO 8601 with offset, now and then UTC ``Z`` or no offset, a later
 ``recorded_at``), remembers on which day each one is uploaded, and records the
 leads the storyline planted: the oracle, built by construction.
+
+An expected lead has the shape of ``conformance/expected-leads.jsonl`` (without
+evidence): ``OPEN`` when the hub must end with it open, ``RESOLVED`` when its closing
+evidence is in the history (or the state it checks is lawful), ``PENDING`` when its
+deadline lies after the clock end. Records that occur before the timeline (a
+prisoner's admission years ago, last year's lawsuits) are uploaded on their own day,
+ahead of everything else, as a first export would carry them.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from jiandu.core.identity import person_key
-from jiandu.core.timeutil import CST, deadline_after, format_cst, from_ms, local_midnight_ms, to_ms
+from jiandu.core.timeutil import CST, format_cst, local_midnight_ms, to_ms
 from jiandu.simulate.breakage import applicable_defects, break_record
-from jiandu.simulate.places import Person
+from jiandu.simulate.places import Organisation, Person
 
-__all__ = ["MODELS", "Draft", "Ledger", "Record", "event_id"]
+__all__ = ["FINDING_SEVERITY", "MODELS", "OPEN", "PENDING", "RESOLVED", "Draft", "Ledger", "Record", "event_id"]
 
 Record = dict[str, Any]
+Subject = dict[str, str]
 
-#: Model id → (finding, severity, department) of the models the generator plants leads for.
+OPEN, RESOLVED, PENDING = "OPEN", "RESOLVED", "PENDING"
+
+#: Model id → (ordinary finding, severity, department) of every model the generator plants leads for.
 MODELS = {
+    "M01": ("DUI_NOT_FILED", "MEDIUM", "侦查监督"),
     "M02": ("CORRECTION_NOT_ENROLLED", "HIGH", "刑事执行检察"),
+    "M03": ("REOFFENSE_UNDER_CORRECTION", "HIGH", "刑事执行检察"),
+    "M04": ("UNAUTHORIZED_TRAVEL", "MEDIUM", "刑事执行检察"),
     "M05": ("DETENTION_OVERDUE", "HIGH", "侦查监督"),
+    "M06": ("ARREST_REVIEW_OVERDUE", "HIGH", "案件管理"),
+    "M07": ("COMMUTATION_WITH_UNPAID_FINE", "MEDIUM", "刑事执行检察"),
+    "M08": ("FINE_NOT_EXECUTED", "LOW", "刑事执行检察"),
+    "M09": ("MEDICAL_REVIEW_OVERDUE", "MEDIUM", "刑事执行检察"),
+    "M10": ("ADMIN_CASE_NOT_TRANSFERRED", "HIGH", "行政检察"),
+    "M11": ("SERIAL_LENDING_PLAINTIFF", "MEDIUM", "民事检察"),
+    "M12": ("PENSION_AFTER_DEATH", "MEDIUM", "公益诉讼"),
+    "M13": ("RELEASE_MISMATCH", "HIGH", "刑事执行检察"),
+    "M14": ("CUSTODY_INCIDENT", "HIGH", "刑事执行检察"),
 }
+
+#: The other findings a model can raise, with their severity (M14's depends on the incident, see there).
+FINDING_SEVERITY = {
+    "PENALTY_INSTEAD_OF_PROSECUTION": "HIGH",
+    "NOT_COMMITTED": "MEDIUM",
+    "EARLY_RELEASE": "HIGH",
+    "RELEASE_WITHOUT_RULING": "HIGH",
+    "NOT_RELEASED": "HIGH",
+}
+
+_CHECK_DAYS = 3  # M07 and M13 releases are evaluated at the end of day date(T) + 3
+_CASELESS = frozenset({"M01", "M11", "M12", "M14"})  # their leads carry no case number
 
 _TAIL_DAYS = 20  # the clock end lies this many days after the main timeline
 
@@ -89,12 +124,14 @@ class Ledger:
         self.days = days
         self.clock_end_day = start_day + timedelta(days=days + _TAIL_DAYS)
         self.clock_end_ms = local_midnight_ms(self.clock_end_day)
+        self._clock_end = self.midnight(self.clock_end_day)
         self.drafts: list[Draft] = []
         self.expected: list[dict[str, Any]] = []
         self.planted: Counter[str] = Counter()
         self.defects_allowed = True
         self._key = key
         self._serials: Counter[str] = Counter()
+        self._subjects: dict[str, str] = {}  # ID number → pseudonym
 
     # --- time -------------------------------------------------------------------------
 
@@ -120,11 +157,11 @@ class Ledger:
 
     def due(self, trigger_at: datetime, days: int) -> datetime:
         """The exclusive deadline of "within ``days`` days of the trigger" (CPL counting)."""
-        return from_ms(deadline_after(to_ms(trigger_at), days)).astimezone(CST)
+        return self.midnight(self.local_day(trigger_at) + timedelta(days=days + 1))
 
     def after_clock_end(self, at: datetime) -> bool:
         """True when an instant lies at or after the clock end: it has not happened yet."""
-        return to_ms(at) >= self.clock_end_ms
+        return at >= self._clock_end
 
     # --- numbers ----------------------------------------------------------------------
 
@@ -249,25 +286,114 @@ class Ledger:
 
     # --- planted leads ----------------------------------------------------------------
 
-    def expect_open(self, model_id: str, trigger: Record, trigger_at: datetime, person: Person, days: int) -> None:
-        """Plant a lead that must be OPEN at the clock end, if its deadline has passed by then."""
-        due = deadline_after(to_ms(trigger_at), days)
-        if due > self.clock_end_ms:
-            return
-        finding, severity, department = MODELS[model_id]
+    def in_history(self, at: datetime | None) -> bool:
+        """True when a planned instant is part of the history (it lies before the clock end)."""
+        return at is not None and not self.after_clock_end(at)
+
+    def subject(self, party: Person | Organisation) -> Subject:
+        """The lead subject of a person (its pseudonym) or an organisation (its credit code)."""
+        if isinstance(party, Organisation):
+            return {"kind": "ORG", "key": party.credit_code}
+        key = self._subjects.get(party.id_number)
+        if key is None:
+            key = self._subjects[party.id_number] = person_key(party.id_number, self._key)
+        return {"kind": "PERSON", "key": key}
+
+    def expect(
+        self,
+        model_id: str,
+        trigger: Record,
+        status: str,
+        subject: Subject,
+        *,
+        due: datetime | None = None,
+        finding: str | None = None,
+        severity: str | None = None,
+        case_no: str | None = None,
+    ) -> None:
+        """Plant a lead with a known status (``case_no`` defaults to the trigger's; M01, M11, M12, M14 have none)."""
+        own_finding, own_severity, department = MODELS[model_id]
+        finding = finding or own_finding
+        if case_no is None and model_id not in _CASELESS:
+            case_no = trigger.get("case_no")
         self.expected.append(
             {
                 "model_id": model_id,
                 "finding": finding,
-                "severity": severity,
+                "severity": severity or FINDING_SEVERITY.get(finding, own_severity),
                 "department": department,
                 "jurisdiction": trigger["jurisdiction"],
-                "subject": {"kind": "PERSON", "key": person_key(person.id_number, self._key)},
+                "subject": subject,
                 "trigger_event_id": event_id(trigger),
-                "case_no": trigger.get("case_no"),
-                "due_at": format_cst(due),
+                "case_no": case_no,
+                "due_at": None if due is None else format_cst(to_ms(due)),
+                "status": status,
             }
         )
+
+    def expect_now(
+        self, model_id: str, trigger: Record, trigger_at: datetime, subject: Subject, **details: Any
+    ) -> None:
+        """A lead raised as soon as its evidence is present (M03, M11, M12, M14): OPEN."""
+        if self.in_history(trigger_at):
+            self.expect(model_id, trigger, OPEN, subject, **details)
+
+    def expect_by(
+        self,
+        model_id: str,
+        trigger: Record,
+        trigger_at: datetime,
+        due: datetime,
+        subject: Subject,
+        closed_at: Iterable[datetime | None],
+        *,
+        lookback: timedelta | None = timedelta(0),
+        **details: Any,
+    ) -> str | None:
+        """A deadline lead: RESOLVED when a closing instant of the history lies in the window, else OPEN or PENDING.
+
+        The window is ``[trigger - lookback, due)``; ``lookback`` None is unlimited.
+        Returns the status (None when the trigger itself lies after the clock end).
+        """
+        if not self.in_history(trigger_at):
+            return None
+        earliest = None if lookback is None else trigger_at - lookback
+        closed = any(
+            c is not None and self.in_history(c) and (earliest is None or c >= earliest) and c < due for c in closed_at
+        )
+        status = RESOLVED if closed else OPEN if due <= self._clock_end else PENDING
+        self.expect(model_id, trigger, status, subject, due=due, **details)
+        return status
+
+    def expect_deadline(
+        self,
+        model_id: str,
+        trigger: Record,
+        trigger_at: datetime,
+        days: int,
+        subject: Subject,
+        closed_at: Iterable[datetime | None],
+        **details: Any,
+    ) -> str | None:
+        """A lead "within ``days`` days of the trigger" (CPL counting), see :meth:`expect_by`."""
+        return self.expect_by(model_id, trigger, trigger_at, self.due(trigger_at, days), subject, closed_at, **details)
+
+    def expect_check(
+        self, model_id: str, trigger: Record, trigger_at: datetime, subject: Subject, *, violated: bool, **details: Any
+    ) -> None:
+        """A state checked at the end of day ``date(T) + 3`` (M07, M13 releases).
+
+        A violation is OPEN once checked, PENDING before; a lawful state is RESOLVED once
+        checked (and not planted before: whether an unchecked lead shows yet is the hub's choice).
+        """
+        if not self.in_history(trigger_at):
+            return
+        due = self.due(trigger_at, _CHECK_DAYS)
+        checked = due <= self._clock_end
+        if violated:
+            self.expect(model_id, trigger, OPEN if checked else PENDING, subject, due=due, **details)
+        elif checked:
+            self.expect(model_id, trigger, RESOLVED, subject, due=due, **details)
 
 
 def _format(at: datetime, style: str) -> str:

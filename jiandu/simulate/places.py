@@ -8,6 +8,7 @@ history reads like an export of the real partner systems.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -71,6 +72,7 @@ CHARGES = (
 _OTHER_BIRTH_DIVISIONS = ("210211", "210113", "210114", "211402", "210602", "210902", "220104", "410105")
 _CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_KINDS = ("91", "91", "91", "92", "52", "12")  # enterprise, sole trader, social org, institution
+_HOMES = sorted(DISTRICTS)
 
 
 def city_of(district: str) -> str:
@@ -123,19 +125,29 @@ class Organisation:
 
 
 class Population:
-    """Creates distinct people and organisations from one seeded random source."""
+    """Creates distinct people and organisations from one seeded random source.
+
+    *Bystanders* are people whose storyline no extra record can change (a traveller, a
+    living pensioner, a shopkeeper): background noise and invalid lines are written
+    about them only, never about someone whose planted lead depends on what the
+    agencies recorded about them.
+    """
 
     def __init__(self, rng: random.Random, today: date) -> None:
         self._rng = rng
         self._today = today
         self._taken: set[str] = set()
         self.people: list[Person] = []
+        self.bystanders: list[Person] = []
         self.organisations: list[Organisation] = []
+        # Lending companies of the background still taking borrowers to court, and their suits so far.
+        self.lenders: list[Organisation] = []
+        self.suits: Counter[str] = Counter()
 
-    def person(self, min_age: int = 18, max_age: int = 70) -> Person:
+    def person(self, min_age: int = 18, max_age: int = 70, *, bystander: bool = False) -> Person:
         """A new person whose age on the first day of the history is in ``[min_age, max_age]``."""
         rng = self._rng
-        home = rng.choice(sorted(DISTRICTS))
+        home = rng.choice(_HOMES)
         while True:
             birth_division = home if rng.random() < 0.75 else rng.choice(_OTHER_BIRTH_DIVISIONS)
             age_days = rng.randint(int(min_age * 365.25) + 1, int((max_age + 1) * 365.25) - 1)
@@ -146,12 +158,24 @@ class Population:
         self._taken.add(number)
         person = Person(number, home, birth)
         self.people.append(person)
+        if bystander:
+            self.bystanders.append(person)
         return person
 
-    def organisation(self) -> Organisation:
-        """A new organisation with a valid credit code registered in one of the districts."""
+    def bystander(self) -> Person:
+        """Some bystander (a new one when there is none yet)."""
+        if not self.bystanders:
+            return self.person(25, 75, bystander=True)
+        return self._rng.choice(self.bystanders)
+
+    def organisation(self, *, register: bool = True) -> Organisation:
+        """A new organisation with a valid credit code registered in one of the districts.
+
+        An unregistered one (``register=False``) is never picked by background noise:
+        a planted storyline owns everything recorded about it.
+        """
         rng = self._rng
-        home = rng.choice(sorted(DISTRICTS))
+        home = rng.choice(_HOMES)
         while True:
             body = "".join(rng.choice(_CREDIT_ALPHABET) for _ in range(9))
             first17 = f"{rng.choice(_CREDIT_KINDS)}{home}{body}"
@@ -160,5 +184,6 @@ class Population:
                 break
         self._taken.add(code)
         organisation = Organisation(code, home)
-        self.organisations.append(organisation)
+        if register:
+            self.organisations.append(organisation)
         return organisation
