@@ -67,6 +67,16 @@ class Settings:
     """YAML file of per-model parameters (days, counts, BAC, the M10 thresholds); empty: the declared defaults."""
     model_files: str = ""
     """Extra model files (Python, each defining MODEL), comma-separated; one with a built-in id replaces it."""
+    rest_sources: str = ""
+    """YAML or TOML file of the agency REST APIs `jiandu rest-pull` polls (adapters/rest/config.py); --config wins."""
+    gateway_port: int = 8480
+    """Port of the push API (`jiandu gateway`) on 127.0.0.1; put a TLS-terminating proxy in front of it."""
+    gateway_agencies: str = ""
+    """YAML file of the agencies that may push (id, category, sources, token hash); the gateway needs it."""
+    gateway_max_request_bytes: int = 4194304
+    """Largest push request body in bytes; a larger one is answered 413."""
+    gateway_max_records: int = 1000
+    """Most records in one push request; more is answered 413."""
 
     @property
     def embedded(self) -> bool:

@@ -1,6 +1,6 @@
 """Producers: the one way into Kafka for every adapter (validated, pseudonymised, confirmed)."""
 
-from producers.intake import IntakeReport, RecordIntake, Rejection
+from producers.intake import IntakeReport, RecordIntake, Rejection, Submission
 from producers.publisher import KafkaPublisher
 
-__all__ = ["IntakeReport", "KafkaPublisher", "RecordIntake", "Rejection"]
+__all__ = ["IntakeReport", "KafkaPublisher", "RecordIntake", "Rejection", "Submission"]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jiandu.core.events import event_id_of
 from jiandu.core.identity import Pseudonymiser
 from jiandu.core.sealing import PayloadSeal
 from jiandu.core.timeutil import utc_now_ms
@@ -20,19 +21,42 @@ from jiandu.errors import RecordError, SchemaError
 from jiandu.serde import AvroCodec
 from jiandu.topics import TopicCatalogue
 from producers.publisher import KafkaPublisher
+from producers.rules import field_and_rule
 
-__all__ = ["IntakeReport", "RecordIntake", "Rejection"]
+__all__ = ["IntakeReport", "RecordIntake", "Rejection", "Submission"]
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A record that went to the dead-letter topic."""
+    """A record that went to the dead-letter topic; ``field`` and ``rule`` say what it broke."""
 
     origin: str
     reason: str
     source: str | None
     record_type: str | None
     source_record_id: str | None
+    field: str | None = None
+    rule: str = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What :meth:`RecordIntake.submit` did with one record.
+
+    Either queued for publishing (``rejection`` is None) — it counts as accepted
+    only once :meth:`RecordIntake.confirm` has returned — or rejected and
+    dead-lettered for the reason in ``rejection``. ``event_id`` is known whenever
+    the record names its source, type and source record id.
+    """
+
+    origin: str
+    event_id: str | None
+    rejection: Rejection | None = None
+
+    @property
+    def queued(self) -> bool:
+        """True when the record became an event handed to the producer."""
+        return self.rejection is None
 
 
 @dataclass(slots=True)
@@ -68,37 +92,57 @@ class RecordIntake:
         self._adapter = adapter
         self.report = IntakeReport()
 
-    def submit_bytes(self, raw: bytes, origin: str) -> None:
+    def submit_bytes(self, raw: bytes, origin: str) -> Submission:
         """One JSON-lines record as received."""
         try:
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            self._reject(raw, origin, f"not valid JSON: {exc}", None)
-            return
-        self.submit(record, raw, origin)
+            return self._reject(raw, origin, f"not valid JSON: {exc}", None)
+        return self.submit(record, raw, origin)
 
-    def submit(self, record: Mapping[str, Any], raw: bytes, origin: str) -> None:
+    def submit(self, record: Mapping[str, Any], raw: bytes, origin: str) -> Submission:
         """One parsed record (``raw`` is what the agency sent, kept sealed for dead letters)."""
         try:
             event = to_event(record, self._pseudonymiser, utc_now_ms())
             value = self._codec.encode_event(event)
         except RecordError as exc:
-            self._reject(raw, origin, exc.reason, record)
-            return
+            return self._reject(raw, origin, exc.reason, record)
         except SchemaError as exc:  # validation should have caught it; still, never crash on one record
-            self._reject(raw, origin, f"cannot be encoded: {exc}", record)
-            return
+            return self._reject(raw, origin, f"cannot be encoded: {exc}", record)
         self._publisher.send(self._topics.event_topic(event.type), event.key, value, on_success=self._count_accepted)
+        return Submission(origin, event.event_id)
+
+    def reject(
+        self, record: object, raw: bytes, origin: str, *, field: str | None, rule: str, message: str
+    ) -> Submission:
+        """Dead-letter a record the adapter refused by its own policy (e.g. a source the agency may not use).
+
+        The reason on the dead-letter topic is ``<field>: <message>``, as validation writes them.
+        """
+        reason = f"{field}: {message}" if field else message
+        return self._reject(raw, origin, reason, record, field_rule=(field, rule))
 
     def confirm(self) -> IntakeReport:
         """Wait for the broker to confirm everything submitted so far."""
         self._publisher.confirm()
         return self.report
 
+    def new_report(self) -> IntakeReport:
+        """Start counting afresh (a long-running adapter reports per batch); returns the report so far."""
+        finished, self.report = self.report, IntakeReport()
+        return finished
+
     def _count_accepted(self) -> None:
         self.report.accepted += 1
 
-    def _reject(self, raw: bytes, origin: str, reason: str, record: object) -> None:
+    def _reject(
+        self,
+        raw: bytes,
+        origin: str,
+        reason: str,
+        record: object,
+        field_rule: tuple[str | None, str] | None = None,
+    ) -> Submission:
         fields = record if isinstance(record, Mapping) else {}
         rejection = Rejection(
             origin,
@@ -106,6 +150,7 @@ class RecordIntake:
             _text(fields.get("source")),
             _text(fields.get("type")),
             _text(fields.get("source_record_id")),
+            *(field_rule or field_and_rule(reason)),
         )
         letter = {
             "reason": reason,
@@ -124,6 +169,7 @@ class RecordIntake:
             self._codec.encode("dead_letter", letter),
             on_success=lambda: self._count_rejected(rejection),
         )
+        return Submission(origin, _event_id(rejection), rejection)
 
     def _count_rejected(self, rejection: Rejection) -> None:
         self.report.rejected += 1
@@ -132,3 +178,9 @@ class RecordIntake:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _event_id(rejection: Rejection) -> str | None:
+    if rejection.source and rejection.record_type and rejection.source_record_id:
+        return event_id_of(rejection.source, rejection.record_type, rejection.source_record_id)
+    return None

@@ -1,0 +1,142 @@
+"""The push API over HTTP (Starlette): authenticate, limit, parse, then hand the records to :class:`PushIntake`.
+
+Status codes: 200 when every record was answered (whatever each answer is — a
+foreign source or a bad ID number is a per-record ``rejected``, so one bad record
+never costs an agency the rest of its batch); 401 for a missing or wrong token;
+413 beyond the byte or record limit; 415 for a body that is not JSON; 400 for
+JSON that is not ``{"records": [...]}``; 503 when the broker did not confirm
+(nothing of the request counts as accepted, and re-sending is safe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.gateway.batch import PushIntake
+from adapters.gateway.credentials import Agency, AgencyRegistry
+from adapters.gateway.openapi import BATCH_PATH, openapi_document
+from jiandu.errors import BrokerError, DeliveryError
+
+__all__ = ["Limits", "create_app"]
+
+_log = logging.getLogger("jiandu.gateway")
+_JSON_TYPES = ("application/json", "text/json")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Request size limits (JIANDU_GATEWAY_MAX_REQUEST_BYTES, JIANDU_GATEWAY_MAX_RECORDS)."""
+
+    max_request_bytes: int
+    max_records: int
+
+
+class _Refused(Exception):
+    """A request answered with an error status before any record was looked at."""
+
+    def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.response = JSONResponse({"error": error, "message": message}, status, headers=headers)
+
+
+def create_app(push: PushIntake, agencies: AgencyRegistry, limits: Limits) -> Starlette:
+    """The ASGI application: the batch endpoint, /openapi.json and /healthz."""
+    document = openapi_document(max_records=limits.max_records, max_request_bytes=limits.max_request_bytes)
+
+    async def push_records(request: Request) -> Response:
+        request_id = uuid.uuid4().hex[:16]
+        try:
+            agency = await _authenticate(request, agencies)
+            records = await _records(request, limits)
+        except _Refused as refused:
+            return refused.response
+        try:
+            result = await run_in_threadpool(push.submit_batch, agency, records, request_id)
+        except (DeliveryError, BrokerError) as exc:
+            _log.error("request %s of %s: broker did not confirm: %s", request_id, agency.id, exc)
+            message = f"the broker did not confirm the records ({exc}); nothing was accepted, send them again"
+            return JSONResponse({"error": "broker_unavailable", "message": message}, 503)
+        body = result.to_json()
+        _log.info(
+            "request %s of %s: %d accepted, %d duplicate, %d rejected",
+            request_id, agency.id, body["accepted"], body["duplicate"], body["rejected"],
+        )  # fmt: skip
+        return JSONResponse(body, headers={"X-Request-Id": request_id})
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(document)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "agencies": len(agencies)})
+
+    routes = [
+        Route(BATCH_PATH, push_records, methods=["POST"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+async def _authenticate(request: Request, agencies: AgencyRegistry) -> Agency:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    agency = None
+    if scheme.lower() == "bearer" and token.strip():
+        agency = await run_in_threadpool(agencies.authenticate, token.strip())  # scrypt: keep the loop free
+    if agency is None:
+        _log.warning("refused a push from %s: missing or wrong bearer token", request.client)
+        raise _Refused(
+            401,
+            "unauthorized",
+            "missing or wrong credentials: send `Authorization: Bearer <agency token>`",
+            headers={"WWW-Authenticate": 'Bearer realm="jiandu"'},
+        )
+    return agency
+
+
+async def _records(request: Request, limits: Limits) -> list[Any]:
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        raise _Refused(415, "unsupported_media_type", f"send application/json, not {content_type}")
+    body = await _body(request, limits.max_request_bytes)
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _Refused(400, "invalid_json", f"the body is not valid UTF-8 JSON: {exc}") from None
+    records = document.get("records") if isinstance(document, dict) else None
+    if not isinstance(records, list):
+        raise _Refused(400, "invalid_request", 'the body must be a JSON object {"records": [ ... ]}')
+    if len(records) > limits.max_records:
+        raise _Refused(
+            413,
+            "too_many_records",
+            f"{len(records)} records in one request; at most {limits.max_records} are allowed: split the batch",
+        )
+    return records
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The body, read no further than ``limit`` bytes (the declared length is checked first)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Refused(413, "request_too_large", _too_large(f"{int(declared)} bytes", limit))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, "request_too_large", _too_large(f"more than {limit} bytes", limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(what: str, limit: int) -> str:
+    return f"the request body has {what}; at most {limit} bytes are allowed: split the batch"

@@ -1,0 +1,136 @@
+"""One push request's records through the shared intake: policy, idempotency, validation, confirmation.
+
+Plain synchronous code, no HTTP: the web layer (``app.py``) authenticates, limits
+and parses, then hands the records here. Each record gets exactly one answer:
+
+- ``rejected`` — the agency may not send it (``source_not_allowed``,
+  ``type_not_allowed``) or it fails validation (field and rule, e.g.
+  ``id_number`` / ``check_character``); it goes to the dead-letter topic with the
+  reason, the source, adapter ``gateway``, its origin and its sealed bytes;
+- ``duplicate`` — its event id was accepted before (or earlier in the same
+  request); it is not published again;
+- ``accepted`` — published, and the broker confirmed it before the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.gateway.credentials import Agency
+from adapters.gateway.receipts import AcceptedEventIds
+from jiandu.core.events import event_id_of
+from producers import RecordIntake, Submission
+
+__all__ = ["ACCEPTED", "DUPLICATE", "REJECTED", "BatchResult", "PushIntake", "RecordResult"]
+
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+_DUPLICATE_MESSAGE = "event_id was accepted before; not published again"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """The answer for one record of a push request."""
+
+    index: int
+    event_id: str | None
+    status: str
+    field: str | None = None
+    rule: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record's entry in the response (``field``/``rule``/``message`` only when there is one)."""
+        out: dict[str, Any] = {"index": self.index, "event_id": self.event_id, "status": self.status}
+        if self.status == REJECTED:
+            out.update(field=self.field, rule=self.rule)
+        if self.message is not None:
+            out["message"] = self.message
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The answers for every record of one push request, in request order."""
+
+    request_id: str
+    results: tuple[RecordResult, ...]
+
+    def count(self, status: str) -> int:
+        """How many records got this status."""
+        return sum(1 for r in self.results if r.status == status)
+
+    def to_json(self) -> dict[str, Any]:
+        """The response body."""
+        return {
+            "request_id": self.request_id,
+            "results": [r.to_json() for r in self.results],
+            "accepted": self.count(ACCEPTED),
+            "duplicate": self.count(DUPLICATE),
+            "rejected": self.count(REJECTED),
+        }
+
+
+class PushIntake:
+    """Submits push requests through one :class:`RecordIntake`, one request at a time.
+
+    The intake and its producer are not thread-safe, and ``confirm`` waits for
+    everything queued; serialising requests keeps each answer about its own
+    records. A request's records are confirmed in one flush, so throughput comes
+    from batch size, not from concurrent requests.
+    """
+
+    def __init__(self, intake: RecordIntake, receipts: AcceptedEventIds) -> None:
+        self._intake = intake
+        self._receipts = receipts
+        self._lock = threading.Lock()
+
+    def submit_batch(self, agency: Agency, records: Sequence[object], request_id: str) -> BatchResult:
+        """Answer every record; raises DeliveryError (nothing counted accepted) if the broker did not confirm."""
+        with self._lock:
+            known = self._receipts.accepted_among({i for i in map(_event_id, records) if i is not None})
+            queued: set[str] = set()
+            results = []
+            for index, record in enumerate(records):
+                origin = f"{agency.id}/{request_id}#{index}"
+                results.append(self._one(agency, index, record, origin, known | queued))
+                if results[-1].status == ACCEPTED and results[-1].event_id:
+                    queued.add(results[-1].event_id)
+            try:
+                self._intake.confirm()
+            finally:
+                self._intake.new_report()  # per-request answers come from the results, not the running report
+            self._receipts.record(agency.id, queued)
+            return BatchResult(request_id, tuple(results))
+
+    def _one(self, agency: Agency, index: int, record: object, origin: str, known: set[str]) -> RecordResult:
+        raw = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        refusal = agency.refusal(record)
+        if refusal is not None:
+            submitted = self._intake.reject(
+                record, raw, origin, field=refusal.field, rule=refusal.rule, message=refusal.message
+            )
+            return _result(index, submitted)
+        event_id = _event_id(record)
+        if event_id is not None and event_id in known:
+            return RecordResult(index, event_id, DUPLICATE, message=_DUPLICATE_MESSAGE)
+        return _result(index, self._intake.submit(record, raw, origin))  # type: ignore[arg-type]
+
+
+def _result(index: int, submitted: Submission) -> RecordResult:
+    rejection = submitted.rejection
+    if rejection is None:
+        return RecordResult(index, submitted.event_id, ACCEPTED)
+    return RecordResult(index, submitted.event_id, REJECTED, rejection.field, rejection.rule, rejection.reason)
+
+
+def _event_id(record: object) -> str | None:
+    if not isinstance(record, Mapping):
+        return None
+    parts = (record.get("source"), record.get("type"), record.get("source_record_id"))
+    if all(isinstance(p, str) and p for p in parts):
+        return event_id_of(*parts)  # type: ignore[arg-type]
+    return None
