@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from jiandu.cli import dlq as dlq_cli
+from jiandu.cli import filedrop as filedrop_cli
 from jiandu.cli import gateway as gateway_cli
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError, JianduError
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("settings", help="print the settings (secrets masked) and the configuration table")
     gateway_cli.add_parser(sub)
     dlq_cli.add_parser(sub)
+    filedrop_cli.add_parser(sub)
     return parser
 
 
@@ -240,4 +242,5 @@ _COMMANDS = {
     "settings": _settings,
     "gateway": gateway_cli.command,
     "dlq": dlq_cli.command,
+    "filedrop": filedrop_cli.command,
 }

@@ -1,0 +1,356 @@
+"""The file drop: agencies export files into one folder per source; each complete file becomes events.
+
+Layout of the drop folder::
+
+    <drop>/<folder>/                  one folder per source unit, e.g. court_210102/
+        刑事判决_20240301.csv          an export: CSV or JSON lines
+        刑事判决_20240301.csv.done     optional marker: the export is complete
+        done/                         processed files, each with <name>.receipt.json beside it
+        unmatched/                    complete files no mapping applies to, with a receipt saying why
+
+**Complete.** A file is taken when ``<name>.done`` exists, or when its size and
+change time have not changed for ``settle_seconds`` while this process watched
+it. The change time (ctime), unlike the modification time, cannot be set back by
+a copying tool, so a copy that preserves timestamps is not mistaken for a
+finished one. Hidden files, ``~$`` lock files and ``.tmp``/``.part`` files are
+never taken: an agency that writes ``x.csv.tmp`` and renames it is always safe.
+
+**Nothing lost, resumable.** Rows go to ``producers.RecordIntake`` (the only way to
+Kafka); a row that cannot be mapped is dead-lettered with the reason. Every
+``confirm_every`` rows the intake is confirmed (every event and dead letter
+acknowledged by the broker) and only then the checkpoint advances to the last
+line of those rows. After a crash the file is read again from the line after the
+checkpoint: rows after it may be sent a second time, never skipped (at least
+once); a re-sent row maps to the same record and so to the same ``event_id``
+(``<source>/<type>/<source_record_id>``, none of it depends on the run), which
+downstream ignores as a duplicate — exactly once by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.files.convert import RowMapper
+from adapters.files.mapping import FormatMapping
+from adapters.files.reading import FileFingerprint, Row, fingerprint, read_rows
+from adapters.files.state import CheckpointStore, Progress, write_json_atomically
+from jiandu.core.timeutil import format_cst, utc_now_ms
+from jiandu.errors import InputError
+from producers import RecordIntake
+
+__all__ = ["CompletionWatch", "DropFile", "FileDrop", "Receipt"]
+
+log = logging.getLogger(__name__)
+
+MARKER_SUFFIX = ".done"
+RECEIPT_SUFFIX = ".receipt.json"
+_NEVER_TAKEN = (MARKER_SUFFIX, ".tmp", ".part", ".partial", ".crdownload", RECEIPT_SUFFIX)
+_DONE, _UNMATCHED = "done", "unmatched"
+
+
+@dataclass(frozen=True, slots=True)
+class DropFile:
+    """A complete export in a source's folder."""
+
+    path: Path
+
+    @property
+    def folder(self) -> str:
+        """The source folder's name (``court_210102``), which mappings match."""
+        return self.path.parent.name
+
+    @property
+    def marker(self) -> Path:
+        """The ``<name>.done`` marker an agency may write when the export is complete."""
+        return self.path.with_name(self.path.name + MARKER_SUFFIX)
+
+    @property
+    def origin(self) -> str:
+        """How dead letters name the file."""
+        return f"{self.folder}/{self.path.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A processed file: where it went and what its receipt says."""
+
+    moved_to: Path
+    document: dict[str, Any]  # the content of <moved_to>.receipt.json
+
+    @property
+    def path(self) -> Path:
+        """The receipt file."""
+        return self.moved_to.with_name(self.moved_to.name + RECEIPT_SUFFIX)
+
+
+class FileDrop:
+    """Watches a drop folder and turns every complete export into events through the intake."""
+
+    def __init__(
+        self,
+        drop: Path,
+        intake: RecordIntake,
+        mappings: Sequence[FormatMapping],
+        *,
+        checkpoint_dir: Path,
+        settle_seconds: float = 10.0,
+        confirm_every: int = 1_000,
+        poll_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if confirm_every < 1:
+            raise ValueError("confirm_every must be at least 1")
+        self._drop = drop
+        self._intake = intake
+        self._mappings = tuple(mappings)
+        self._checkpoints = CheckpointStore(checkpoint_dir)
+        self._confirm_every = confirm_every
+        self._poll = poll_seconds
+        self._completion = CompletionWatch(settle_seconds, clock)
+
+    def run(self, *, once: bool = False, stop: threading.Event | None = None) -> Iterator[Receipt]:
+        """Process complete files as they appear; with ``once``, stop when no file is left to wait for.
+
+        Setting ``stop`` ends the run at the next confirmed batch: the file stays and resumes later.
+        """
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            ready, settling = self.poll()
+            for file in ready:
+                receipt = self.process(file, stop)
+                if receipt is None:
+                    return
+                yield receipt
+                if stop.is_set():
+                    return
+            if once and not ready and not settling:
+                return
+            if not ready:
+                stop.wait(self._poll)
+
+    def poll(self) -> tuple[list[DropFile], int]:
+        """Files complete now (oldest first), and how many are still being written."""
+        ready, settling = self._completion.check(self._candidates())
+        return [DropFile(path) for path in ready], settling
+
+    def process(self, file: DropFile, stop: threading.Event | None = None) -> Receipt | None:
+        """Turn one complete file into events; None when ``stop`` ended it mid-file (it resumes later)."""
+        matches = [(m, c) for m in self._mappings if (c := m.captures(file.folder, file.path.name)) is not None]
+        if len(matches) != 1:
+            return self._set_aside(file, _no_single_mapping(file, [m for m, _ in matches]))
+        mapping, captures = matches[0]
+        try:
+            content = fingerprint(file.path)
+        except OSError as exc:
+            raise InputError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
+        progress = self._start(file, content, mapping)
+        if not self._send_rows(file, content, RowMapper(mapping, captures), progress, stop or threading.Event()):
+            return None
+        return self._finish(file, progress)
+
+    def _candidates(self) -> list[Path]:
+        """Export files in the source folders."""
+        if not self._drop.is_dir():
+            raise InputError(f"the drop folder {self._drop} does not exist")
+        folders = sorted(p for p in self._drop.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return [path for folder in folders for path in folder.iterdir() if _takeable(path)]
+
+    def _start(self, file: DropFile, content: FileFingerprint, mapping: FormatMapping) -> Progress:
+        progress = self._checkpoints.load(file.folder, content.sha256)
+        if progress is None:
+            return Progress(
+                folder=file.folder,
+                file=file.path.name,
+                sha256=content.sha256,
+                size=content.size,
+                encoding=content.encoding,
+                mapping=mapping.name,
+                mapping_sha256=mapping.sha256,
+                started_at=format_cst(utc_now_ms()),
+            )
+        progress.resumed_at.append(format_cst(utc_now_ms()))
+        if progress.mapping_sha256 != mapping.sha256:
+            log.warning("%s: mapping %s changed since the file was started", file.origin, mapping.name)
+            progress.mapping, progress.mapping_sha256 = mapping.name, mapping.sha256
+        log.info("%s: resuming after line %d (%d rows confirmed)", file.origin, progress.line, progress.rows)
+        return progress
+
+    def _send_rows(
+        self, file: DropFile, content: FileFingerprint, mapper: RowMapper, progress: Progress, stop: threading.Event
+    ) -> bool:
+        """Submit the rows after the checkpoint, confirming and checkpointing in batches; False if stopped."""
+        self._intake.new_report()  # one report per file: counts for the receipt, memory bounded by a file
+        batch = _Batch(self._intake, self._checkpoints, progress)
+        mapping = mapper.mapping
+        rows = read_rows(
+            file.path,
+            content.encoding,
+            file_format=mapping.format_of(file.path.name),
+            delimiter=mapping.delimiter,
+            skip_lines=mapping.skip_lines,
+            after_line=progress.line,
+        )
+        try:
+            for row in rows:
+                self._submit(file, row, mapper)
+                if batch.add(row) >= self._confirm_every:
+                    batch.commit()
+                    if stop.is_set():
+                        return False
+        except OSError as exc:
+            raise InputError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
+        batch.commit()
+        return True
+
+    def _submit(self, file: DropFile, row: Row, mapper: RowMapper) -> None:
+        origin = f"{file.origin}:{row.line}"
+        if row.problem is not None:
+            self._intake.reject(mapper.envelope(), row.raw, origin, field=None, rule="unreadable", message=row.problem)
+            return
+        mapped = mapper.map(row.cells)
+        if mapped.problem is not None:
+            self._intake.reject(mapped.record, row.raw, origin, field=None, rule="mapping", message=mapped.problem)
+        else:
+            self._intake.submit(mapped.record, row.raw, origin)
+
+    def _finish(self, file: DropFile, progress: Progress) -> Receipt:
+        document = {
+            "folder": progress.folder,
+            "file": progress.file,
+            "sha256": progress.sha256,
+            "size": progress.size,
+            "encoding": progress.encoding,
+            "mapping": progress.mapping,
+            "mapping_sha256": progress.mapping_sha256,
+            "rows": progress.rows,
+            "accepted": progress.accepted,
+            "rejected": progress.rejected,
+            "reasons": progress.reasons,
+            "started_at": progress.started_at,
+            "finished_at": format_cst(utc_now_ms()),
+            "resumed_at": progress.resumed_at,
+        }
+        receipt = self._file_away(file, _DONE, document)
+        self._checkpoints.discard(progress)  # after the move: a crash in between only re-reads a confirmed file
+        log.info(
+            "%s: %d rows, %d accepted, %d rejected (mapping %s) -> %s",
+            file.origin,
+            progress.rows,
+            progress.accepted,
+            progress.rejected,
+            progress.mapping,
+            receipt.moved_to,
+        )
+        return receipt
+
+    def _set_aside(self, file: DropFile, problem: str) -> Receipt:
+        log.error("%s: %s; moved to %s/", file.origin, problem, _UNMATCHED)
+        document = {
+            "folder": file.folder,
+            "file": file.path.name,
+            "problem": problem,
+            "finished_at": format_cst(utc_now_ms()),
+        }
+        return self._file_away(file, _UNMATCHED, document)
+
+    def _file_away(self, file: DropFile, subfolder: str, document: dict[str, Any]) -> Receipt:
+        """Receipt first, then the file, then the marker: a crash in between leaves the file to redo, not lost."""
+        target = _free_name(file.path.parent / subfolder, file.path.name, str(document.get("sha256", "")))
+        receipt = Receipt(target, {**document, "moved_to": f"{subfolder}/{target.name}"})
+        write_json_atomically(receipt.path, receipt.document)
+        os.replace(file.path, target)
+        file.marker.unlink(missing_ok=True)
+        return receipt
+
+
+class CompletionWatch:
+    """Decides when an export is complete: a ``<name>.done`` marker, or unchanged for the settle time.
+
+    "Unchanged" is the size and the change time (ctime) seen by this watch; a file
+    first seen now waits the full settle time, even if it looks old.
+    """
+
+    def __init__(self, settle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._settle = settle_seconds
+        self._clock = clock
+        self._seen: dict[Path, tuple[tuple[int, int], float]] = {}
+
+    def check(self, paths: Sequence[Path]) -> tuple[list[Path], int]:
+        """The complete files among ``paths`` (oldest first) and how many are still settling."""
+        now = self._clock()
+        ready: list[tuple[int, str, Path]] = []
+        seen: dict[Path, tuple[tuple[int, int], float]] = {}
+        for path in paths:
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # renamed or removed since the folder was listed
+                continue
+            signature = (info.st_size, info.st_ctime_ns)
+            before = self._seen.get(path)
+            seen[path] = before if before is not None and before[0] == signature else (signature, now)
+            if path.with_name(path.name + MARKER_SUFFIX).exists() or now - seen[path][1] >= self._settle:
+                ready.append((info.st_mtime_ns, path.name, path))
+        self._seen = seen
+        return [path for *_, path in sorted(ready)], len(seen) - len(ready)
+
+
+class _Batch:
+    """Rows submitted since the last confirmation; ``commit`` confirms them, then moves the checkpoint."""
+
+    def __init__(self, intake: RecordIntake, checkpoints: CheckpointStore, progress: Progress) -> None:
+        self._intake = intake
+        self._checkpoints = checkpoints
+        self._progress = progress
+        self._rows = 0
+        self._last_line = progress.line
+        self._accepted = 0
+        self._rejections = 0
+
+    def add(self, row: Row) -> int:
+        self._rows += 1
+        self._last_line = row.last_line
+        return self._rows
+
+    def commit(self) -> None:
+        report = self._intake.confirm()  # raises DeliveryError if anything was not acknowledged: no checkpoint
+        new = report.rejections[self._rejections :]
+        reasons = collections.Counter(r.reason for r in new)
+        self._progress.add(
+            line=self._last_line, rows=self._rows, accepted=report.accepted - self._accepted, reasons=reasons
+        )
+        self._accepted, self._rejections, self._rows = report.accepted, len(report.rejections), 0
+        self._checkpoints.save(self._progress)
+
+
+def _takeable(path: Path) -> bool:
+    name = path.name
+    hidden = name.startswith((".", "~$"))
+    return not hidden and not name.endswith(_NEVER_TAKEN) and path.is_file()
+
+
+def _no_single_mapping(file: DropFile, matches: list[FormatMapping]) -> str:
+    if not matches:
+        return (
+            f"no mapping applies to folder {file.folder!r} file {file.path.name!r}: "
+            f"add one to adapters/mappings/, then move the file back"
+        )
+    names = ", ".join(m.name for m in matches)
+    return f"mappings {names} all apply to folder {file.folder!r} file {file.path.name!r}: make their matches exclusive"
+
+
+def _free_name(directory: Path, name: str, sha256: str) -> Path:
+    """``directory/name``, or with the content hash in it when an earlier file of that name is there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / name
+    if target.exists() and sha256:
+        stem, dot, suffix = name.rpartition(".")
+        target = directory / (f"{stem}.{sha256[:12]}.{suffix}" if dot else f"{name}.{sha256[:12]}")
+    return target
