@@ -13,6 +13,7 @@ from pathlib import Path
 from jiandu.cli import dlq as dlq_cli
 from jiandu.cli import filedrop as filedrop_cli
 from jiandu.cli import gateway as gateway_cli
+from jiandu.cli import restpull as restpull_cli
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError, JianduError
 from jiandu.settings import SETTINGS_DOC, Settings
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     gateway_cli.add_parser(sub)
     dlq_cli.add_parser(sub)
     filedrop_cli.add_parser(sub)
+    restpull_cli.add_parsers(sub)
     return parser
 
 
@@ -243,4 +245,6 @@ _COMMANDS = {
     "gateway": gateway_cli.command,
     "dlq": dlq_cli.command,
     "filedrop": filedrop_cli.command,
+    "rest-pull": restpull_cli.rest_pull_command,
+    "agency-sim": restpull_cli.agency_sim_command,
 }

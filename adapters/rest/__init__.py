@@ -1,0 +1,30 @@
+"""REST pull: poll agency records APIs page by page into the shared intake, with a checkpoint per source.
+
+See :mod:`adapters.rest.poller` for the delivery guarantee (at-least-once, exactly
+once by event_id) and :mod:`adapters.rest.config` for the sources file.
+"""
+
+from adapters.rest.checkpoint import Checkpoint, CheckpointStore
+from adapters.rest.client import AgencyClient, AgencyPage, PollStopped, SourceRefused, SourceUnavailable
+from adapters.rest.config import SourceConfig, load_sources, parse_sources
+from adapters.rest.poller import Intake, PollSummary, SourcePoller, origin_of
+from adapters.rest.service import RestPull, SourceOutcome
+
+__all__ = [
+    "AgencyClient",
+    "AgencyPage",
+    "Checkpoint",
+    "CheckpointStore",
+    "Intake",
+    "PollStopped",
+    "PollSummary",
+    "RestPull",
+    "SourceConfig",
+    "SourceOutcome",
+    "SourcePoller",
+    "SourceRefused",
+    "SourceUnavailable",
+    "load_sources",
+    "origin_of",
+    "parse_sources",
+]
