@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env(os.environ)
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        for chatty in ("kafka", "aiokafka"):  # connection-level INFO lines drown the hub's own
+        # per-connection and per-request INFO lines of the client libraries drown the hub's own
+        for chatty in ("kafka", "aiokafka", "httpx", "uvicorn", "uvicorn.access", "uvicorn.error"):
             logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
         return _COMMANDS[args.command](settings, args)
     except InputError as exc:

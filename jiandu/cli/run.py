@@ -1,18 +1,36 @@
-"""``jiandu run``: the whole hub on one machine, with a sample replayed live.
+"""``jiandu run``: the whole hub on one machine, with agencies sending data the three ways they do.
 
 Embedded broker (unless JIANDU_KAFKA_BOOTSTRAP is set) → topics → streams worker
-(live clock) → a generated sample of agency records replayed over ~30 s → one
-line per lead in the terminal.
+(live clock), and a generated sample of agency records arriving over ~30 s:
+
+- police, procuratorate, correction, administrative and social-security records
+  from simulated agency REST APIs, polled by ``rest-pull``;
+- court and prison records pushed to the gateway (``jiandu gateway``) with
+  per-agency credentials;
+- the example agency exports (CSV in GB18030 / UTF-8, Chinese headers) dropped into
+  a drop folder and mapped by the file-drop adapter;
+- the sample's malformed lines submitted as received, so the dead-letter topic
+  has something to show.
+
+One line per lead version is printed as leads arrive.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from adapters.jsonl import read_lines
 from consumers.lead_tail import follow_leads, lead_line
@@ -24,6 +42,18 @@ from streams import LIVE
 __all__ = ["run_hub"]
 
 _REPLAY_SECONDS = 30.0
+_PUSHED_CATEGORIES = ("court", "prison")
+_PUSH_BATCH = 20
+_EXAMPLE_EXPORTS = Path(__file__).resolve().parents[2] / "samples" / "exports"
+
+
+@dataclass
+class SampleFeeds:
+    """The sample split by the way each record reaches the hub."""
+
+    pulled: list[dict[str, Any]] = field(default_factory=list)
+    pushed: list[dict[str, Any]] = field(default_factory=list)
+    malformed: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def run_hub(settings: Settings, *, sample: Path | None, duration: float | None) -> int:
@@ -41,9 +71,10 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None) 
         ).start()
         print(f"streams worker: pid {worker.pid}, log {data_dir / 'worker.log'}")
         try:
-            sample = sample or _generated_sample(data_dir)
-            threading.Thread(target=_replay, args=(settings, sample, stop), daemon=True).start()
-            _print_leads(settings, worker, stop, duration)
+            feeds = split_sample(sample or _generated_sample(data_dir))
+            with contextlib.ExitStack() as running:
+                _start_agencies(settings, feeds, stop, running)
+                _print_leads(settings, worker, stop, duration)
         except KeyboardInterrupt:
             pass
         finally:
@@ -60,20 +91,119 @@ def _generated_sample(data_dir: Path) -> Path:
     return path
 
 
-def _replay(settings: Settings, sample: Path, stop: threading.Event) -> None:
-    lines = list(read_lines(sample))
-    publisher, intake = new_intake(settings, adapter="sample-replay")
-    pause = _REPLAY_SECONDS / max(len(lines), 1)
-    with publisher:
-        for number, line in lines:
+def split_sample(sample: Path) -> SampleFeeds:
+    """Court and prison records are pushed, the rest pulled; lines that are not JSON objects go as they are."""
+    feeds = SampleFeeds()
+    for number, line in read_lines(sample):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            feeds.malformed.append((f"{sample.name}:{number}", line))
+        elif str(record.get("source", "")).split(":")[0] in _PUSHED_CATEGORIES:
+            feeds.pushed.append(record)
+        else:
+            feeds.pulled.append(record)
+    return feeds
+
+
+def _start_agencies(settings: Settings, feeds: SampleFeeds, stop: threading.Event, running: Any) -> None:
+    from jiandu.cli.restpull import simulated_agencies
+
+    running.enter_context(simulated_agencies(settings, feeds.pulled, seconds=_REPLAY_SECONDS))
+    print(f"REST pull: {len(feeds.pulled)} records from simulated agency APIs (police, correction, admin, social, …)")
+    url, tokens = running.enter_context(_push_api(settings, feeds.pushed))
+    print(f"push API: {url} (OpenAPI at {url}/openapi.json), {len(feeds.pushed)} court and prison records")
+    threading.Thread(target=_push, args=(url, tokens, feeds.pushed, stop), daemon=True).start()
+    drop = _drop_folder(settings.data_dir)
+    if drop is not None:
+        print(f"file drop: {drop} (example agency exports, CSV with Chinese headers, GB18030 and UTF-8)")
+        threading.Thread(target=_run_file_drop, args=(settings, drop, stop), daemon=True).start()
+    threading.Thread(target=_submit_malformed, args=(settings, feeds.malformed), daemon=True).start()
+
+
+@contextlib.contextmanager
+def _push_api(settings: Settings, records: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, str]]]:
+    """The gateway with one development agency per pushing category; yields (url, token by category)."""
+    from jiandu.cli.gateway import open_gateway, write_development_agencies
+
+    credentials = settings.data_dir / "gateway-agencies.yaml"
+    tokens = write_development_agencies(credentials, {str(r.get("source")) for r in records})
+    with_agencies = settings.replace(gateway_agencies=str(credentials))
+    server, publisher, receipts = open_gateway(with_agencies, settings.gateway_port)
+    try:
+        yield server.url, tokens
+    finally:
+        server.stop()
+        publisher.close()
+        receipts.close()
+
+
+def _push(url: str, tokens: dict[str, str], records: list[dict[str, Any]], stop: threading.Event) -> None:
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_category.setdefault(str(record.get("source")).split(":")[0], []).append(record)
+    batches = [
+        (category, group[i : i + _PUSH_BATCH])
+        for category, group in by_category.items()
+        for i in range(0, len(group), _PUSH_BATCH)
+    ]
+    batches.sort(key=lambda batch: min(str(r.get("occurred_at")) for r in batch[1]))
+    pause = _REPLAY_SECONDS / max(len(batches), 1)
+    totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    with httpx.Client(timeout=30.0) as client:
+        for category, batch in batches:
             if stop.is_set():
                 break
-            intake.submit_bytes(line, f"{sample.name}:{number}")
-            if number % 20 == 0:
-                intake.confirm()
+            answer = client.post(
+                f"{url}/api/v1/records:batch",
+                json={"records": batch},
+                headers={"Authorization": f"Bearer {tokens[category]}"},
+            )
+            if answer.status_code == 200:
+                for key in totals:
+                    totals[key] += answer.json()[key]
+            else:
+                print(f"push API answered {answer.status_code}: {answer.text[:200]}", file=sys.stderr)
             time.sleep(pause)
-        report = intake.confirm()
-    print(f"replay: {report.accepted} records accepted, {report.rejected} dead-lettered (see the dead-letter topic)")
+    print(f"push API: {totals['accepted']} accepted, {totals['rejected']} rejected (dead-lettered)", flush=True)
+
+
+def _drop_folder(data_dir: Path) -> Path | None:
+    """A fresh drop folder holding a copy of the example exports (absent from a non-editable install)."""
+    if not _EXAMPLE_EXPORTS.is_dir():
+        return None
+    drop = data_dir / "drop"
+    shutil.rmtree(drop, ignore_errors=True)
+    shutil.copytree(_EXAMPLE_EXPORTS, drop, ignore=shutil.ignore_patterns("*.py", "*.md", "__pycache__"))
+    return drop
+
+
+def _run_file_drop(settings: Settings, drop: Path, stop: threading.Event) -> None:
+    from adapters.files import SHIPPED_MAPPINGS, FileDrop, load_mappings
+
+    publisher, intake = new_intake(settings, adapter="filedrop")
+    with publisher:
+        files = FileDrop(
+            drop,
+            intake,
+            load_mappings(SHIPPED_MAPPINGS),
+            checkpoint_dir=settings.data_dir / "filedrop" / "checkpoints",
+            settle_seconds=0.0,
+        )
+        receipts = list(files.run(once=True, stop=stop))
+    accepted = sum(r.document["accepted"] for r in receipts)
+    rejected = sum(r.document["rejected"] for r in receipts)
+    print(f"file drop: {len(receipts)} files, {accepted} accepted, {rejected} dead-lettered; receipts in done/")
+
+
+def _submit_malformed(settings: Settings, lines: list[tuple[str, bytes]]) -> None:
+    publisher, intake = new_intake(settings, adapter="sample-replay")
+    with publisher:
+        for origin, line in lines:
+            intake.submit_bytes(line, origin)
+        intake.confirm()
 
 
 def _print_leads(settings: Settings, worker: WorkerProcess, stop: threading.Event, duration: float | None) -> None:
