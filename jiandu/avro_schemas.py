@@ -12,6 +12,7 @@ from jiandu.core.records import COMMON_FIELDS, RECORD_TYPES, FieldKind, FieldSpe
 
 __all__ = [
     "NAMESPACE",
+    "action_schema",
     "all_schemas",
     "dead_letter_schema",
     "event_schema",
@@ -222,10 +223,36 @@ def progress_schema() -> Schema:
     }
 
 
+def action_schema() -> Schema:
+    """An officer's action on a lead (the outcome topic): acknowledged, assigned, an outcome, closed."""
+    opt = {"type": ["null", "string"], "default": None}
+    return {
+        "type": "record",
+        "name": "Action",
+        "namespace": NAMESPACE,
+        "doc": "an officer's action on a lead; action_id makes replays idempotent",
+        "fields": [
+            {"name": "action_id", "type": "string", "doc": "unique id of the action"},
+            {"name": "lead_id", "type": "string", "doc": "the lead acted on"},
+            {"name": "officer", "type": "string", "doc": "who acted"},
+            {"name": "action", "type": "string", "doc": "acknowledge, assign, outcome or close"},
+            {"name": "assignee", **opt, "doc": "with assign: to whom"},
+            {
+                "name": "outcome",
+                **opt,
+                "doc": "with outcome: 发出纠正违法通知书, 检察建议, 立案监督, 核实不属实 or 其他",
+            },
+            {"name": "note", "type": "string", "default": "", "doc": "the officer's note"},
+            {"name": "at", "type": _TIMESTAMP, "doc": "when the officer acted"},
+        ],
+    }
+
+
 def all_schemas() -> dict[str, Schema]:
     """Every schema by file stem (``police.case_filed``, ``lead``, ...)."""
     schemas = {name: event_schema(t) for name, t in RECORD_TYPES.items()}
     schemas.update(
         lead=lead_schema(), dead_letter=dead_letter_schema(), routed=routed_schema(), progress=progress_schema()
     )
+    schemas["action"] = action_schema()
     return schemas

@@ -18,7 +18,7 @@ __all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "SETTINGS_DOC", "Settings", "kafka_clien
 #: ``make run`` works; production refuses to start without a real key.
 DEVELOPMENT_PSEUDONYM_KEY = "jiandu-development-key-not-secret"
 
-_SECRET_FIELDS = frozenset({"pseudonym_key", "kafka_sasl_password"})
+_SECRET_FIELDS = frozenset({"pseudonym_key", "kafka_sasl_password", "archive_url"})
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -77,6 +77,18 @@ class Settings:
     """Largest push request body in bytes; a larger one is answered 413."""
     gateway_max_records: int = 1000
     """Most records in one push request; more is answered 413."""
+    webhook_subscriptions: str = ""
+    """YAML file of the webhook subscriptions (id, url, filter, secret or secret_file); `jiandu webhooks` needs it."""
+    webhook_max_attempts: int = 8
+    """Attempts of one webhook delivery before it is dead-lettered (`jiandu webhooks redeliver` sends it again)."""
+    webhook_backoff_seconds: float = 1.0
+    """Wait before the second attempt of a webhook delivery; doubles with each attempt."""
+    webhook_backoff_max_seconds: float = 60.0
+    """Longest wait between two attempts of a webhook delivery."""
+    webhook_timeout_seconds: float = 10.0
+    """Timeout of one webhook HTTP request."""
+    archive_url: str = ""
+    """Lead archive database (`jiandu archive`): empty for SQLite in JIANDU_DATA_DIR, or postgresql://… (masked)."""
 
     @property
     def embedded(self) -> bool:
@@ -127,6 +139,8 @@ class Settings:
             raise ConfigurationError(f"JIANDU_PARTITIONS={self.partitions}: use 1..256")
         if not 0 < self.broker_port < 65536:
             raise ConfigurationError(f"JIANDU_BROKER_PORT={self.broker_port}: not a port")
+        if self.webhook_max_attempts < 1:
+            raise ConfigurationError(f"JIANDU_WEBHOOK_MAX_ATTEMPTS={self.webhook_max_attempts}: use 1 or more")
 
     def to_env(self) -> dict[str, str]:
         """``JIANDU_*`` variables that rebuild these settings in a child process."""

@@ -11,7 +11,19 @@ from dataclasses import dataclass, field
 
 from jiandu.core.records import RECORD_TYPES
 
-__all__ = ["TopicCatalogue", "TopicSpec"]
+__all__ = ["DEPARTMENT_SLUGS", "SEVERITIES", "TopicCatalogue", "TopicSpec"]
+
+#: The ASCII name of each department's alert topic (``<prefix>.alerts.dept.<slug>``), models.md's departments.
+DEPARTMENT_SLUGS = {
+    "侦查监督": "investigation",
+    "刑事执行检察": "execution",
+    "民事检察": "civil",
+    "行政检察": "administrative",
+    "公益诉讼": "public-interest",
+    "案件管理": "case-management",
+}
+#: Lead severities, each with its alert topic (``<prefix>.alerts.severity.<high|medium|low>``).
+SEVERITIES = ("HIGH", "MEDIUM", "LOW")
 
 _COMPACT = {"cleanup.policy": "compact"}
 _KEEP_FOREVER = {"retention.ms": "-1"}
@@ -47,6 +59,25 @@ class TopicCatalogue:
     def leads(self) -> str:
         """Every version of every lead, keyed by ``lead_id`` (compacted: the last version wins)."""
         return f"{self.prefix}.leads"
+
+    def department_alerts(self, department: str) -> str:
+        """``<prefix>.alerts.dept.<slug>``: the lead versions of one department (KeyError if unknown)."""
+        return f"{self.prefix}.alerts.dept.{DEPARTMENT_SLUGS[department]}"
+
+    def severity_alerts(self, severity: str) -> str:
+        """``<prefix>.alerts.severity.<high|medium|low>``: the lead versions of one severity."""
+        if severity not in SEVERITIES:
+            raise KeyError(severity)
+        return f"{self.prefix}.alerts.severity.{severity.lower()}"
+
+    def alert_topics(self) -> list[str]:
+        """Every alert topic: one per department, then one per severity."""
+        return [self.department_alerts(d) for d in DEPARTMENT_SLUGS] + [self.severity_alerts(s) for s in SEVERITIES]
+
+    @property
+    def outcomes(self) -> str:
+        """Officers' actions on leads (acknowledge, assign, outcome, close), keyed by ``lead_id``, kept forever."""
+        return f"{self.prefix}.outcomes"
 
     @property
     def facts(self) -> str:
@@ -85,6 +116,8 @@ class TopicCatalogue:
             *events,
             TopicSpec(self.dead_letters, n, dict(_KEEP_FOREVER), "dead letters"),
             TopicSpec(self.leads, n, dict(_COMPACT), "lead versions, keyed by lead_id"),
+            *(TopicSpec(t, n, dict(_COMPACT), "lead versions routed by `jiandu alerts`") for t in self.alert_topics()),
+            TopicSpec(self.outcomes, n, dict(_KEEP_FOREVER), "officers' actions on leads, keyed by lead_id"),
             TopicSpec(self.facts, n, {}, "events re-keyed by entity"),
             TopicSpec(self.progress, 1, {}, "worker clock reports"),
             TopicSpec(self.state_changelog, n, dict(_COMPACT), "entity state changelog"),

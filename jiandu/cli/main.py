@@ -10,10 +10,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from jiandu.cli import alerts as alerts_cli
+from jiandu.cli import archive as archive_cli
 from jiandu.cli import dlq as dlq_cli
 from jiandu.cli import filedrop as filedrop_cli
 from jiandu.cli import gateway as gateway_cli
 from jiandu.cli import restpull as restpull_cli
+from jiandu.cli import webhooks as webhooks_cli
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError, JianduError
 from jiandu.settings import SETTINGS_DOC, Settings
@@ -64,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     dlq_cli.add_parser(sub)
     filedrop_cli.add_parser(sub)
     restpull_cli.add_parsers(sub)
+    archive_cli.add_parser(sub)
+    alerts_cli.add_parser(sub)
+    webhooks_cli.add_parser(sub)
     return parser
 
 
@@ -248,4 +254,7 @@ _COMMANDS = {
     "filedrop": filedrop_cli.command,
     "rest-pull": restpull_cli.rest_pull_command,
     "agency-sim": restpull_cli.agency_sim_command,
+    "archive": archive_cli.command,
+    "alerts": alerts_cli.command,
+    "webhooks": webhooks_cli.command,
 }

@@ -1,0 +1,133 @@
+"""Route every lead version to its department's and its severity's alert topic (``jiandu alerts``).
+
+A downstream team subscribes to ``<prefix>.alerts.dept.execution`` or
+``<prefix>.alerts.severity.high`` instead of filtering the whole lead topic.
+The router copies the message as it is: same key (``lead_id``), same value
+bytes (Avro single-object encoding), so the versions of one lead stay in order
+(one key, one partition) and a consumer decodes them exactly like the lead
+topic. Offsets on the lead topic are committed only after the broker confirmed
+every copy (acks=all): a crash re-routes versions, it never skips one; a lead
+version is idempotent by ``(lead_id, updated_at)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kafka import KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from consumers._group import GroupOptions, group_consumer
+from jiandu.errors import BrokerError, DeliveryError, SchemaError
+from jiandu.serde import AvroCodec
+from jiandu.topics import TopicCatalogue
+
+__all__ = ["AlertRouter", "alert_group"]
+
+log = logging.getLogger(__name__)
+_BATCH = 5000
+
+
+def alert_group(catalogue: TopicCatalogue) -> str:
+    """The router's consumer group on the lead topic."""
+    return f"{catalogue.prefix}-alerts"
+
+
+class AlertRouter:
+    """Consumes ``<prefix>.leads`` in a group and copies each version to its alert topics."""
+
+    def __init__(
+        self,
+        client_config: Mapping[str, Any],
+        catalogue: TopicCatalogue,
+        *,
+        group: str | None = None,
+        options: GroupOptions | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.group = group or alert_group(catalogue)
+        self.routed = 0
+        self._codec = AvroCodec()
+        self._consumer = group_consumer(client_config, catalogue.leads, self.group, options or GroupOptions())
+        try:
+            self._producer = KafkaProducer(
+                **client_config, acks="all", enable_idempotence=True, linger_ms=5, retries=2_147_483_647
+            )
+        except KafkaError as exc:
+            self._consumer.close()
+            raise BrokerError(f"cannot connect the alert router's producer: {exc}") from exc
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        """Route until ``should_stop()``; each batch is committed once its copies are confirmed."""
+        while not should_stop():
+            self.route_batch()
+
+    def route_batch(self, timeout_ms: int = 500) -> int:
+        """Poll once, copy what arrived, wait for the broker, commit; returns the versions routed."""
+        batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=_BATCH)
+        futures = []
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, records in batch.items():
+            for record in records:
+                for topic in self._targets(record):
+                    futures.append(self._producer.send(topic, key=record.key, value=record.value))
+            offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        if not offsets:
+            return 0
+        self._confirm(futures)
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError as exc:  # a rebalance took the partitions: their versions are routed again
+            log.warning("alert router commit failed, versions will be routed again: %r", exc)
+        routed = sum(len(records) for records in batch.values())
+        self.routed += routed
+        return routed
+
+    def _targets(self, record: Any) -> list[str]:
+        """The alert topics of one lead-topic message (none for a tombstone or an unreadable message)."""
+        where = f'topic "{record.topic}" partition {record.partition} offset {record.offset}'
+        if record.value is None:
+            return []  # a tombstone names no department: nothing to route
+        try:
+            _, lead = self._codec.decode(record.value)
+        except SchemaError as exc:
+            log.error("%s: not routed, cannot decode the lead: %s", where, exc)
+            return []
+        topics = []
+        routes: tuple[tuple[str, str, Callable[[str], str]], ...] = (
+            ("department", str(lead.get("department")), self.catalogue.department_alerts),
+            ("severity", str(lead.get("severity")), self.catalogue.severity_alerts),
+        )
+        for kind, value, topic_of in routes:
+            try:
+                topics.append(topic_of(value))
+            except KeyError:
+                log.warning("%s: lead %s has %s %r, which has no alert topic", where, lead.get("lead_id"), kind, value)
+        return topics
+
+    def _confirm(self, futures: list[Any]) -> None:
+        self._producer.flush(timeout=120)
+        for future in futures:
+            try:
+                future.get(timeout=120)
+            except KafkaError as exc:
+                raise DeliveryError(
+                    f"the broker did not confirm an alert copy ({exc!r}); nothing was committed: "
+                    "restart `jiandu alerts` to route the batch again"
+                ) from exc
+
+    def close(self) -> None:
+        """Leave the group and close the clients."""
+        try:
+            self._producer.close(timeout=10)
+        finally:
+            self._consumer.close()
+
+    def __enter__(self) -> AlertRouter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

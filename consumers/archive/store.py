@@ -1,0 +1,297 @@
+"""The lead archive: every lead version and every officer action, in SQLite or PostgreSQL.
+
+Both backends run the same SQL (``_sql.py`` and ``migrations/*.sql``), written in the subset that
+SQLite, PostgreSQL and the PostgreSQL-compatible domestic databases (KingbaseES) share, with ``?``
+placeholders that the PostgreSQL backend turns into ``%s``. Every call is one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from consumers.archive import _sql
+from consumers.archive.model import (
+    CONFIRMING,
+    Action,
+    LeadFilter,
+    LeadHistory,
+    QueryResult,
+    StatisticsRow,
+)
+from jiandu.core.leads import Lead
+from jiandu.core.timeutil import format_cst
+from jiandu.errors import ConfigurationError, InputError
+
+__all__ = ["LeadArchive", "PostgresArchive", "SqliteArchive", "open_archive"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_JSON_COLUMNS = ("evidence", "details")
+
+
+class LeadArchive(Protocol):
+    """What the archiver, the console and the statistics read and write."""
+
+    def store_version(self, lead: Lead, topic: str, partition: int, offset: int) -> bool: ...
+    def store_versions(self, versions: Sequence[tuple[Lead, str, int, int]]) -> int: ...
+    def record_action(self, action: Action) -> bool: ...
+    def audit(self, who: str, what: str, lead_id: str | None, *, allowed: bool, at: int | None = None) -> None: ...
+    def query(self, filters: LeadFilter | None = None, *, page: int = 1, page_size: int = 50) -> QueryResult: ...
+    def lead(self, lead_id: str) -> LeadHistory | None: ...
+    def statistics(self, filters: LeadFilter | None = None) -> list[StatisticsRow]: ...
+    def clear_versions(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _SqlArchive:
+    """The archive over a DB-API connection; subclasses say how to connect and spell placeholders."""
+
+    placeholder = "?"
+
+    def __init__(self, connection: Any) -> None:
+        self._conn = connection
+        self.migrate()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _sql(self, text: str) -> str:
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        cur = self._begin()
+        try:
+            yield cur
+        except BaseException:
+            self._conn.rollback()
+            raise
+        else:
+            self._conn.commit()
+        finally:
+            cur.close()
+
+    def _begin(self) -> Any:
+        return self._conn.cursor()
+
+    def _run(self, cur: Any, text: str, params: Sequence[Any] = ()) -> Any:
+        cur.execute(self._sql(text), tuple(params))
+        return cur
+
+    def _rows(self, cur: Any, text: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self._run(cur, text, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations not applied yet, in order, each in its own transaction; returns them."""
+        with self._transaction() as cur:
+            self._run(cur, _sql.CREATE_MIGRATIONS)
+            done = {r["version"] for r in self._rows(cur, "SELECT version FROM schema_migrations")}
+        applied = []
+        for path in sorted(_MIGRATIONS.glob("[0-9]*.sql")):
+            version = int(path.name.split("_", 1)[0])
+            if version in done:
+                continue
+            with self._transaction() as cur:
+                for statement in _statements(path.read_text(encoding="utf-8")):
+                    self._run(cur, statement)
+                self._run(cur, _sql.RECORD_MIGRATION, (version, path.name, _now()))
+            applied.append(version)
+        return applied
+
+    def schema_version(self) -> int:
+        """The highest migration applied."""
+        with self._transaction() as cur:
+            rows = self._rows(cur, "SELECT MAX(version) AS v FROM schema_migrations")
+        return int(rows[0]["v"] or 0)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def store_version(self, lead: Lead, topic: str, partition: int, offset: int) -> bool:
+        """Store one lead version; False when it was already stored (a re-read message)."""
+        return self.store_versions([(lead, topic, partition, offset)]) == 1
+
+    def store_versions(self, versions: Sequence[tuple[Lead, str, int, int]]) -> int:
+        """Store a batch of versions in one transaction; returns how many were new."""
+        stored = 0
+        with self._transaction() as cur:
+            for lead, topic, partition, offset in versions:
+                stored += self._store(cur, _version_row(lead, topic, partition, offset))
+        return stored
+
+    def _store(self, cur: Any, row: dict[str, Any]) -> int:
+        key = (row["lead_id"], row["version"])
+        if self._rows(cur, "SELECT 1 AS x FROM lead_versions WHERE lead_id = ? AND version = ?", key):
+            return 0
+        self._run(cur, _sql.insert("lead_versions", row), list(row.values()))
+        latest = self._rows(cur, "SELECT version FROM leads WHERE lead_id = ?", (row["lead_id"],))
+        if not latest:
+            self._run(cur, _sql.insert("leads", row), list(row.values()))
+        elif latest[0]["version"] < row["version"]:
+            columns = [c for c in row if c != "lead_id"]
+            self._run(cur, _sql.update_lead(columns), [row[c] for c in columns] + [row["lead_id"]])
+        return 1
+
+    def record_action(self, action: Action) -> bool:
+        """Store an officer's action and its audit entry; False when ``action_id`` was already stored."""
+        action.validate()
+        with self._transaction() as cur:
+            if self._rows(cur, "SELECT 1 AS x FROM actions WHERE action_id = ?", (action.action_id,)):
+                return False
+            row = action.row()
+            self._run(cur, _sql.insert("actions", row), list(row.values()))
+            self._audit(cur, action.officer, f"action:{action.action}", action.lead_id, True, action.at)
+        return True
+
+    def audit(self, who: str, what: str, lead_id: str | None, *, allowed: bool, at: int | None = None) -> None:
+        """Record who did or tried what on which lead, and whether it was allowed."""
+        with self._transaction() as cur:
+            self._audit(cur, who, what, lead_id, allowed, _now() if at is None else at)
+
+    def _audit(self, cur: Any, who: str, what: str, lead_id: str | None, allowed: bool, at: int) -> None:
+        row = {"audit_id": uuid.uuid4().hex, "who": who, "what": what, "lead_id": lead_id, "at": at}
+        row["allowed"] = int(allowed)
+        self._run(cur, _sql.insert("audit_log", row), list(row.values()))
+
+    def clear_versions(self) -> None:
+        """Forget every lead version (``jiandu archive rebuild``); actions and the audit log stay."""
+        with self._transaction() as cur:
+            self._run(cur, "DELETE FROM leads")
+            self._run(cur, "DELETE FROM lead_versions")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def query(self, filters: LeadFilter | None = None, *, page: int = 1, page_size: int = 50) -> QueryResult:
+        """Latest versions matching ``filters``, newest raised first, one page; with totals by status and model."""
+        if page < 1 or not 1 <= page_size <= 1000:
+            raise InputError(f"page {page}, page size {page_size}: pages start at 1 and hold 1..1000 leads")
+        where, params = _sql.where(filters or LeadFilter())
+        with self._transaction() as cur:
+            total = self._rows(cur, f"SELECT COUNT(*) AS n FROM leads{where}", params)[0]["n"]
+            rows = self._rows(cur, _sql.page(where), [*params, page_size, (page - 1) * page_size])
+            by_status = self._counts(cur, "status", where, params)
+            by_model = self._counts(cur, "model_id", where, params)
+        return QueryResult([_decoded(r) for r in rows], int(total), by_status, by_model)
+
+    def _counts(self, cur: Any, column: str, where: str, params: Sequence[Any]) -> dict[str, int]:
+        text = f"SELECT {column} AS k, COUNT(*) AS n FROM leads{where} GROUP BY {column} ORDER BY {column}"
+        return {r["k"]: int(r["n"]) for r in self._rows(cur, text, params)}
+
+    def lead(self, lead_id: str) -> LeadHistory | None:
+        """The latest version of a lead, every version (oldest first) and every action on it."""
+        with self._transaction() as cur:
+            latest = self._rows(cur, "SELECT * FROM leads WHERE lead_id = ?", (lead_id,))
+            if not latest:
+                return None
+            versions = self._rows(cur, "SELECT * FROM lead_versions WHERE lead_id = ? ORDER BY version", (lead_id,))
+            actions = self._rows(cur, "SELECT * FROM actions WHERE lead_id = ? ORDER BY at, action_id", (lead_id,))
+        return LeadHistory(_decoded(latest[0]), [_decoded(v) for v in versions], [Action.from_row(a) for a in actions])
+
+    def statistics(self, filters: LeadFilter | None = None) -> list[StatisticsRow]:
+        """Leads raised, worked (any action) and confirmed, by model, jurisdiction and month raised."""
+        where, params = _sql.where(filters or LeadFilter(), alias="l.")
+        confirming = sorted(CONFIRMING)
+        with self._transaction() as cur:
+            rows = self._rows(cur, _sql.statistics(where, len(confirming)), [*confirming, *params])
+        return [
+            StatisticsRow(
+                r["model_id"],
+                r["jurisdiction"],
+                r["month"],
+                int(r["raised"]),
+                int(r["worked"] or 0),
+                int(r["confirmed"] or 0),
+            )
+            for r in rows
+        ]
+
+
+class SqliteArchive(_SqlArchive):
+    """The default archive: one SQLite file (``<JIANDU_DATA_DIR>/archive.sqlite3``)."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # autocommit at the driver, explicit BEGIN in _begin: DDL and DML then share one transaction
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        super().__init__(conn)
+
+    def _begin(self) -> Any:
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        return cur
+
+
+class PostgresArchive(_SqlArchive):
+    """The archive in PostgreSQL (or a database that follows it), e.g. ``postgresql://user@host/jiandu``."""
+
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        try:
+            conn = psycopg.connect(url, autocommit=False, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise ConfigurationError(f"JIANDU_ARCHIVE_URL: cannot connect to the archive database: {exc}") from exc
+        super().__init__(conn)
+
+
+def open_archive(url: str, data_dir: Path) -> SqliteArchive | PostgresArchive:
+    """The archive a ``JIANDU_ARCHIVE_URL`` names: empty for SQLite in ``data_dir``, ``sqlite:///FILE``, or
+    ``postgresql://…``."""
+    if not url:
+        return SqliteArchive(data_dir / "archive.sqlite3")
+    if url.startswith("sqlite:///"):
+        return SqliteArchive(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresArchive(url)
+    raise ConfigurationError(
+        "JIANDU_ARCHIVE_URL must be empty (SQLite in JIANDU_DATA_DIR), sqlite:///FILE or postgresql://…"
+    )
+
+
+def _version_row(lead: Lead, topic: str, partition: int, offset: int) -> dict[str, Any]:
+    evidence = [
+        {"event_id": e.event_id, "type": e.type, "source": e.source, "occurred_at": e.occurred_at}
+        for e in lead.evidence
+    ]
+    return {
+        "lead_id": lead.lead_id,
+        "version": lead.updated_at,
+        **{c: getattr(lead, c) for c in _sql.LEAD_COLUMNS},
+        "raised_month": format_cst(lead.raised_at)[:7],
+        "evidence": json.dumps(evidence, ensure_ascii=False),
+        "details": json.dumps(dict(lead.details), ensure_ascii=False, sort_keys=True),
+        "source_topic": topic,
+        "source_partition": partition,
+        "source_offset": offset,
+        "archived_at": _now(),
+    }
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.loads(v) if k in _JSON_COLUMNS else v for k, v in row.items()}
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _now() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,196 @@
+"""The webhook deliverer (``jiandu webhooks``): lead versions → signed HTTP POSTs, in order per lead.
+
+A consumer group on ``<prefix>.leads``. Each lead version that a subscription's
+filter selects becomes a :class:`~consumers.webhooks.delivery.Delivery` queued
+in a *lane*, one lane per (subscription, lead): a lane sends its deliveries one
+after the other, each retried with backoff until it succeeds or is
+dead-lettered, so a later version of a lead never overtakes an earlier one,
+while the lanes of other leads go on independently (one asyncio task each).
+
+Offsets are committed only up to the first message with a delivery still under
+way (:class:`~consumers.webhooks.progress.PartitionProgress`): a restart sends
+again what was not finished (at least once; the ``X-Jiandu-Delivery`` id lets a
+receiver drop repeats) and never skips a delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from kafka import TopicPartition
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
+
+from consumers._group import GroupOptions, group_consumer
+from consumers.webhooks.delivery import Delivery, RetryPolicy, deliver
+from consumers.webhooks.progress import PartitionProgress
+from consumers.webhooks.store import FailedDeliveryStore
+from consumers.webhooks.subscriptions import Subscription
+from jiandu.core.leads import Lead
+from jiandu.errors import SchemaError
+from jiandu.serde import AvroCodec
+from jiandu.topics import TopicCatalogue
+
+__all__ = ["DeliveryCounts", "WebhookDeliverer", "webhook_group"]
+
+log = logging.getLogger(__name__)
+_POLL_MS = 200
+
+
+def webhook_group(catalogue: TopicCatalogue) -> str:
+    """The default consumer group of a deliverer on the lead topic."""
+    return f"{catalogue.prefix}-webhooks"
+
+
+@dataclass(slots=True)
+class DeliveryCounts:
+    """What a deliverer has done so far."""
+
+    delivered: int = 0
+    dead_lettered: int = 0
+
+
+class WebhookDeliverer:
+    """Consumes the lead topic and delivers each selected version to its subscriptions."""
+
+    def __init__(
+        self,
+        client_config: Mapping[str, Any],
+        catalogue: TopicCatalogue,
+        subscriptions: Sequence[Subscription],
+        store: FailedDeliveryStore,
+        *,
+        policy: RetryPolicy | None = None,
+        group: str | None = None,
+        options: GroupOptions | None = None,
+        timeout_seconds: float = 10.0,
+        max_outstanding: int = 10_000,
+    ) -> None:
+        self.subscriptions = tuple(subscriptions)
+        self.store = store
+        self.policy = policy or RetryPolicy()
+        self.group = group or webhook_group(catalogue)
+        self.counts = DeliveryCounts()
+        self.committed: dict[TopicPartition, int] = {}
+        self._timeout = timeout_seconds
+        self._max_outstanding = max_outstanding
+        self._codec = AvroCodec()
+        self._consumer = group_consumer(client_config, catalogue.leads, self.group, options or GroupOptions())
+        self._progress: dict[TopicPartition, PartitionProgress] = {}
+        self._lanes: dict[tuple[str, str], deque[tuple[TopicPartition, int, Delivery]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, should_stop: Callable[[], bool]) -> None:
+        """Deliver until ``should_stop()``; then commit what is done and leave the group.
+
+        Deliveries still under way are abandoned uncommitted: the next run sends them again.
+        """
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            try:
+                while not should_stop():
+                    batch = await asyncio.to_thread(self._consumer.poll, timeout_ms=_POLL_MS, max_records=1000)
+                    self._forget_revoked()
+                    for tp, records in batch.items():
+                        for record in records:
+                            self._dispatch(client, tp, record)
+                    self._flow_control()
+                    await self._commit()
+            finally:
+                await self._abandon_lanes()
+                await self._commit()
+                await asyncio.to_thread(self._consumer.close)
+
+    def _dispatch(self, client: httpx.AsyncClient, tp: TopicPartition, record: Any) -> None:
+        deliveries = [
+            Delivery.of(s, lead) for lead in self._lead(record) for s in self.subscriptions if s.filter.matches(lead)
+        ]
+        self._progress.setdefault(tp, PartitionProgress()).add(record.offset, len(deliveries))
+        for delivery in deliveries:
+            key = (delivery.subscription.id, delivery.lead_id)
+            lane = self._lanes.get(key)
+            if lane is not None:
+                lane.append((tp, record.offset, delivery))
+                continue
+            self._lanes[key] = deque([(tp, record.offset, delivery)])
+            task = asyncio.create_task(self._drain(client, key))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _lead(self, record: Any) -> list[Lead]:
+        """The lead version of a message; none for a tombstone or an unreadable message (logged, skipped)."""
+        if record.value is None:
+            return []
+        try:
+            return [Lead.from_avro(self._codec.decode(record.value)[1])]
+        except SchemaError as exc:
+            log.error(
+                'topic "%s" partition %d offset %d: not delivered: %s',
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+            return []
+
+    async def _drain(self, client: httpx.AsyncClient, key: tuple[str, str]) -> None:
+        """Send a lane's deliveries in order; each ends delivered or dead-lettered before the next starts."""
+        lane = self._lanes[key]
+        while lane:
+            tp, offset, delivery = lane[0]
+            attempts, error = await deliver(client, delivery, self.policy)
+            if error is None:
+                self.counts.delivered += 1
+            else:
+                self.store.add(delivery.failed(attempts, error))
+                self.counts.dead_lettered += 1
+                log.warning("webhook %s lead %s dead-lettered after %d attempts: %s", *key, attempts, error)
+            lane.popleft()
+            progress = self._progress.get(tp)
+            if progress is not None:
+                progress.done(offset)
+        del self._lanes[key]
+
+    def _forget_revoked(self) -> None:
+        """Partitions taken by a rebalance: their unfinished messages are the new owner's to deliver."""
+        assigned = self._consumer.assignment()
+        for tp in [tp for tp in self._progress if tp not in assigned]:
+            del self._progress[tp]
+            self.committed.pop(tp, None)
+
+    def _flow_control(self) -> None:
+        """Stop fetching while too many messages wait for their deliveries (the group stays joined)."""
+        outstanding = sum(p.outstanding for p in self._progress.values())
+        assigned = list(self._consumer.assignment())
+        if outstanding > self._max_outstanding:
+            self._consumer.pause(*assigned)
+        elif self._consumer.paused():
+            self._consumer.resume(*assigned)
+
+    async def _commit(self) -> None:
+        offsets = {
+            tp: OffsetAndMetadata(p.committable, "", -1)
+            for tp, p in self._progress.items()
+            if p.committable is not None and p.committable != self.committed.get(tp)
+        }
+        if not offsets:
+            return
+        try:
+            await asyncio.to_thread(self._consumer.commit, offsets)
+        except CommitFailedError as exc:  # a rebalance took the partitions: the new owner delivers again
+            log.warning("webhook commit failed, deliveries will be repeated: %r", exc)
+            return
+        self.committed.update({tp: o.offset for tp, o in offsets.items()})
+
+    async def _abandon_lanes(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._lanes.clear()

@@ -1,0 +1,47 @@
+"""``jiandu alerts``: route every lead version to its department's and severity's alert topic until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from typing import Any
+
+from jiandu.settings import Settings, kafka_client_config
+
+__all__ = ["add_parser", "command", "stop_on_signals"]
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``jiandu alerts``."""
+    alerts = sub.add_parser("alerts", help="route lead versions to <prefix>.alerts.dept.* and .severity.* topics")
+    alerts.add_argument("--group", default=None, help="consumer group on the lead topic (default <prefix>-alerts)")
+
+
+def command(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the alert router until SIGTERM or Ctrl-C."""
+    from consumers._group import GroupOptions
+    from consumers.alerts import AlertRouter
+    from jiandu.cli.hub import catalogue_of, create_topics
+
+    create_topics(settings)  # the alert topics must exist before anything is routed to them
+    options = GroupOptions(settings.session_timeout_seconds, settings.consumer_fetch_max_wait_ms)
+    stop = stop_on_signals()
+    with AlertRouter(
+        kafka_client_config(settings), catalogue_of(settings), group=args.group, options=options
+    ) as router:
+        log.info("alert router: group %s on %s", router.group, router.catalogue.leads)
+        router.run(stop.is_set)
+        log.info("alert router stopped after %d lead versions", router.routed)
+    return 0
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so that a long-running command ends cleanly (commits, leaves its group)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop

@@ -1,0 +1,139 @@
+"""``jiandu archive [run | rebuild | act | stats]``: the lead archive (SQLite, or PostgreSQL by JIANDU_ARCHIVE_URL).
+
+``run`` (the default) is the archiver: a consumer group on the lead and outcome topics that stores
+every lead version and officer action and commits offsets after the database. ``rebuild`` forgets
+the lead versions and reads both topics again from the beginning (actions are kept and replayed).
+``act`` records an officer's action: on the outcome topic first, so that a rebuild restores it,
+then in the archive. ``stats`` prints raised, worked and confirmed leads by model, jurisdiction, month.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from jiandu.cli.hub import catalogue_of, create_topics
+from jiandu.core.timeutil import parse_datetime, to_ms
+from jiandu.errors import InputError
+from jiandu.settings import Settings, kafka_client_config
+
+if TYPE_CHECKING:  # the archive and Kafka clients load only when an archive command runs
+    from consumers.archive import LeadArchive
+
+__all__ = ["add_parser", "command", "group_id"]
+
+
+def group_id(settings: Settings) -> str:
+    """The archiver's consumer group."""
+    return f"{settings.topic_prefix}-archive"
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``archive`` and its sub-commands."""
+    archive = sub.add_parser("archive", help="archive every lead version and officer action (SQLite or PostgreSQL)")
+    actions = archive.add_subparsers(dest="archive_command", required=False)
+    run = actions.add_parser("run", help="the archiver (the default): consume leads and actions into the archive")
+    for parser in (archive, run):
+        parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    actions.add_parser("rebuild", help="forget the lead versions and re-read the lead and outcome topics")
+    act = actions.add_parser("act", help="record an officer's action on a lead")
+    act.add_argument("lead_id")
+    act.add_argument("--officer", required=True)
+    act.add_argument("--action", required=True, choices=["acknowledge", "assign", "outcome", "close"])
+    act.add_argument("--assignee", default=None, help="with --action assign")
+    act.add_argument("--outcome", default=None, help="with --action outcome: 发出纠正违法通知书, 检察建议, 立案监督, …")
+    act.add_argument("--note", default="")
+    act.add_argument("--at", default=None, help="ISO 8601 time of the action (default: now)")
+    stats = actions.add_parser("stats", help="raised, worked and confirmed leads by model, jurisdiction and month")
+    stats.add_argument("--model", default=None)
+    stats.add_argument("--jurisdiction", default=None, help="division code prefix, e.g. 2101")
+
+
+def command(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``jiandu archive …``."""
+    from consumers.archive import open_archive
+
+    archive = open_archive(settings.archive_url, settings.data_dir)
+    try:
+        name = args.archive_command or "run"
+        return {"run": _run, "rebuild": _rebuild, "act": _act, "stats": _stats}[name](settings, args, archive)
+    finally:
+        archive.close()
+
+
+def _topics(settings: Settings) -> list[str]:
+    catalogue = catalogue_of(settings)
+    return [catalogue.leads, catalogue.outcomes]
+
+
+def _run(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> int:
+    from consumers.archive import ArchiveProgress, archive_stream
+
+    create_topics(settings)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    ends = None if args.duration is None else time.monotonic() + args.duration
+
+    def report(batch: ArchiveProgress) -> None:
+        print(f"archived {batch.versions} versions, {batch.actions} actions ({batch.duplicates} already stored)")
+
+    try:
+        total = archive_stream(
+            archive,
+            kafka_client_config(settings),
+            _topics(settings),
+            group_id(settings),
+            should_stop=lambda: stop.is_set() or (ends is not None and time.monotonic() > ends),
+            session_timeout_ms=int(settings.session_timeout_seconds * 1000),
+            on_batch=report,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"archiver stopped: {total.versions} versions, {total.actions} actions, {total.undecodable} undecodable")
+    return 0
+
+
+def _rebuild(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> int:
+    from consumers.archive import rebuild
+
+    create_topics(settings)
+    total = rebuild(archive, kafka_client_config(settings), _topics(settings))
+    print(f"rebuilt: {total.versions} lead versions, {total.actions} actions restored, {total.undecodable} undecodable")
+    return 0
+
+
+def _act(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> int:
+    from kafka import KafkaProducer
+
+    from consumers.archive import Action, publish_action
+    from jiandu.serde import AvroCodec
+
+    try:
+        at = to_ms(parse_datetime(args.at)) if args.at else int(time.time() * 1000)
+    except ValueError:
+        raise InputError(f"--at {args.at!r} is not an ISO 8601 date-time") from None
+    action = Action(args.lead_id, args.officer, args.action, at, args.assignee, args.outcome, args.note)
+    action.validate()
+    create_topics(settings)
+    producer = KafkaProducer(**kafka_client_config(settings), acks="all")
+    try:
+        publish_action(producer, AvroCodec(), catalogue_of(settings).outcomes, action)
+    finally:
+        producer.close()
+    archive.record_action(action)
+    print(f"recorded {action.action} on {action.lead_id} ({action.action_id})")
+    return 0
+
+
+def _stats(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> int:
+    from consumers.archive import LeadFilter
+
+    rows = archive.statistics(LeadFilter(model=args.model, jurisdiction_prefix=args.jurisdiction))
+    print("month    model jurisdiction  raised  worked  confirmed  rate")
+    for r in rows:
+        rate = "-" if r.confirmation_rate is None else f"{r.confirmation_rate:.0%}"
+        print(f"{r.month}  {r.model_id:5} {r.jurisdiction:12} {r.raised:7} {r.worked:7} {r.confirmed:10}  {rate}")
+    return 0

@@ -1,0 +1,108 @@
+"""`jiandu alerts` against the real broker: every lead version lands on its department and severity topics."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from consumers._group import GroupOptions
+from consumers.alerts import AlertRouter
+from jiandu.broker import EmbeddedBroker, high_watermarks
+from jiandu.cli.hub import catalogue_of, create_topics
+from jiandu.core.leads import DEPARTMENTS, Lead
+from jiandu.serde import AvroCodec
+from jiandu.settings import kafka_client_config
+from jiandu.topics import DEPARTMENT_SLUGS
+from tests.lead_versions import lead_version, publish_leads
+from tests.pipeline import settings_for
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def read_all(bootstrap: str, topics: list[str]) -> dict[str, list[tuple[bytes, bytes, int]]]:
+    """(key, value, partition) of every message per topic, in offset order per partition."""
+    ends = high_watermarks(bootstrap, topics)
+    parts = [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0]
+    out: dict[str, list[tuple[bytes, bytes, int]]] = defaultdict(list)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+    try:
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        while any(consumer.position(tp) < ends[(tp.topic, tp.partition)] for tp in parts):
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                out[tp.topic].extend((r.key, r.value, r.partition) for r in records)
+    finally:
+        consumer.close()
+    return out
+
+
+def test_every_version_reaches_its_department_and_severity_topics(broker: EmbeddedBroker, topic_prefix: str) -> None:
+    settings = settings_for(broker.bootstrap, topic_prefix)
+    catalogue = catalogue_of(settings)
+    create_topics(settings)
+    codec = AvroCodec()
+    severities = ("HIGH", "MEDIUM", "LOW")
+    versions = [
+        lead_version(n, v, DEPARTMENTS[n % len(DEPARTMENTS)], severities[n % 3]) for v in (1, 2, 3) for n in range(12)
+    ]
+    publish_leads(broker.bootstrap, catalogue.leads, versions)
+
+    stop = threading.Event()
+    router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20))
+    thread = threading.Thread(target=router.run, args=(stop.is_set,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 40
+        while router.routed < len(versions) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        router.close()
+    assert router.routed == len(versions)
+
+    got = read_all(broker.bootstrap, catalogue.alert_topics())
+    for department, slug in DEPARTMENT_SLUGS.items():
+        want = [x for x in versions if x.department == department]
+        check_topic(got[f"{topic_prefix}.alerts.dept.{slug}"], want, codec)
+    example = load_example()
+    schemas = example.load_schemas(ROOT / "schemas")
+    for key, value, _ in got[f"{topic_prefix}.alerts.severity.high"]:
+        assert example.decode(value, schemas)["lead_id"].encode() == key  # what docs/downstream.md tells teams to run
+    for severity in severities:
+        want = [x for x in versions if x.severity == severity]
+        check_topic(got[f"{topic_prefix}.alerts.severity.{severity.lower()}"], want, codec)
+
+
+def load_example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("consume_alerts", ROOT / "examples" / "consume_alerts.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_topic(messages: list[tuple[bytes, bytes, int]], want: list[Lead], codec: AvroCodec) -> None:
+    """The right leads, keyed by lead_id, the same bytes as on the lead topic, and each lead's versions in order."""
+    assert len(messages) == len(want)
+    per_lead: dict[str, list[int]] = defaultdict(list)
+    partitions: dict[str, set[int]] = defaultdict(set)
+    for key, value, partition in messages:
+        decoded = Lead.from_avro(codec.decode(value)[1])
+        assert key == decoded.lead_id.encode()
+        assert value == codec.encode("lead", decoded.to_avro())
+        per_lead[decoded.lead_id].append(decoded.updated_at)
+        partitions[decoded.lead_id].add(partition)
+    assert set(per_lead) == {x.lead_id for x in want}
+    for lead_id, updates in per_lead.items():
+        assert updates == sorted(updates) and len(updates) == 3, lead_id
+        assert len(partitions[lead_id]) == 1, f"{lead_id} spread over partitions {partitions[lead_id]}"

@@ -1,0 +1,272 @@
+"""The lead archive on both backends: idempotent versions, queries, history, actions, statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from consumers.archive import (
+    Action,
+    LeadFilter,
+    PostgresArchive,
+    SqliteArchive,
+    open_archive,
+    store_messages,
+)
+from jiandu.core.leads import Evidence, Lead
+from jiandu.core.timeutil import parse_datetime, to_ms
+from jiandu.errors import ConfigurationError, InputError
+from jiandu.serde import AvroCodec
+from tests.unit.consumers.test_archive_pg import PostgresServer, postgres_server
+
+__all__ = ["make_lead", "postgres_server"]
+
+
+class _Message(NamedTuple):
+    """The fields of a consumer record the archiver reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+def _ms(iso: str) -> int:
+    return to_ms(parse_datetime(iso))
+
+
+def make_lead(lead_id: str = "M02-a", **changes: object) -> Lead:
+    """A lead version with plausible values; ``changes`` override fields."""
+    values: dict[str, object] = {
+        "lead_id": lead_id,
+        "model_id": "M02",
+        "model_version": "1",
+        "finding": "CORRECTION_NOT_REPORTED",
+        "severity": "HIGH",
+        "department": "刑事执行检察",
+        "jurisdiction": "210102",
+        "subject_kind": "PERSON",
+        "subject_key": "pk-" + lead_id,
+        "case_no": "（2024）辽0102刑初1号",
+        "trigger_event_id": "ev-" + lead_id,
+        "evidence": (
+            Evidence("ev-" + lead_id, "court.judgment_effective", "210102-court", _ms("2024-03-01T09:00:00+08:00")),
+        ),
+        "due_at": _ms("2024-03-12T00:00:00+08:00"),
+        "raised_at": _ms("2024-03-12T00:00:00+08:00"),
+        "detected_at": _ms("2024-03-12T00:00:05+08:00"),
+        "status": "OPEN",
+        "status_reason": "deadline passed",
+        "closed_at": None,
+        "summary_zh": "缓刑判决生效，期限届满未见报到记录。",
+        "legal_basis_zh": "《社区矫正法》第十七条",
+        "updated_at": _ms("2024-03-12T00:00:06+08:00"),
+        "details": {"report_days": "10"},
+    }
+    values.update(changes)
+    return Lead(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def archive(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqliteArchive | PostgresArchive]:
+    """An empty archive on each backend."""
+    if request.param == "sqlite":
+        store: SqliteArchive | PostgresArchive = SqliteArchive(tmp_path / "archive.sqlite3")
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        store = PostgresArchive(server.database())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def test_a_version_read_twice_is_stored_once(archive: SqliteArchive | PostgresArchive) -> None:
+    lead = make_lead()
+    assert archive.store_version(lead, "p.leads", 0, 7) is True
+    assert archive.store_version(lead, "p.leads", 0, 7) is False
+    later = dataclasses.replace(lead, status="RESOLVED", updated_at=lead.updated_at + 1000)
+    assert archive.store_versions([(later, "p.leads", 0, 9), (lead, "p.leads", 0, 7)]) == 1
+    history = archive.lead(lead.lead_id)
+    assert history is not None
+    assert [v["status"] for v in history.versions] == ["OPEN", "RESOLVED"]
+    assert history.latest["status"] == "RESOLVED" and history.latest["source_offset"] == 9
+
+
+def test_an_older_version_arriving_late_does_not_replace_the_latest(archive: SqliteArchive | PostgresArchive) -> None:
+    lead = make_lead()
+    newer = dataclasses.replace(lead, status="WITHDRAWN", updated_at=lead.updated_at + 1)
+    archive.store_version(newer, "p.leads", 1, 3)
+    archive.store_version(lead, "p.leads", 1, 2)
+    history = archive.lead(lead.lead_id)
+    assert history is not None and history.latest["status"] == "WITHDRAWN" and len(history.versions) == 2
+
+
+def test_versions_keep_every_field_and_the_json_documents(archive: SqliteArchive | PostgresArchive) -> None:
+    lead = make_lead(case_no=None, due_at=None)
+    archive.store_version(lead, "p.leads", 2, 0)
+    history = archive.lead(lead.lead_id)
+    assert history is not None
+    row = history.latest
+    assert row["case_no"] is None and row["due_at"] is None
+    assert row["evidence"] == [
+        {"event_id": e.event_id, "type": e.type, "source": e.source, "occurred_at": e.occurred_at}
+        for e in lead.evidence
+    ]
+    assert row["details"] == {"report_days": "10"}
+    assert row["summary_zh"] == lead.summary_zh and row["raised_month"] == "2024-03"
+    assert (row["source_topic"], row["source_partition"], row["source_offset"]) == ("p.leads", 2, 0)
+
+
+def _seed(archive: SqliteArchive | PostgresArchive) -> None:
+    day = 86_400_000
+    base = _ms("2024-03-01T00:00:00+08:00")
+    leads = [
+        make_lead(
+            f"L{i:02}",
+            model_id=("M02", "M05", "M11")[i % 3],
+            department=("刑事执行检察", "侦查监督")[i % 2],
+            jurisdiction=("210102", "210103", "220101")[i % 3],
+            status=("OPEN", "OPEN", "RESOLVED", "WITHDRAWN")[i % 4],
+            severity=("HIGH", "MEDIUM")[i % 2],
+            raised_at=base + i * day,
+            due_at=base + (i + 10) * day,
+            updated_at=base + i * day + 1,
+        )
+        for i in range(30)
+    ]
+    archive.store_versions([(lead, "p.leads", 0, i) for i, lead in enumerate(leads)])
+
+
+def test_query_filters_pages_newest_first_and_counts(archive: SqliteArchive | PostgresArchive) -> None:
+    _seed(archive)
+    everything = archive.query(page_size=1000)
+    assert everything.total == 30 and [r["lead_id"] for r in everything.rows] == [f"L{i:02}" for i in range(29, -1, -1)]
+    assert everything.by_status == {"OPEN": 16, "RESOLVED": 7, "WITHDRAWN": 7}
+    assert everything.by_model == {"M02": 10, "M05": 10, "M11": 10}
+
+    page2 = archive.query(LeadFilter(model="M02"), page=2, page_size=4)
+    assert page2.total == 10 and [r["lead_id"] for r in page2.rows] == ["L15", "L12", "L09", "L06"]
+    assert page2.by_model == {"M02": 10}
+
+    f = LeadFilter(jurisdiction_prefix="2101", status="OPEN", severity="HIGH", department="刑事执行检察")
+    assert [r["lead_id"] for r in archive.query(f).rows] == ["L28", "L24", "L16", "L12", "L04", "L00"]
+
+    due = LeadFilter(due_after=_ms("2024-03-20T00:00:00+08:00"), due_before=_ms("2024-03-25T00:00:00+08:00"))
+    assert sorted(r["lead_id"] for r in archive.query(due).rows) == ["L09", "L10", "L11", "L12", "L13"]
+
+
+def test_jurisdiction_prefix_is_a_prefix_not_a_pattern(archive: SqliteArchive | PostgresArchive) -> None:
+    _seed(archive)
+    assert archive.query(LeadFilter(jurisdiction_prefix="21_1")).total == 0
+    assert archive.query(LeadFilter(jurisdiction_prefix="%")).total == 0
+    assert archive.query(LeadFilter(jurisdiction_prefix="22")).total == 10
+
+
+def test_paging_is_checked(archive: SqliteArchive | PostgresArchive) -> None:
+    with pytest.raises(InputError, match="pages start at 1"):
+        archive.query(page=0)
+
+
+def test_lead_history_has_versions_and_actions_in_order(archive: SqliteArchive | PostgresArchive) -> None:
+    lead = make_lead()
+    archive.store_version(lead, "p.leads", 0, 0)
+    acts = [
+        Action(lead.lead_id, "王检察官", "acknowledge", at=1_000),
+        Action(lead.lead_id, "王检察官", "assign", at=2_000, assignee="李检察官"),
+        Action(lead.lead_id, "李检察官", "outcome", at=3_000, outcome="发出纠正违法通知书", note="已发出"),
+        Action(lead.lead_id, "李检察官", "close", at=4_000),
+    ]
+    for action in reversed(acts):
+        assert archive.record_action(action) is True
+    assert archive.record_action(acts[0]) is False, "a replayed action (same action_id) is stored once"
+    history = archive.lead(lead.lead_id)
+    assert history is not None and history.actions == acts
+    assert archive.lead("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (Action("L", "o", "delete", at=1), "use one of acknowledge"),
+        (Action("L", "o", "outcome", at=1), "an outcome goes with action 'outcome'"),
+        (Action("L", "o", "outcome", at=1, outcome="结案"), "use one of 发出纠正违法通知书"),
+        (Action("L", "o", "close", at=1, outcome="其他"), "an outcome goes with"),
+        (Action("L", "o", "assign", at=1), "an assignee goes with"),
+        (Action("L", "", "close", at=1), "the officer is missing"),
+    ],
+)
+def test_invalid_actions_are_refused(archive: SqliteArchive | PostgresArchive, action: Action, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        archive.record_action(action)
+
+
+def test_statistics_by_model_jurisdiction_and_month(archive: SqliteArchive | PostgresArchive) -> None:
+    march, april = _ms("2024-03-31T23:00:00+08:00"), _ms("2024-04-01T00:30:00+08:00")  # CST months
+    leads = [
+        make_lead("A1", raised_at=march),
+        make_lead("A2", raised_at=march),
+        make_lead("A3", raised_at=march),
+        make_lead("A4", raised_at=april),
+        make_lead("B1", model_id="M05", jurisdiction="220101", raised_at=april),
+    ]
+    archive.store_versions([(lead, "p.leads", 0, i) for i, lead in enumerate(leads)])
+    archive.record_action(Action("A1", "o", "outcome", at=1, outcome="检察建议"))
+    archive.record_action(Action("A1", "o", "close", at=2))
+    archive.record_action(Action("A2", "o", "outcome", at=1, outcome="核实不属实"))
+    archive.record_action(Action("A4", "o", "acknowledge", at=1))
+    rows = {(r.model_id, r.jurisdiction, r.month): r for r in archive.statistics()}
+    assert set(rows) == {("M02", "210102", "2024-03"), ("M02", "210102", "2024-04"), ("M05", "220101", "2024-04")}
+    m = rows[("M02", "210102", "2024-03")]
+    assert (m.raised, m.worked, m.confirmed, m.confirmation_rate) == (3, 2, 1, 0.5)
+    a = rows[("M02", "210102", "2024-04")]
+    assert (a.raised, a.worked, a.confirmed) == (1, 1, 0)
+    b = rows[("M05", "220101", "2024-04")]
+    assert (b.worked, b.confirmation_rate) == (0, None)
+    assert [r.model_id for r in archive.statistics(LeadFilter(model="M05"))] == ["M05"]
+
+
+def test_audit_log_and_rebuild_keep_actions(archive: SqliteArchive | PostgresArchive) -> None:
+    archive.store_version(make_lead(), "p.leads", 0, 0)
+    archive.record_action(Action("M02-a", "o", "acknowledge", at=1))
+    archive.audit("张检察官", "query", None, allowed=True)
+    archive.audit("外部人员", "lead", "M02-a", allowed=False)
+    archive.clear_versions()
+    assert archive.query().total == 0 and archive.lead("M02-a") is None
+    archive.store_version(make_lead(), "p.leads", 0, 0)
+    history = archive.lead("M02-a")
+    assert history is not None and [a.action for a in history.actions] == ["acknowledge"]
+
+
+def test_migrations_are_applied_once(archive: SqliteArchive | PostgresArchive) -> None:
+    assert archive.schema_version() == 1
+    assert archive.migrate() == []
+
+
+def test_open_archive_picks_the_backend(tmp_path: Path) -> None:
+    default = open_archive("", tmp_path)
+    assert isinstance(default, SqliteArchive) and (tmp_path / "archive.sqlite3").is_file()
+    default.close()
+    explicit = open_archive(f"sqlite:///{tmp_path / 'x.db'}", tmp_path)
+    assert isinstance(explicit, SqliteArchive) and (tmp_path / "x.db").is_file()
+    explicit.close()
+    with pytest.raises(ConfigurationError, match="JIANDU_ARCHIVE_URL"):
+        open_archive("mysql://x", tmp_path)
+
+
+def test_undecodable_messages_and_invalid_actions_are_skipped_not_fatal(
+    archive: SqliteArchive | PostgresArchive,
+) -> None:
+    codec = AvroCodec()
+    bad_action = dataclasses.replace(Action("M02-a", "o", "close", at=1), action="delete").row()
+    messages = [
+        _Message("p.leads", 0, 0, b"not avro"),
+        _Message("p.outcomes", 0, 0, codec.encode("action", bad_action)),
+        _Message("p.leads", 0, 1, codec.encode("lead", make_lead().to_avro())),
+    ]
+    progress = store_messages(archive, codec, messages)
+    assert (progress.versions, progress.actions, progress.undecodable) == (1, 0, 2)
