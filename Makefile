@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint unit integration bench clean
+.PHONY: run test lint unit integration bench bench-engine bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+bench-engine: $(STAMP)  # the engine benchmark alone; knobs: BENCH_ENGINE_RECORDS, _SEED, _LATENCY_SECONDS, _PROFILE
+	$(BIN)/python -m benchmarks engine
+
+bench-smoke: $(STAMP)  # the engine benchmark's harness on ~5k records: checks it runs, says nothing about speed
+	$(BIN)/python -m benchmarks engine --records 5000 --latency-seconds 5
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -1,15 +1,89 @@
-"""``python -m benchmarks`` (``make bench``): run every benchmark once and print its figures."""
+"""``python -m benchmarks [NAME ...]`` (``make bench``): run benchmarks once and print their figures.
+
+With no name every benchmark runs. The engine benchmark's knobs are options here
+and ``BENCH_ENGINE_*`` variables (``benchmarks/engine.py``).
+"""
 
 from __future__ import annotations
 
-from benchmarks import serde
+import argparse
+import math
+import sys
+from collections.abc import Callable
+
+from jiandu.errors import JianduError
+
+__all__ = ["main"]
 
 
-def main() -> None:
-    for name, module in (("serde", serde),):
-        print(f"== {name}")
-        for key, value in module.run().items():
-            print(f"  {key:40} {value:>14,.1f}")
+def _serde() -> dict[str, float]:
+    from benchmarks import serde
+
+    return serde.run()
 
 
-main()
+def _engine(args: argparse.Namespace) -> dict[str, float]:
+    import os
+
+    from benchmarks import engine
+
+    config = engine.EngineBenchConfig.from_env(
+        os.environ,
+        records=args.records,
+        seed=args.seed,
+        latency_seconds=args.latency_seconds,
+        profile=args.profile or None,
+    )
+    return engine.run(config)
+
+
+_BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
+    "serde": lambda _: _serde(),
+    "engine": _engine,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Run benchmarks once and print their figures (every one without NAME)."
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(_BENCHMARKS)}")
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--records", type=int, help="at least this many history lines (default 110000)")
+    engine.add_argument("--seed", type=int, help="seed of the generated history (default 2024)")
+    engine.add_argument("--latency-seconds", type=float, help="length of the latency load (default 30)")
+    engine.add_argument("--profile", action="store_true", help="print a cProfile of the batch path to stderr")
+    return parser
+
+
+def format_figure(value: float) -> str:
+    """``n/a`` for NaN, whole numbers with separators, small values with three significant digits."""
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:,.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the named benchmarks (all without names); 1 if one failed, 2 on a usage error."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in _BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(_BENCHMARKS)}")
+    for name in args.names or list(_BENCHMARKS):
+        print(f"== {name}", flush=True)
+        try:
+            figures = _BENCHMARKS[name](args)
+        except JianduError as exc:  # a process died or a wait timed out: the message carries the log tail
+            print(f"benchmark {name} failed: {exc}", file=sys.stderr)
+            return 1
+        for key, value in figures.items():
+            print(f"  {key:44} {format_figure(value):>14}")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
