@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint unit integration bench bench-engine bench-smoke clean
+.PHONY: run test system-packages lint unit integration bench bench-engine bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/jiandu run
 
-test: $(STAMP) lint
+test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest
+
+system-packages:  # Debian packages the tests start servers from (PostgreSQL, Chromium), installed only if missing
+	sh scripts/install-system-packages.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
