@@ -18,7 +18,7 @@ __all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "SETTINGS_DOC", "Settings", "kafka_clien
 #: ``make run`` works; production refuses to start without a real key.
 DEVELOPMENT_PSEUDONYM_KEY = "jiandu-development-key-not-secret"
 
-_SECRET_FIELDS = frozenset({"pseudonym_key", "kafka_sasl_password", "archive_url"})
+_SECRET_FIELDS = frozenset({"pseudonym_key", "kafka_sasl_password", "archive_url", "console_secret"})
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -89,6 +89,12 @@ class Settings:
     """Timeout of one webhook HTTP request."""
     archive_url: str = ""
     """Lead archive database (`jiandu archive`): empty for SQLite in JIANDU_DATA_DIR, or postgresql://… (masked)."""
+    console_port: int = 8490
+    """Port of the officers' console (`jiandu console`) on 127.0.0.1; put a TLS-terminating proxy in front of it."""
+    console_users: str = ""
+    """YAML file of the console users (username, name, password hash, role, jurisdiction, departments)."""
+    console_secret: str = ""
+    """Key that signs console session cookies (masked); empty: a random key per start in development mode."""
 
     @property
     def embedded(self) -> bool:

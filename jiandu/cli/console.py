@@ -1,0 +1,116 @@
+"""``jiandu console``: the officers' console on 127.0.0.1:JIANDU_CONSOLE_PORT; ``jiandu console hash-password``.
+
+The console reads the lead archive (``JIANDU_ARCHIVE_URL``, or SQLite in ``JIANDU_DATA_DIR``) that
+``jiandu archive`` fills, signs users in from ``JIANDU_CONSOLE_USERS`` and puts each officer action
+on the outcome topic before storing it, as ``jiandu archive act`` does. It serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jiandu.errors import ConfigurationError, InputError
+from jiandu.settings import Settings, kafka_client_config
+
+if TYPE_CHECKING:  # the web stack and Kafka clients load only when the console runs
+    from consumers.archive import Action, LeadArchive
+    from consumers.console import ConsoleServer
+
+__all__ = ["add_parser", "command", "open_console", "session_secret"]
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``console`` and ``console hash-password`` on the main parser's sub-parsers."""
+    console = sub.add_parser("console", help="the officers' console (127.0.0.1:JIANDU_CONSOLE_PORT)")
+    console.add_argument("--port", type=int, default=None, help="override JIANDU_CONSOLE_PORT (0: a free port)")
+    actions = console.add_subparsers(dest="console_command")
+    hashing = actions.add_parser("hash-password", help="print the password_hash of a password for the users file")
+    hashing.add_argument("--stdin", action="store_true", help="read the password from standard input (no prompt)")
+
+
+def command(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``jiandu console`` or ``jiandu console hash-password``."""
+    if args.console_command == "hash-password":
+        return _hash_password(args.stdin)
+    return _serve(settings, settings.console_port if args.port is None else args.port)
+
+
+def session_secret(settings: Settings) -> bytes:
+    """The cookie-signing key: JIANDU_CONSOLE_SECRET, or in development a random one (sign-ins end at restart)."""
+    if settings.console_secret:
+        if len(settings.console_secret) < 16:
+            raise ConfigurationError("JIANDU_CONSOLE_SECRET is shorter than 16 characters: use `openssl rand -hex 32`")
+        return settings.console_secret.encode()
+    if settings.mode != "development":
+        raise ConfigurationError("JIANDU_CONSOLE_SECRET is not set: set it to a long random secret in production")
+    return secrets.token_bytes(32)
+
+
+def open_console(
+    settings: Settings, port: int, archive: LeadArchive, publish: Callable[[Action], None], *, poll_seconds: float = 5.0
+) -> ConsoleServer:
+    """Build and start the console over ``archive``; the caller stops it. Shared by the command and tests."""
+    from consumers.console import ConsoleConfig, ConsoleServer, SessionSigner, create_app, load_users
+
+    if not settings.console_users:
+        raise ConfigurationError("JIANDU_CONSOLE_USERS is not set: the console needs its users file (YAML)")
+    config = ConsoleConfig(
+        users=load_users(Path(settings.console_users)),
+        signer=SessionSigner(session_secret(settings)),
+        publish=publish,
+        poll_seconds=poll_seconds,
+    )
+    return ConsoleServer(create_app(archive, config), port).start()
+
+
+def _serve(settings: Settings, port: int) -> int:
+    from kafka import KafkaProducer
+
+    from consumers.archive import open_archive, publish_action
+    from jiandu.cli.hub import catalogue_of, create_topics
+    from jiandu.serde import AvroCodec
+
+    create_topics(settings)
+    codec, topic = AvroCodec(), catalogue_of(settings).outcomes
+    producer = KafkaProducer(**kafka_client_config(settings), acks="all")
+    archive = open_archive(settings.archive_url, settings.data_dir)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        server = open_console(settings, port, archive, lambda action: publish_action(producer, codec, topic, action))
+        print(f"console on {server.url}; Ctrl-C stops it")
+        try:
+            while not stop.wait(0.5) and server.running:
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        producer.close()
+        archive.close()
+    return 0
+
+
+def _hash_password(from_stdin: bool) -> int:
+    from consumers.console import hash_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("密码 / password: ")
+        if getpass.getpass("再次输入 / again: ") != password:
+            raise InputError("the two passwords differ")
+    if len(password) < 8:
+        raise InputError("the password is shorter than 8 characters")
+    print(hash_password(password))
+    return 0
