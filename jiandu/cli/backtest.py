@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from jiandu.serde import AvroCodec
 from jiandu.settings import Settings, kafka_client_config
 from producers import IntakeReport, KafkaPublisher
 from streams.app import BACKTEST
+from streams.router import router_group
 
 __all__ = [
     "BacktestResult",
@@ -72,6 +74,7 @@ def run_backtest(
         create_topics(settings)
         worker = WorkerProcess(settings, mode=BACKTEST, log_path=work_dir / f"{settings.topic_prefix}-worker.log")
         worker.start()
+        stopping: threading.Thread | None = None
         try:
             publisher, intake = new_intake(settings, adapter="jsonl")
             with publisher:
@@ -79,8 +82,14 @@ def run_backtest(
                 wait_until_routed(settings, worker, timeout=timeout, show_progress=show_progress)
                 advance_clock(settings, publisher, clock_end)
             wait_for_clock(settings, clock_end, worker, timeout=timeout, show_progress=show_progress)
+            # The worker delivered every lead before it reported the clock: stop it while they are
+            # read back (a Faust worker takes ≈ 2 s to shut down).
+            stopping = threading.Thread(target=worker.stop, name="stop-worker")
+            stopping.start()
             leads = read_leads(kafka_client_config(settings), catalogue.leads)
         finally:
+            if stopping is not None:
+                stopping.join()
             worker.stop()
             if not settings.embedded:
                 delete_topics(
@@ -115,7 +124,7 @@ def wait_until_routed(settings: Settings, worker: WorkerProcess, *, timeout: flo
         settings.bootstrap, catalogue.event_topics(), kafka_client_config(settings, with_bootstrap=False)
     )
     total = sum(ends.values())
-    consumer = KafkaConsumer(**config, group_id=catalogue.streams_app_id, enable_auto_commit=False)
+    consumer = KafkaConsumer(**config, group_id=router_group(catalogue), enable_auto_commit=False)
     deadline = time.monotonic() + timeout
     try:
         while True:

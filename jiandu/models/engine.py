@@ -53,8 +53,12 @@ class ModelEngine:
         self.models = list(models)
         self._params = {m.id: {**m.params, **(overrides or {}).get(m.id, {})} for m in self.models}
         self._routes: dict[str, set[EntityKind]] = {}
+        self._reads: list[tuple[Model, frozenset[str], frozenset[str]]] = []  # model, types, entity prefixes
         for m in self.models:
-            for t in m.event_types():
+            types = frozenset(m.event_types())
+            prefixes = frozenset({"A"} if m.entity is EntityKind.ADMIN_CASE else {"P", "O"})
+            self._reads.append((m, types, prefixes))
+            for t in types:
                 self._routes.setdefault(t, set()).add(m.entity)
 
     def event_types(self) -> set[str]:
@@ -66,13 +70,21 @@ class ModelEngine:
         kinds = self._routes.get(event.type, ())
         return sorted({e for kind in kinds for e in entities_of(event, kind)})
 
-    def evaluate(self, entity: str, state: EntityState, clock: int, now: int) -> Evaluation:
-        """Evaluate every model on the entity; update ``state.emitted`` with what to publish."""
+    def evaluate(
+        self, entity: str, state: EntityState, clock: int, now: int, changed: Iterable[str] | None = None
+    ) -> Evaluation:
+        """Evaluate the models on the entity; update ``state.emitted`` with what to publish.
+
+        ``changed`` (record types of newly added facts) limits the work to the models
+        that read them: the others' outcomes cannot have changed, except by the clock,
+        and their ``wake_at`` was scheduled when they were last evaluated.
+        """
         leads: list[Lead] = []
         wake: int | None = None
-        types_present = {f.type for f in state.facts}
-        for model in self.models:
-            if not self._applies(model, entity, types_present):
+        prefix = entity.split(":", 1)[0]
+        types = frozenset(changed) if changed is not None else frozenset(f.type for f in state.facts)
+        for model, reads, prefixes in self._reads:
+            if prefix not in prefixes or reads.isdisjoint(types):
                 continue
             for outcome in model.evaluate(entity, state.facts, clock, self._params[model.id]):
                 if outcome.wake_at is not None:
@@ -81,12 +93,6 @@ class ModelEngine:
                 if lead is not None:
                     leads.append(lead)
         return Evaluation(leads, wake)
-
-    @staticmethod
-    def _applies(model: Model, entity: str, types_present: set[str]) -> bool:
-        prefix = entity.split(":", 1)[0]
-        kind_ok = prefix == "A" if model.entity is EntityKind.ADMIN_CASE else prefix in ("P", "O")
-        return kind_ok and not types_present.isdisjoint(model.event_types())
 
     def _reconcile(self, model: Model, outcome: Outcome, state: EntityState, clock: int, now: int) -> Lead | None:
         lead_id = lead_id_of(model.id, *outcome.identity)

@@ -34,6 +34,10 @@ class Fact:
         """A field of the record (``None`` when absent)."""
         return self.fields.get(name)
 
+    def row(self) -> list[Any]:
+        """The fact as a JSON-able row (how the worker's state and routed facts carry it); ``Fact(*row)`` inverts it."""
+        return [self.id, self.type, self.at, self.source, self.jurisdiction, self.fields]
+
 
 def _plain(value: object) -> object:
     if isinstance(value, Decimal):
@@ -85,7 +89,7 @@ class EntityState:
         """Serialised state (the worker's changelog value)."""
         return orjson.dumps(
             {
-                "f": [[f.id, f.type, f.at, f.source, f.jurisdiction, f.fields] for f in self.facts],
+                "f": [f.row() for f in self.facts],
                 "e": {k: [e.status, e.digest, e.raised_at, e.detected_at] for k, e in self.emitted.items()},
             }
         )
