@@ -31,6 +31,11 @@ class PartitionClocks:
         """The partition's record (created on first use)."""
         return self._parts.setdefault(partition, _Partition())
 
+    def ready(self, partition: int) -> bool:
+        """True once the partition's clock and wake-ups were rebuilt from the table (see ``_Partition.ready``)."""
+        part = self._parts.get(partition)
+        return part is not None and part.ready
+
     def clock(self, partition: int) -> int:
         """The partition's hub clock, epoch ms."""
         return self.part(partition).clock

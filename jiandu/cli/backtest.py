@@ -7,6 +7,7 @@ processed → advance the clock to ``clock_end`` → read the final state of eve
 from __future__ import annotations
 
 import collections
+import os
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
@@ -72,8 +74,7 @@ def run_backtest(
     with broker_for(settings, log_dir=work_dir, fresh_port=True) as settings:
         catalogue = catalogue_of(settings)
         create_topics(settings)
-        worker = WorkerProcess(settings, mode=BACKTEST, log_path=work_dir / f"{settings.topic_prefix}-worker.log")
-        worker.start()
+        worker = _Workers(settings, work_dir).start()
         stopping: threading.Thread | None = None
         try:
             publisher, intake = new_intake(settings, adapter="jsonl")
@@ -82,9 +83,9 @@ def run_backtest(
                 wait_until_routed(settings, worker, timeout=timeout, show_progress=show_progress)
                 advance_clock(settings, publisher, clock_end)
             wait_for_clock(settings, clock_end, worker, timeout=timeout, show_progress=show_progress)
-            # The worker delivered every lead before it reported the clock: stop it while they are
-            # read back (a Faust worker takes ≈ 2 s to shut down).
-            stopping = threading.Thread(target=worker.stop, name="stop-worker")
+            # The workers delivered every lead before they reported the clock: stop them while the
+            # leads are read back (a Faust worker takes ≈ 2 s to shut down).
+            stopping = threading.Thread(target=worker.stop, name="stop-workers")
             stopping.start()
             leads = read_leads(kafka_client_config(settings), catalogue.leads)
         finally:
@@ -99,6 +100,47 @@ def run_backtest(
                 )
     write_leads(leads.values(), out)
     return BacktestResult(report, leads, time.monotonic() - started)
+
+
+class _Alive(Protocol):
+    def check_alive(self) -> None: ...
+
+
+class _Workers:
+    """The backtest's streams workers: one per core, at most one per facts partition.
+
+    The models are CPU-bound Python: with two cores, two workers (each evaluating half the
+    partitions, each routing half the event partitions) finished a 117 k record backtest in
+    ≈ 12.5 s instead of ≈ 15.5 s, once ingest no longer needs a core.
+    """
+
+    def __init__(self, settings: Settings, work_dir: Path) -> None:
+        count = max(1, min(settings.partitions, os.cpu_count() or 1))
+        self.processes = [
+            WorkerProcess(
+                settings,
+                mode=BACKTEST,
+                log_path=work_dir / f"{settings.topic_prefix}-worker{'' if n == 0 else f'-{n}'}.log",
+            )
+            for n in range(count)
+        ]
+
+    def start(self) -> _Workers:
+        for process in self.processes:
+            process.start()
+        return self
+
+    def check_alive(self) -> None:
+        for process in self.processes:
+            process.check_alive()
+
+    def stop(self) -> None:
+        """Stop all (in parallel: each takes ≈ 2 s); idempotent."""
+        stopping = [threading.Thread(target=process.stop) for process in self.processes]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
 
 def collide(engine: ModelEngine, settings: Settings, inputs: Sequence[Path], clock_end: int) -> list[Lead]:
@@ -116,8 +158,8 @@ def write_leads(leads: collections.abc.Iterable[Lead], out: Path) -> None:
             f.write(orjson.dumps(lead.to_json()) + b"\n")
 
 
-def wait_until_routed(settings: Settings, worker: WorkerProcess, *, timeout: float, show_progress: bool) -> None:
-    """Block until the streams app has committed every event topic partition up to its end."""
+def wait_until_routed(settings: Settings, worker: _Alive, *, timeout: float, show_progress: bool) -> None:
+    """Block until the routers (consumer group ``router_group``) committed every event partition up to its end."""
     catalogue = catalogue_of(settings)
     config = kafka_client_config(settings)
     ends = high_watermarks(
@@ -153,9 +195,7 @@ def advance_clock(settings: Settings, publisher: KafkaPublisher, clock: int) -> 
     publisher.confirm()
 
 
-def wait_for_clock(
-    settings: Settings, clock: int, worker: WorkerProcess, *, timeout: float, show_progress: bool
-) -> None:
+def wait_for_clock(settings: Settings, clock: int, worker: _Alive, *, timeout: float, show_progress: bool) -> None:
     """Block until every facts partition reported a hub clock at or past ``clock``."""
     codec = AvroCodec()
     catalogue = catalogue_of(settings)

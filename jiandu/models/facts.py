@@ -89,7 +89,7 @@ class EntityState:
         """Serialised state (the worker's changelog value)."""
         return orjson.dumps(
             {
-                "f": [f.row() for f in self.facts],
+                "f": [[f.id, f.type, f.at, f.source, f.jurisdiction, f.fields] for f in self.facts],
                 "e": {k: [e.status, e.digest, e.raised_at, e.detected_at] for k, e in self.emitted.items()},
             }
         )
