@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from consumers.archive.model import LeadFilter
+from consumers.archive.model import AuditFilter, AuditScope, LeadFilter
 
 __all__ = [
     "CREATE_MIGRATIONS",
     "LEAD_COLUMNS",
     "RECORD_MIGRATION",
+    "audit_page",
+    "audit_where",
     "insert",
     "page",
     "statistics",
@@ -85,6 +87,49 @@ SELECT l.model_id, l.jurisdiction, l.raised_month AS month, COUNT(*) AS raised,
 FROM leads l{where_sql}
 GROUP BY l.model_id, l.jurisdiction, l.raised_month
 ORDER BY l.raised_month, l.model_id, l.jurisdiction"""
+
+
+# As _FILTERS: column names never come from callers.
+_AUDIT_FILTERS = (
+    ("who", "who = ?"),
+    ("what", "what = ?"),
+    ("lead_id", "lead_id = ?"),
+    ("at_from", "at >= ?"),
+    ("at_before", "at < ?"),
+)
+
+
+def audit_where(filters: AuditFilter) -> tuple[str, list[Any]]:
+    """`` WHERE …`` and its parameters for an audit filter (empty when it filters nothing)."""
+    clauses, params = [], []
+    for name, clause in _AUDIT_FILTERS:
+        value = getattr(filters, name)
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    if filters.scope is not None:
+        scope_sql, scope_params = _audit_scope(filters.scope)
+        clauses.append(scope_sql)
+        params.extend(scope_params)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _audit_scope(scope: AuditScope) -> tuple[str, list[Any]]:
+    """Rows by one of the scope's users, or about a lead of its jurisdiction; an empty scope: no row."""
+    alternatives: list[str] = []
+    params: list[Any] = []
+    if scope.users:
+        alternatives.append(f"who IN ({', '.join('?' * len(scope.users))})")
+        params.extend(scope.users)
+    if scope.jurisdiction_prefix is not None:
+        alternatives.append("lead_id IN (SELECT lead_id FROM leads WHERE jurisdiction LIKE ? ESCAPE '!')")
+        params.append(_like_prefix(scope.jurisdiction_prefix))
+    return "(" + (" OR ".join(alternatives) or "1 = 0") + ")", params
+
+
+def audit_page(where_sql: str) -> str:
+    """One page of audit rows, newest first (audit_id breaks ties so pages never overlap)."""
+    return f"SELECT * FROM audit_log{where_sql} ORDER BY at DESC, audit_id DESC LIMIT ? OFFSET ?"
 
 
 def _like_prefix(prefix: str) -> str:

@@ -9,7 +9,20 @@ from typing import Any
 
 from jiandu.errors import InputError
 
-__all__ = ["ACTIONS", "CONFIRMING", "OUTCOMES", "Action", "LeadFilter", "LeadHistory", "QueryResult", "StatisticsRow"]
+__all__ = [
+    "ACTIONS",
+    "CONFIRMING",
+    "OUTCOMES",
+    "Action",
+    "AuditEntry",
+    "AuditFilter",
+    "AuditPage",
+    "AuditScope",
+    "LeadFilter",
+    "LeadHistory",
+    "QueryResult",
+    "StatisticsRow",
+]
 
 ACTIONS = ("acknowledge", "assign", "outcome", "close")
 OUTCOMES = ("发出纠正违法通知书", "检察建议", "立案监督", "核实不属实", "其他")
@@ -111,3 +124,45 @@ class StatisticsRow:
     def confirmation_rate(self) -> float | None:
         """Confirmed among the leads worked on; None when none was."""
         return self.confirmed / self.worked if self.worked else None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditScope:
+    """The audit rows a reader limited to one jurisdiction may see: those written by one of ``users``
+    and those about a lead whose jurisdiction starts with ``jurisdiction_prefix`` (either suffices)."""
+
+    users: tuple[str, ...] = ()
+    jurisdiction_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit rows to read; ``None`` means any. ``at_from`` is inclusive, ``at_before`` exclusive
+    (epoch milliseconds); ``scope`` None: every row."""
+
+    who: str | None = None
+    what: str | None = None
+    lead_id: str | None = None
+    at_from: int | None = None
+    at_before: int | None = None
+    scope: AuditScope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit row: who did or tried what on which lead, when (epoch ms), and whether it was allowed."""
+
+    audit_id: str
+    who: str
+    what: str
+    lead_id: str | None
+    at: int
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """One page of audit rows, newest first, and how many rows match over all pages."""
+
+    rows: list[AuditEntry]
+    total: int

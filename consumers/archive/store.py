@@ -20,6 +20,9 @@ from consumers.archive import _sql
 from consumers.archive.model import (
     CONFIRMING,
     Action,
+    AuditEntry,
+    AuditFilter,
+    AuditPage,
     LeadFilter,
     LeadHistory,
     QueryResult,
@@ -42,6 +45,7 @@ class LeadArchive(Protocol):
     def store_versions(self, versions: Sequence[tuple[Lead, str, int, int]]) -> int: ...
     def record_action(self, action: Action) -> bool: ...
     def audit(self, who: str, what: str, lead_id: str | None, *, allowed: bool, at: int | None = None) -> None: ...
+    def audit_entries(self, filters: AuditFilter | None = None, *, page: int = 1, page_size: int = 50) -> AuditPage: ...
     def query(self, filters: LeadFilter | None = None, *, page: int = 1, page_size: int = 50) -> QueryResult: ...
     def lead(self, lead_id: str) -> LeadHistory | None: ...
     def statistics(self, filters: LeadFilter | None = None) -> list[StatisticsRow]: ...
@@ -161,7 +165,7 @@ class _SqlArchive:
             self._audit(cur, who, what, lead_id, allowed, _now() if at is None else at)
 
     def _audit(self, cur: Any, who: str, what: str, lead_id: str | None, allowed: bool, at: int) -> None:
-        row = {"audit_id": uuid.uuid4().hex, "who": who, "what": what, "lead_id": lead_id, "at": at}
+        row = {"audit_id": _audit_id(), "who": who, "what": what, "lead_id": lead_id, "at": at}
         row["allowed"] = int(allowed)
         self._run(cur, _sql.insert("audit_log", row), list(row.values()))
 
@@ -175,8 +179,7 @@ class _SqlArchive:
 
     def query(self, filters: LeadFilter | None = None, *, page: int = 1, page_size: int = 50) -> QueryResult:
         """Latest versions matching ``filters``, newest raised first, one page; with totals by status and model."""
-        if page < 1 or not 1 <= page_size <= 1000:
-            raise InputError(f"page {page}, page size {page_size}: pages start at 1 and hold 1..1000 leads")
+        _check_page(page, page_size)
         where, params = _sql.where(filters or LeadFilter())
         with self._transaction() as cur:
             total = self._rows(cur, f"SELECT COUNT(*) AS n FROM leads{where}", params)[0]["n"]
@@ -198,6 +201,15 @@ class _SqlArchive:
             versions = self._rows(cur, "SELECT * FROM lead_versions WHERE lead_id = ? ORDER BY version", (lead_id,))
             actions = self._rows(cur, "SELECT * FROM actions WHERE lead_id = ? ORDER BY at, action_id", (lead_id,))
         return LeadHistory(_decoded(latest[0]), [_decoded(v) for v in versions], [Action.from_row(a) for a in actions])
+
+    def audit_entries(self, filters: AuditFilter | None = None, *, page: int = 1, page_size: int = 50) -> AuditPage:
+        """Audit rows matching ``filters``, newest first, one page; with the total over all pages."""
+        _check_page(page, page_size)
+        where, params = _sql.audit_where(filters or AuditFilter())
+        with self._transaction() as cur:
+            total = self._rows(cur, f"SELECT COUNT(*) AS n FROM audit_log{where}", params)[0]["n"]
+            rows = self._rows(cur, _sql.audit_page(where), [*params, page_size, (page - 1) * page_size])
+        return AuditPage([_audit_entry(r) for r in rows], int(total))
 
     def statistics(self, filters: LeadFilter | None = None) -> list[StatisticsRow]:
         """Leads raised, worked (any action) and confirmed, by model, jurisdiction and month raised."""
@@ -286,6 +298,20 @@ def _version_row(lead: Lead, topic: str, partition: int, offset: int) -> dict[st
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     return {k: json.loads(v) if k in _JSON_COLUMNS else v for k, v in row.items()}
+
+
+def _audit_id() -> str:
+    """Unique, and ordered as written (nanosecond clock first): rows of the same millisecond list in order."""
+    return f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"
+
+
+def _check_page(page: int, page_size: int) -> None:
+    if page < 1 or not 1 <= page_size <= 1000:
+        raise InputError(f"page {page}, page size {page_size}: pages start at 1 and hold 1..1000 rows")
+
+
+def _audit_entry(row: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(row["audit_id"], row["who"], row["what"], row["lead_id"], int(row["at"]), bool(row["allowed"]))
 
 
 def _statements(script: str) -> list[str]:

@@ -1,9 +1,10 @@
-"""The console's Starlette application: sign-in, the lead list, a lead, working on it, statistics.
+"""The console's Starlette application: sign-in, the lead list, a lead, working on it, statistics, the audit log.
 
 Every page is rendered on the server. The archive is read and written from the event loop's
 thread only (handlers are ``async`` and call it directly), so one SQLite connection serves all
 requests; publishing an action to Kafka, which waits for the broker, runs in a worker thread.
-Each view of a lead, each refusal and each sign-in goes to the archive's audit log.
+Each view of a lead, each action, each refusal, each sign-in and sign-out goes to the archive's
+audit log. Every POST is checked for its CSRF token (sessions.py) before it changes anything.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,26 +23,40 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from consumers.archive.model import Action, LeadFilter
+from consumers.archive.model import Action
 from consumers.archive.store import LeadArchive
 from consumers.console import views
+from consumers.console.forms import (
+    AUDIT_FIELDS,
+    LEAD_FIELDS,
+    audit_filter,
+    lead_filter,
+    positive,
+    read_form,
+    submitted,
+)
 from consumers.console.labels import MODEL_ZH
-from consumers.console.scope import scoped_query, scoped_statistics
-from consumers.console.sessions import COOKIE, SessionSigner
-from consumers.console.users import User, UserDirectory
-from jiandu.core.timeutil import format_cst, local_midnight_ms
+from consumers.console.scope import audit_scope, scoped_query, scoped_statistics
+from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner
+from consumers.console.users import UserDirectory
+from consumers.console.views import Viewer
+from jiandu.core.timeutil import format_cst
 from jiandu.errors import InputError
 
-__all__ = ["ConsoleConfig", "create_app"]
+__all__ = ["ConsoleConfig", "Publish", "create_app"]
 
-_FILTER_FIELDS = ("model", "department", "jurisdiction", "status", "severity", "due_from", "due_to")
-_MAX_FORM_BYTES = 65536
 _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+_CSRF_HEADING = "请求未通过安全校验"
+_CSRF_MESSAGE = (
+    "该请求缺少有效的安全令牌（CSRF），可能来自其他网站伪造的请求，操作未执行，已记入审计日志。"
+    "如确是您本人操作，请回到控制台页面刷新后重试。"
+)
+_LOGIN_CSRF_MESSAGE = "登录请求未通过安全校验（页面已过期或来自其他网站），请重新输入用户名和密码。"
 
 #: Puts an officer's action on the outcome topic and returns once the broker has it.
 Publish = Callable[[Action], None]
@@ -66,18 +80,19 @@ def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
         Route("/", console.home),
         Route("/login", console.login_form, methods=["GET"]),
         Route("/login", console.login, methods=["POST"]),
-        Route("/logout", console.logout, methods=["POST"]),
+        Route("/logout", console.signed_in(console.logout), methods=["POST"]),
         Route("/leads", console.signed_in(console.leads)),
         Route("/api/leads", console.signed_in(console.leads_json)),
         Route("/leads/{lead_id}", console.signed_in(console.lead)),
         Route("/leads/{lead_id}/actions", console.signed_in(console.act), methods=["POST"]),
         Route("/stats", console.signed_in(console.stats)),
+        Route("/audit", console.signed_in(console.audit_log)),
         Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
     ]
     return Starlette(routes=routes)
 
 
-Handler = Callable[[Request, User], Awaitable[Response]]
+Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
 
 class _Console:
@@ -85,33 +100,49 @@ class _Console:
         self._archive = archive
         self._config = config
 
-    # -- sessions --------------------------------------------------------------------------------
+    # -- sessions and CSRF -----------------------------------------------------------------------
 
     def signed_in(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """``handler`` for signed-in users only; a POST runs only with the session's CSRF token."""
+
         async def endpoint(request: Request) -> Response:
-            name = self._config.signer.username(request.cookies.get(COOKIE, ""), time.time())
-            user = self._config.users.get(name) if name else None
-            if user is None:
+            signer = self._config.signer
+            session = signer.session(request.cookies.get(COOKIE, ""), time.time())
+            user = self._config.users.get(session.username) if session else None
+            if session is None or user is None:
                 if request.url.path.startswith("/api/"):
                     return JSONResponse({"error": "请重新登录"}, status_code=401, headers=_HEADERS)
                 return RedirectResponse("/login", status_code=303)
-            return await handler(request, user)
+            viewer = Viewer(user, signer.csrf_token(session))
+            if request.method == "POST":
+                form = await read_form(request)
+                if not signer.csrf_ok(session, form.get(CSRF_FIELD, "")):
+                    return self._csrf_rejected(request, viewer)
+            return await handler(request, viewer)
 
         return endpoint
+
+    def _csrf_rejected(self, request: Request, viewer: Viewer) -> Response:
+        self._archive.audit(viewer.user.username, "csrf-rejected", request.path_params.get("lead_id"), allowed=False)
+        return _html(views.error_page(viewer, _CSRF_HEADING, _CSRF_MESSAGE), 403)
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse("/leads", status_code=303)
 
     async def login_form(self, request: Request) -> Response:
-        return _html(views.login_page())
+        return self._login_page(request)
 
     async def login(self, request: Request) -> Response:
-        form = await _form(request)
-        username = form.get("username", "")
+        """Sign in. The form carries a signed double-submit token (sessions.py): there is no session to bind to yet."""
+        form = await read_form(request)
+        username = form.get("username", "")[:64] or "?"
+        if not self._config.signer.login_ok(request.cookies.get(LOGIN_COOKIE, ""), form.get(CSRF_FIELD, "")):
+            self._archive.audit(username, "csrf-rejected", None, allowed=False)
+            return self._login_page(request, _LOGIN_CSRF_MESSAGE, 403, fresh=True)
         user = await run_in_threadpool(self._config.users.authenticate, username, form.get("password", ""))
-        self._archive.audit(username[:64] or "?", "sign-in", None, allowed=user is not None)
+        self._archive.audit(username, "sign-in", None, allowed=user is not None)
         if user is None:
-            return _html(views.login_page("用户名或密码不正确"), 401)
+            return self._login_page(request, "用户名或密码不正确", 401)
         response = RedirectResponse("/leads", status_code=303)
         response.set_cookie(
             COOKIE,
@@ -121,29 +152,38 @@ class _Console:
             samesite="strict",
             path="/",
         )
+        response.delete_cookie(LOGIN_COOKIE, path="/login", httponly=True, samesite="strict")
         return response
 
-    async def logout(self, request: Request) -> Response:
+    def _login_page(self, request: Request, message: str = "", status: int = 200, *, fresh: bool = False) -> Response:
+        """The sign-in form; its nonce cookie is kept (two open sign-in tabs both work) unless ``fresh``."""
+        nonce = self._config.signer.login_nonce("" if fresh else request.cookies.get(LOGIN_COOKIE, ""))
+        response = _html(views.login_page(self._config.signer.login_token(nonce), message), status)
+        response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
+        return response
+
+    async def logout(self, request: Request, viewer: Viewer) -> Response:
+        self._archive.audit(viewer.user.username, "sign-out", None, allowed=True)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
     # -- leads -----------------------------------------------------------------------------------
 
-    def _listing(self, request: Request, user: User) -> tuple[Any, dict[str, str], int, str]:
-        form = {k: v.strip() for k, v in request.query_params.items() if k in _FILTER_FIELDS and v.strip()}
-        page = _positive(request.query_params.get("page"))
-        result = scoped_query(self._archive, user, _lead_filter(form), page, self._config.page_size)
+    def _listing(self, request: Request, viewer: Viewer) -> tuple[Any, dict[str, str], int, str]:
+        form = submitted(request.query_params, LEAD_FIELDS)
+        page = positive(request.query_params.get("page"))
+        result = scoped_query(self._archive, viewer.user, lead_filter(form), page, self._config.page_size)
         return result, form, page, urlencode(form)
 
-    async def leads(self, request: Request, user: User) -> Response:
+    async def leads(self, request: Request, viewer: Viewer) -> Response:
         try:
-            result, form, page, query = self._listing(request, user)
+            result, form, page, query = self._listing(request, viewer)
         except InputError as exc:
-            return _html(views.error_page(user, "筛选条件有误", str(exc)), 400)
+            return _html(views.error_page(viewer, "筛选条件有误", str(exc)), 400)
         return _html(
             views.leads_page(
-                user,
+                viewer,
                 result,
                 form,
                 models=sorted(MODEL_ZH),
@@ -154,9 +194,9 @@ class _Console:
             )
         )
 
-    async def leads_json(self, request: Request, user: User) -> Response:
+    async def leads_json(self, request: Request, viewer: Viewer) -> Response:
         try:
-            result, _, page, query = self._listing(request, user)
+            result, _, page, query = self._listing(request, viewer)
         except InputError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400, headers=_HEADERS)
         body = {
@@ -169,87 +209,72 @@ class _Console:
         }
         return JSONResponse(body, headers=_HEADERS)
 
-    async def lead(self, request: Request, user: User) -> Response:
-        lead_id = request.path_params["lead_id"]
+    async def lead(self, request: Request, viewer: Viewer) -> Response:
+        lead_id, user = request.path_params["lead_id"], viewer.user
         history = self._archive.lead(lead_id)
         if history is None:
-            return _html(views.error_page(user, "未找到线索", f"线索 {lead_id} 不在档案中"), 404)
+            return _html(views.error_page(viewer, "未找到线索", f"线索 {lead_id} 不在档案中"), 404)
         if not user.may_see(history.latest):
             self._archive.audit(user.username, "view", lead_id, allowed=False)
-            return _html(views.error_page(user, "无权查看", "该线索不在您的管辖区划或承办部门范围内"), 403)
+            return _html(views.error_page(viewer, "无权查看", "该线索不在您的管辖区划或承办部门范围内"), 403)
         self._archive.audit(user.username, "view", lead_id, allowed=True)
-        return _html(views.lead_page(user, history, self._config.users.officers_for(history.latest)))
+        return _html(views.lead_page(viewer, history, self._config.users.officers_for(history.latest)))
 
-    async def act(self, request: Request, user: User) -> Response:
-        lead_id = request.path_params["lead_id"]
-        form = await _form(request)
+    async def act(self, request: Request, viewer: Viewer) -> Response:
+        lead_id, user = request.path_params["lead_id"], viewer.user
+        form = await read_form(request)
         kind = form.get("action", "")
         history = self._archive.lead(lead_id)
         if history is None:
-            return _html(views.error_page(user, "未找到线索", f"线索 {lead_id} 不在档案中"), 404)
+            return _html(views.error_page(viewer, "未找到线索", f"线索 {lead_id} 不在档案中"), 404)
         assignee = form.get("assignee") or None
-        allowed = user.may_see(history.latest) and (kind != "assign" or self._may_assign(user, assignee, history))
+        allowed = user.may_see(history.latest) and (kind != "assign" or self._may_assign(viewer, assignee, history))
         if not allowed:
             self._archive.audit(user.username, f"action:{kind}"[:64], lead_id, allowed=False)
-            return _html(views.error_page(user, "无权办理", "该线索或指派对象不在您的权限范围内"), 403)
+            return _html(views.error_page(viewer, "无权办理", "该线索或指派对象不在您的权限范围内"), 403)
         outcome = form.get("outcome") if kind == "outcome" else None
         action = Action(lead_id, user.username, kind, int(time.time() * 1000), assignee, outcome, form.get("note", ""))
         try:
             action.validate()
         except InputError as exc:
-            return _html(views.error_page(user, "办理信息有误", str(exc)), 400)
+            return _html(views.error_page(viewer, "办理信息有误", str(exc)), 400)
         # the outcome topic first, as `jiandu archive act`: a rebuilt archive then gets the action back
         await run_in_threadpool(self._config.publish, action)
         self._archive.record_action(action)  # also writes its audit row
         return RedirectResponse(f"/leads/{lead_id}", status_code=303)
 
-    def _may_assign(self, user: User, assignee: str | None, history: Any) -> bool:
+    def _may_assign(self, viewer: Viewer, assignee: str | None, history: Any) -> bool:
         target = self._config.users.get(assignee or "")
-        return user.may_assign and target is not None and target in self._config.users.officers_for(history.latest)
+        officers = self._config.users.officers_for(history.latest)
+        return viewer.user.may_assign and target is not None and target in officers
 
-    async def stats(self, request: Request, user: User) -> Response:
-        form = {k: v.strip() for k, v in request.query_params.items() if k in ("model", "jurisdiction") and v.strip()}
-        rows = scoped_statistics(self._archive, user, _lead_filter(form))
-        return _html(views.stats_page(user, rows, form, sorted(MODEL_ZH)))
+    async def stats(self, request: Request, viewer: Viewer) -> Response:
+        form = submitted(request.query_params, ("model", "jurisdiction"))
+        rows = scoped_statistics(self._archive, viewer.user, lead_filter(form))
+        return _html(views.stats_page(viewer, rows, form, sorted(MODEL_ZH)))
+
+    # -- audit log -------------------------------------------------------------------------------
+
+    async def audit_log(self, request: Request, viewer: Viewer) -> Response:
+        """The audit log for supervisors (within their jurisdiction) and admins; anyone else: 403, audited."""
+        user = viewer.user
+        if not user.may_read_audit:
+            self._archive.audit(user.username, "view-audit", None, allowed=False)
+            return _html(views.error_page(viewer, "无权查看", "审计日志仅供部门负责人和管理员查阅"), 403)
+        form = submitted(request.query_params, AUDIT_FIELDS)
+        page = positive(request.query_params.get("page"))
+        try:
+            filters = audit_filter(form, audit_scope(user, self._config.users))
+            result = self._archive.audit_entries(filters, page=page, page_size=self._config.page_size)
+        except InputError as exc:
+            return _html(views.error_page(viewer, "筛选条件有误", str(exc)), 400)
+        self._archive.audit(user.username, "view-audit", None, allowed=True)
+        names = {u.username: u.name for u in self._config.users}
+        body = views.audit_page(
+            viewer, result, form, names=names, page=page, page_size=self._config.page_size, query=urlencode(form)
+        )
+        return _html(body)
 
 
 def _html(text: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(text, status_code=status, headers=_HEADERS)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body (python-multipart is not a dependency)."""
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        return {}
-    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-
-
-def _positive(text: str | None) -> int:
-    try:
-        return max(1, int(text or 1))
-    except ValueError:
-        return 1
-
-
-def _lead_filter(form: dict[str, str]) -> LeadFilter:
-    """The archive filter of the submitted form; due dates are China calendar days, ``due_to`` inclusive."""
-    return LeadFilter(
-        model=form.get("model"),
-        department=form.get("department"),
-        jurisdiction_prefix=form.get("jurisdiction"),
-        status=form.get("status"),
-        severity=form.get("severity"),
-        due_after=_day_ms(form.get("due_from"), "due_from"),
-        due_before=_day_ms(form.get("due_to"), "due_to", next_day=True),
-    )
-
-
-def _day_ms(text: str | None, name: str, *, next_day: bool = False) -> int | None:
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{name} {text!r}: use a date like 2025-03-01") from None
-    return local_midnight_ms(day + timedelta(days=1) if next_day else day)

@@ -6,11 +6,20 @@ import re
 
 from jiandu.core.records import RECORD_TYPES
 
-__all__ = ["ACTION_ZH", "MODEL_ZH", "ROLE_ZH", "SEVERITY_ZH", "STATUS_ZH", "agency_zh", "record_type_zh"]
+__all__ = ["ACTION_ZH", "AUDIT_ZH", "MODEL_ZH", "ROLE_ZH", "SEVERITY_ZH", "STATUS_ZH", "agency_zh", "record_type_zh"]
 
 STATUS_ZH = {"OPEN": "待处理", "RESOLVED": "已消除", "WITHDRAWN": "已撤回"}
 SEVERITY_ZH = {"HIGH": "高", "MEDIUM": "中", "LOW": "低"}
 ACTION_ZH = {"acknowledge": "签收", "assign": "指派", "outcome": "办理结果", "close": "办结"}
+#: What an audit row records (the ``what`` column), in the order the audit page's filter lists them.
+AUDIT_ZH = {
+    "sign-in": "登录",
+    "sign-out": "退出",
+    "view": "查看线索",
+    **{f"action:{k}": f"办理：{v}" for k, v in ACTION_ZH.items()},
+    "view-audit": "查看审计日志",
+    "csrf-rejected": "拒绝伪造请求（CSRF）",
+}
 ROLE_ZH = {"officer": "检察官", "supervisor": "部门负责人", "admin": "管理员"}
 MODEL_ZH = {
     "M01": "醉驾未立案",

@@ -10,11 +10,11 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 
-from consumers.archive.model import LeadFilter, QueryResult, StatisticsRow
+from consumers.archive.model import AuditScope, LeadFilter, QueryResult, StatisticsRow
 from consumers.archive.store import LeadArchive
-from consumers.console.users import User
+from consumers.console.users import User, UserDirectory
 
-__all__ = ["narrowed", "scoped_query", "scoped_statistics"]
+__all__ = ["audit_scope", "narrowed", "scoped_query", "scoped_statistics"]
 
 _MAX_WINDOW = 1000  # the archive's largest page
 
@@ -63,6 +63,19 @@ def scoped_statistics(archive: LeadArchive, user: User, filters: LeadFilter) -> 
             acc = totals.setdefault((r.month, r.model_id, r.jurisdiction), [0, 0, 0])
             acc[0], acc[1], acc[2] = acc[0] + r.raised, acc[1] + r.worked, acc[2] + r.confirmed
     return [StatisticsRow(m, j, month, *counts) for (month, m, j), counts in sorted(totals.items())]
+
+
+def audit_scope(user: User, users: UserDirectory) -> AuditScope | None:
+    """The audit rows ``user`` may read: all (None) for an admin or a supervisor of everywhere; for a
+    supervisor of a prefix, the rows of the users within it and the rows about leads within it (so
+    they also see outsiders trying their leads). Unknown names typed at sign-in stay the admins'.
+    Anyone else: an empty scope, which reads no row."""
+    if not user.may_read_audit:
+        return AuditScope()
+    if user.role == "admin" or not user.jurisdiction:
+        return None
+    names = tuple(sorted(u.username for u in users.within(user.jurisdiction)))
+    return AuditScope(users=names, jurisdiction_prefix=user.jurisdiction)
 
 
 def _summed(counts: Iterable[dict[str, int]]) -> dict[str, int]:

@@ -1,7 +1,16 @@
-"""Signed session cookies: ``<username>.<expiry seconds>.<HMAC-SHA256>`` (base64url), nothing else in them.
+"""Signed session cookies and the CSRF tokens of the console's forms.
 
-The server keeps no session table: a cookie is valid while its signature checks and it has not
-expired. Changing ``JIANDU_CONSOLE_SECRET`` signs everyone out.
+A session cookie is ``<username>.<expiry seconds>.<session id>.<HMAC-SHA256>`` (base64url username,
+a random session id), nothing else in it. The server keeps no session table: a cookie is valid while
+its signature checks and it has not expired. Changing ``JIANDU_CONSOLE_SECRET`` signs everyone out.
+
+CSRF: every state-changing form of a signed-in page carries ``csrf_token`` = HMAC of the session id
+under the same secret (domain-separated from the cookie signatures). A forging site cannot read
+the page, the cookie (HttpOnly) or the secret, so it cannot supply the token; the token changes
+with every sign-in and needs no server-side state. The sign-in form has no session yet: it uses a
+*signed double-submit cookie* (a random nonce in a ``/login`` cookie, its HMAC in the form), so a
+forged sign-in (login CSRF: signing a victim in as the attacker) fails too, even if an attacker
+could plant a cookie, because the HMAC of a planted nonce cannot be computed without the secret.
 """
 
 from __future__ import annotations
@@ -9,14 +18,32 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
+import secrets
+from dataclasses import dataclass
 
-__all__ = ["COOKIE", "SessionSigner"]
+__all__ = ["COOKIE", "CSRF_FIELD", "LOGIN_COOKIE", "Session", "SessionSigner"]
 
 COOKIE = "jiandu_console"
+LOGIN_COOKIE = "jiandu_console_login"
+CSRF_FIELD = "csrf_token"
+_CSRF_CONTEXT = "csrf\x1f"  # cookie payloads never contain \x1f: a token is never a cookie signature
+_LOGIN_CONTEXT = "login\x1f"
+_NONCE_BYTES = 18
+_NONCE = re.compile(r"[A-Za-z0-9_-]{24}")  # token_urlsafe(18)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A valid session cookie: who, which sign-in, until when (epoch seconds)."""
+
+    username: str
+    session_id: str
+    expires_at: int
 
 
 class SessionSigner:
-    """Issues and checks session cookie values with one secret key."""
+    """Issues and checks session cookie values and CSRF tokens with one secret key."""
 
     def __init__(self, secret: bytes, *, lifetime_seconds: int = 8 * 3600) -> None:
         if len(secret) < 16:
@@ -25,22 +52,53 @@ class SessionSigner:
         self.lifetime_seconds = lifetime_seconds
 
     def issue(self, username: str, now: float) -> str:
-        """A cookie value for ``username``, valid for the lifetime from ``now`` (epoch seconds)."""
-        payload = f"{_b64(username.encode())}.{int(now) + self.lifetime_seconds}"
+        """A cookie value for a new session of ``username``, valid for the lifetime from ``now`` (epoch seconds)."""
+        session_id = secrets.token_urlsafe(_NONCE_BYTES)
+        payload = f"{_b64(username.encode())}.{int(now) + self.lifetime_seconds}.{session_id}"
         return f"{payload}.{self._sign(payload)}"
 
-    def username(self, value: str, now: float) -> str | None:
-        """The signed-in username, or None when the value is forged, malformed or expired."""
+    def session(self, value: str, now: float) -> Session | None:
+        """The session of a cookie value, or None when it is forged, malformed or expired."""
         payload, _, signature = value.rpartition(".")
         if not payload or not hmac.compare_digest(signature, self._sign(payload)):
             return None
-        encoded, _, expiry = payload.partition(".")
+        parts = payload.split(".")
+        if len(parts) != 3:
+            return None
+        encoded, expiry, session_id = parts
         try:
             if int(expiry) < now:
                 return None
-            return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            username = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
         except (ValueError, UnicodeDecodeError):
             return None
+        return Session(username, session_id, int(expiry))
+
+    def username(self, value: str, now: float) -> str | None:
+        """The signed-in username, or None when the value is forged, malformed or expired."""
+        session = self.session(value, now)
+        return None if session is None else session.username
+
+    def csrf_token(self, session: Session) -> str:
+        """The token every POST form of this session carries."""
+        return self._sign(_CSRF_CONTEXT + session.session_id)
+
+    def csrf_ok(self, session: Session, token: str) -> bool:
+        """True when ``token`` is this session's (constant-time)."""
+        return bool(token) and hmac.compare_digest(token, self.csrf_token(session))
+
+    @staticmethod
+    def login_nonce(current: str = "") -> str:
+        """The sign-in cookie's nonce: ``current`` when it is one we could have issued, else a fresh one."""
+        return current if _NONCE.fullmatch(current) else secrets.token_urlsafe(_NONCE_BYTES)
+
+    def login_token(self, nonce: str) -> str:
+        """The sign-in form's token for the nonce in its cookie."""
+        return self._sign(_LOGIN_CONTEXT + nonce)
+
+    def login_ok(self, nonce: str, token: str) -> bool:
+        """True when the form's token matches the cookie's nonce (both present; constant-time)."""
+        return bool(nonce) and bool(token) and hmac.compare_digest(token, self.login_token(nonce))
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())

@@ -12,6 +12,7 @@ The users file (``JIANDU_CONSOLE_USERS``) is YAML::
 
 An officer sees the leads whose jurisdiction starts with their prefix and whose department
 is one of theirs; a supervisor sees every department within their prefix; an admin sees all.
+Supervisors and admins also read the audit log (supervisors within their prefix, see scope.py).
 Password hashes are scrypt in the gateway's token-hash format (``scrypt$n$r$p$salt$hash``).
 """
 
@@ -22,7 +23,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,11 @@ class User:
         """Supervisors and admins hand leads to officers."""
         return self.role in ("supervisor", "admin")
 
+    @property
+    def may_read_audit(self) -> bool:
+        """Supervisors (部门负责人) oversee their officers' work and admins everyone's: both read the audit log."""
+        return self.role in ("supervisor", "admin")
+
     def __repr__(self) -> str:
         return f"User({self.username!r}, role={self.role!r}, jurisdiction={self.jurisdiction!r})"
 
@@ -88,6 +94,9 @@ class UserDirectory:
     def __len__(self) -> int:
         return len(self._users)
 
+    def __iter__(self) -> Iterator[User]:
+        return iter(self._users.values())
+
     def get(self, username: str) -> User | None:
         """The user, or None."""
         return self._users.get(username)
@@ -97,6 +106,10 @@ class UserDirectory:
         user = self._users.get(username)
         ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
         return user if ok and user else None
+
+    def within(self, jurisdiction_prefix: str) -> list[User]:
+        """Users whose own jurisdiction lies within ``jurisdiction_prefix`` (admins with no prefix: only for "")."""
+        return [u for u in self._users.values() if u.jurisdiction.startswith(jurisdiction_prefix)]
 
     def officers_for(self, lead: Mapping[str, Any]) -> list[User]:
         """Officers who may see ``lead``: whom it may be assigned to."""

@@ -2,6 +2,7 @@
 
 Jinja2 is not a dependency of the hub; the pages are few and small, so the templates take only
 pre-escaped fragments (``$name``) and all escaping happens in this module, through :func:`_e`.
+Every POST form gets the viewer's CSRF token as a hidden field (:func:`_csrf_field`).
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from consumers.archive.model import OUTCOMES, Action, LeadHistory, QueryResult, StatisticsRow
+from consumers.archive.model import OUTCOMES, Action, AuditEntry, AuditPage, LeadHistory, QueryResult, StatisticsRow
 from consumers.console.labels import (
     ACTION_ZH,
+    AUDIT_ZH,
     MODEL_ZH,
     ROLE_ZH,
     SEVERITY_ZH,
@@ -24,12 +27,31 @@ from consumers.console.labels import (
     agency_zh,
     record_type_zh,
 )
+from consumers.console.sessions import CSRF_FIELD
 from consumers.console.users import User
 from jiandu.core.timeutil import format_cst
 
-__all__ = ["error_page", "lead_page", "leads_page", "leads_table", "login_page", "stats_page", "table_signature"]
+__all__ = [
+    "Viewer",
+    "audit_page",
+    "error_page",
+    "lead_page",
+    "leads_page",
+    "leads_table",
+    "login_page",
+    "stats_page",
+    "table_signature",
+]
 
 _TEMPLATES = Path(__file__).with_name("templates")
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Whom a page is rendered for: the signed-in user and the CSRF token of their session."""
+
+    user: User
+    csrf: str
 
 
 @cache
@@ -45,9 +67,21 @@ def _time(ms: int | None) -> str:
     return "—" if ms is None else format_cst(ms)[:16].replace("T", " ")
 
 
-def _page(title: str, body: str, user: User | None) -> str:
-    nav = "" if user is None else _template("nav").substitute(user_name=_e(user.name), role_zh=ROLE_ZH[user.role])
+def _page(title: str, body: str, viewer: Viewer | None) -> str:
+    nav = "" if viewer is None else _nav(viewer)
     return _template("layout").substitute(title=_e(title), nav=nav, body=body)
+
+
+def _nav(viewer: Viewer) -> str:
+    user = viewer.user
+    audit = '<a href="/audit" id="audit-link">审计日志</a>' if user.may_read_audit else ""
+    return _template("nav").substitute(
+        user_name=_e(user.name), role_zh=ROLE_ZH[user.role], audit_link=audit, csrf_field=_csrf_field(viewer.csrf)
+    )
+
+
+def _csrf_field(token: str) -> str:
+    return f'<input type="hidden" name="{CSRF_FIELD}" value="{_e(token)}">'
 
 
 def _options(choices: Iterable[tuple[str, str]], selected: str | None) -> str:
@@ -63,15 +97,15 @@ def model_label(model_id: str) -> str:
     return f"{model_id} {MODEL_ZH.get(model_id, '')}".strip()
 
 
-def login_page(message: str = "") -> str:
-    """The sign-in form, with an error message after a failed attempt."""
+def login_page(token: str, message: str = "") -> str:
+    """The sign-in form with its double-submit token, and an error message after a failed attempt."""
     note = f'<p class="error" id="login-error">{_e(message)}</p>' if message else ""
-    return _page("登录", _template("login").substitute(message=note), None)
+    return _page("登录", _template("login").substitute(message=note, csrf_field=_csrf_field(token)), None)
 
 
-def error_page(user: User | None, heading: str, message: str) -> str:
+def error_page(viewer: Viewer | None, heading: str, message: str) -> str:
     """403, 404 and 400 pages."""
-    return _page(heading, _template("error").substitute(heading=_e(heading), message=_e(message)), user)
+    return _page(heading, _template("error").substitute(heading=_e(heading), message=_e(message)), viewer)
 
 
 def table_signature(result: QueryResult) -> str:
@@ -88,19 +122,12 @@ def leads_table(result: QueryResult, page: int, page_size: int, query: str) -> s
     )
     models = " ".join(f"<span>{_e(model_label(k))} {v}</span>" for k, v in result.by_model.items())
     rows = "".join(_lead_row(r) for r in result.rows) or '<tr><td colspan="9">没有符合条件的线索</td></tr>'
-    pages = max(1, -(-result.total // page_size))
-    link = f"/leads?{query}&amp;page=" if query else "/leads?page="
-    pager = [f"第 {page} / {pages} 页"]
-    if page > 1:
-        pager.insert(0, f'<a href="{link}{page - 1}">上一页</a>')
-    if page < pages:
-        pager.append(f'<a href="{link}{page + 1}">下一页</a>')
     return (
         f'<p class="counts">共 <strong id="total">{result.total}</strong> 条 {counts}</p>'
         f'<p class="counts">{models}</p>'
         "<table><thead><tr><th>发现时间</th><th>线索</th><th>模型</th><th>部门</th><th>区划</th>"
         "<th>严重程度</th><th>状态</th><th>期限</th><th>摘要</th></tr></thead>"
-        f'<tbody id="lead-rows">{rows}</tbody></table><p class="pager">{" ".join(pager)}</p>'
+        f'<tbody id="lead-rows">{rows}</tbody></table>{_pager("/leads", result.total, page, page_size, query)}'
     )
 
 
@@ -116,7 +143,7 @@ def _lead_row(r: Mapping[str, Any]) -> str:
 
 
 def leads_page(
-    user: User,
+    viewer: Viewer,
     result: QueryResult,
     form: Mapping[str, str],
     *,
@@ -129,7 +156,7 @@ def leads_page(
     """The lead list with its filters; ``form`` holds the filter values as submitted."""
     body = _template("leads").substitute(
         model_options=_options(((m, model_label(m)) for m in models), form.get("model")),
-        department_options=_options(((d, d) for d in user.visible_departments), form.get("department")),
+        department_options=_options(((d, d) for d in viewer.user.visible_departments), form.get("department")),
         jurisdiction=_e(form.get("jurisdiction", "")),
         status_options=_options(STATUS_ZH.items(), form.get("status")),
         severity_options=_options(SEVERITY_ZH.items(), form.get("severity")),
@@ -141,10 +168,10 @@ def leads_page(
         table=leads_table(result, page, page_size, query),
         now="",
     )
-    return _page("线索列表", body, user)
+    return _page("线索列表", body, viewer)
 
 
-def lead_page(user: User, history: LeadHistory, assignees: Sequence[User]) -> str:
+def lead_page(viewer: Viewer, history: LeadHistory, assignees: Sequence[User]) -> str:
     """One lead: summary, legal basis, deadline, the evidence timeline, the forms to work on it, history."""
     lead = history.latest
     body = _template("lead").substitute(
@@ -161,11 +188,11 @@ def lead_page(user: User, history: LeadHistory, assignees: Sequence[User]) -> st
         case_no=_e(lead["case_no"] or "—"),
         subject=_e(f"{lead['subject_kind']} {lead['subject_key']}"),
         timeline="".join(_evidence_item(e, lead["trigger_event_id"]) for e in _by_time(lead["evidence"])),
-        action_forms=_action_forms(user, lead["lead_id"], assignees),
+        action_forms=_action_forms(viewer, lead["lead_id"], assignees),
         actions="".join(_action_row(a) for a in history.actions) or '<tr><td colspan="6">尚未办理</td></tr>',
         versions="".join(_version_row(v) for v in reversed(history.versions)),
     )
-    return _page(f"线索 {lead['lead_id']}", body, user)
+    return _page(f"线索 {lead['lead_id']}", body, viewer)
 
 
 def _reason(lead: Mapping[str, Any]) -> str:
@@ -186,29 +213,41 @@ def _evidence_item(e: Mapping[str, Any], trigger: str) -> str:
     )
 
 
-def _action_forms(user: User, lead_id: str, assignees: Sequence[User]) -> str:
-    target = f"/leads/{_e(lead_id)}/actions"
+def _action_forms(viewer: Viewer, lead_id: str, assignees: Sequence[User]) -> str:
     outcomes = "".join(f'<option value="{_e(o)}">{_e(o)}</option>' for o in OUTCOMES)
     forms = [
-        f'<form method="post" action="{target}" class="act"><input type="hidden" name="action" value="acknowledge">'
-        '<button type="submit" id="acknowledge">签收</button></form>',
-        f'<form method="post" action="{target}" class="act" id="outcome-form">'
-        '<input type="hidden" name="action" value="outcome">'
-        f'<label>办理结果 <select name="outcome" id="outcome">{outcomes}</select></label> '
-        '<label>备注 <input name="note" id="outcome-note" size="40"></label> '
-        '<button type="submit" id="record-outcome">记录结果</button></form>',
-        f'<form method="post" action="{target}" class="act"><input type="hidden" name="action" value="close">'
-        '<label>备注 <input name="note" size="40"></label> <button type="submit" id="close">办结</button></form>',
+        _action_form(viewer, lead_id, "acknowledge", '<button type="submit" id="acknowledge">签收</button>'),
+        _action_form(
+            viewer,
+            lead_id,
+            "outcome",
+            f'<label>办理结果 <select name="outcome" id="outcome">{outcomes}</select></label> '
+            '<label>备注 <input name="note" id="outcome-note" size="40"></label> '
+            '<button type="submit" id="record-outcome">记录结果</button>',
+            form_id="outcome-form",
+        ),
+        _action_form(
+            viewer,
+            lead_id,
+            "close",
+            '<label>备注 <input name="note" size="40"></label> <button type="submit" id="close">办结</button>',
+        ),
     ]
-    if user.may_assign and assignees:
+    if viewer.user.may_assign and assignees:
         people = "".join(f'<option value="{_e(u.username)}">{_e(u.name)}</option>' for u in assignees)
-        forms.insert(
-            1,
-            f'<form method="post" action="{target}" class="act"><input type="hidden" name="action" value="assign">'
-            f'<label>指派给 <select name="assignee">{people}</select></label> '
-            '<button type="submit" id="assign">指派</button></form>',
-        )
+        fields = f'<label>指派给 <select name="assignee">{people}</select></label> '
+        fields += '<button type="submit" id="assign">指派</button>'
+        forms.insert(1, _action_form(viewer, lead_id, "assign", fields))
     return "".join(forms)
+
+
+def _action_form(viewer: Viewer, lead_id: str, action: str, fields: str, *, form_id: str = "") -> str:
+    """One action's POST form: the action, the CSRF token, then its own fields."""
+    id_attr = f' id="{form_id}"' if form_id else ""
+    return (
+        f'<form method="post" action="/leads/{_e(lead_id)}/actions" class="act"{id_attr}>'
+        f'<input type="hidden" name="action" value="{_e(action)}">{_csrf_field(viewer.csrf)}{fields}</form>'
+    )
 
 
 def _action_row(a: Action) -> str:
@@ -225,7 +264,7 @@ def _version_row(v: Mapping[str, Any]) -> str:
     )
 
 
-def stats_page(user: User, rows: Sequence[StatisticsRow], form: Mapping[str, str], models: Sequence[str]) -> str:
+def stats_page(viewer: Viewer, rows: Sequence[StatisticsRow], form: Mapping[str, str], models: Sequence[str]) -> str:
     """Raised, worked, confirmed and the confirmation rate by model and jurisdiction, and per month."""
     totals: dict[tuple[str, str], list[int]] = {}
     for r in rows:
@@ -242,7 +281,7 @@ def stats_page(user: User, rows: Sequence[StatisticsRow], form: Mapping[str, str
         totals=total_rows,
         monthly=monthly or '<tr><td colspan="7">暂无数据</td></tr>',
     )
-    return _page("统计通报", body, user)
+    return _page("统计通报", body, viewer)
 
 
 def _stats_row(month: str | None, model: str, jurisdiction: str, raised: int, worked: int, confirmed: int) -> str:
@@ -253,3 +292,51 @@ def _stats_row(month: str | None, model: str, jurisdiction: str, raised: int, wo
         f'<td>{_e(jurisdiction)}</td><td class="raised">{raised}</td><td class="worked">{worked}</td>'
         f'<td class="confirmed">{confirmed}</td><td class="rate">{rate}</td></tr>'
     )
+
+
+def audit_page(
+    viewer: Viewer,
+    result: AuditPage,
+    form: Mapping[str, str],
+    *,
+    names: Mapping[str, str],
+    page: int,
+    page_size: int,
+    query: str,
+) -> str:
+    """The audit log, newest first, with its filters; ``names`` shows users' names next to their usernames."""
+    rows = "".join(_audit_row(e, names) for e in result.rows) or '<tr><td colspan="5">没有符合条件的审计记录</td></tr>'
+    body = _template("audit").substitute(
+        who=_e(form.get("who", "")),
+        what_options=_options(AUDIT_ZH.items(), form.get("what")),
+        lead=_e(form.get("lead", "")),
+        date_from=_e(form.get("from", "")),
+        date_to=_e(form.get("to", "")),
+        total=result.total,
+        rows=rows,
+        pager=_pager("/audit", result.total, page, page_size, query),
+    )
+    return _page("审计日志", body, viewer)
+
+
+def _audit_row(e: AuditEntry, names: Mapping[str, str]) -> str:
+    who = f"{_e(e.who)}（{_e(names[e.who])}）" if e.who in names and names[e.who] != e.who else _e(e.who)
+    lead = f'<a href="/leads/{_e(e.lead_id)}">{_e(e.lead_id)}</a>' if e.lead_id else "—"
+    verdict = '<span class="allowed">允许</span>' if e.allowed else '<span class="denied">拒绝</span>'
+    return (
+        f'<tr data-who="{_e(e.who)}" data-what="{_e(e.what)}" data-lead="{_e(e.lead_id or "")}" '
+        f'data-allowed="{int(e.allowed)}"><td class="at">{_e(format_cst(e.at)[:19].replace("T", " "))}</td>'
+        f'<td class="who">{who}</td><td class="what">{_e(AUDIT_ZH.get(e.what, e.what))}</td>'
+        f"<td>{lead}</td><td>{verdict}</td></tr>"
+    )
+
+
+def _pager(path: str, total: int, page: int, page_size: int, query: str) -> str:
+    pages = max(1, -(-total // page_size))
+    link = f"{path}?{_e(query)}&amp;page=" if query else f"{path}?page="
+    parts = [f"第 {page} / {pages} 页"]
+    if page > 1:
+        parts.insert(0, f'<a href="{link}{page - 1}">上一页</a>')
+    if page < pages:
+        parts.append(f'<a href="{link}{page + 1}">下一页</a>')
+    return f'<p class="pager">{" ".join(parts)}</p>'

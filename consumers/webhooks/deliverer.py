@@ -8,9 +8,15 @@ dead-lettered, so a later version of a lead never overtakes an earlier one,
 while the lanes of other leads go on independently (one asyncio task each).
 
 Offsets are committed only up to the first message with a delivery still under
-way (:class:`~consumers.webhooks.progress.PartitionProgress`): a restart sends
-again what was not finished (at least once; the ``X-Jiandu-Delivery`` id lets a
-receiver drop repeats) and never skips a delivery.
+way (:class:`~consumers.webhooks.progress.PartitionProgress`): a restart reads
+again what was not finished and never skips a delivery (at least once). Each
+delivery is also recorded as *settled* the moment it is answered 2xx or
+dead-lettered (:meth:`~consumers.webhooks.store.FailedDeliveryStore.settle`), and
+a message read again skips what already settled: after a crash only the
+deliveries in flight (at most one per lane) are sent again, which the
+``X-Jiandu-Delivery`` id lets a receiver drop. The settled rows live in the
+deliverer's data directory: a partition taken over by a deliverer on another
+machine is sent again from the committed offset.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from kafka.structs import OffsetAndMetadata
 from consumers._group import GroupOptions, group_consumer
 from consumers.webhooks.delivery import Delivery, RetryPolicy, deliver
 from consumers.webhooks.progress import PartitionProgress
-from consumers.webhooks.store import FailedDeliveryStore
+from consumers.webhooks.store import FailedDeliveryStore, MessagePosition
 from consumers.webhooks.subscriptions import Subscription
 from jiandu.core.leads import Lead
 from jiandu.errors import SchemaError
@@ -55,6 +61,7 @@ class DeliveryCounts:
 
     delivered: int = 0
     dead_lettered: int = 0
+    already_settled: int = 0  # read again after a restart, settled before it: not sent again
 
 
 class WebhookDeliverer:
@@ -111,6 +118,9 @@ class WebhookDeliverer:
         deliveries = [
             Delivery.of(s, lead) for lead in self._lead(record) for s in self.subscriptions if s.filter.matches(lead)
         ]
+        unsettled = [d for d in deliveries if not self.store.is_settled(d.delivery_id)]
+        self.counts.already_settled += len(deliveries) - len(unsettled)
+        deliveries = unsettled
         self._progress.setdefault(tp, PartitionProgress()).add(record.offset, len(deliveries))
         for delivery in deliveries:
             key = (delivery.subscription.id, delivery.lead_id)
@@ -145,10 +155,11 @@ class WebhookDeliverer:
         while lane:
             tp, offset, delivery = lane[0]
             attempts, error = await deliver(client, delivery, self.policy)
+            failed = None if error is None else delivery.failed(attempts, error)
+            self.store.settle(delivery.delivery_id, MessagePosition(tp.topic, tp.partition, offset), failed)
             if error is None:
                 self.counts.delivered += 1
             else:
-                self.store.add(delivery.failed(attempts, error))
                 self.counts.dead_lettered += 1
                 log.warning("webhook %s lead %s dead-lettered after %d attempts: %s", *key, attempts, error)
             lane.popleft()
@@ -187,6 +198,8 @@ class WebhookDeliverer:
             log.warning("webhook commit failed, deliveries will be repeated: %r", exc)
             return
         self.committed.update({tp: o.offset for tp, o in offsets.items()})
+        for tp, o in offsets.items():
+            self.store.forget_settled(tp.topic, tp.partition, o.offset)
 
     async def _abandon_lanes(self) -> None:
         for task in list(self._tasks):

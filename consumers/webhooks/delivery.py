@@ -1,14 +1,25 @@
-"""One webhook delivery: a lead version's JSON, signed, POSTed with bounded exponential backoff."""
+"""One webhook delivery: a lead version's JSON, signed, POSTed with bounded exponential backoff.
+
+A receiver that answers 429 (too many requests) or 503 (unavailable) with ``Retry-After``
+(seconds or an HTTP date) gets the next attempt of that delivery no sooner than it asked, instead
+of after the exponential backoff, up to :attr:`RetryPolicy.retry_after_max_seconds` (five times
+``JIANDU_WEBHOOK_BACKOFF_MAX_SECONDS``: 5 minutes by default). The cap keeps one receiver's header
+from holding a lead's later versions, and the lead topic's offsets, for hours: a longer outage
+ends, as any other, in the dead letters after ``JIANDU_WEBHOOK_MAX_ATTEMPTS``, for
+``jiandu webhooks redeliver``. A ``Retry-After`` of 0, in the past or unreadable is ignored (backoff).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 
@@ -18,9 +29,23 @@ from consumers.webhooks.subscriptions import Subscription
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import utc_now_ms
 
-__all__ = ["Delivery", "RedeliveryReport", "RetryPolicy", "attempt", "deliver", "redeliver"]
+__all__ = [
+    "RETRY_AFTER_STATUSES",
+    "AttemptResult",
+    "Delivery",
+    "RedeliveryReport",
+    "RetryPolicy",
+    "attempt",
+    "deliver",
+    "redeliver",
+    "retry_after_seconds",
+]
 
 log = logging.getLogger(__name__)
+
+#: Answers whose ``Retry-After`` the deliverer honours.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+_RETRY_AFTER_CAP_FACTOR = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +56,16 @@ class RetryPolicy:
     backoff_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
 
-    def wait_after(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based): doubling, capped."""
+    @property
+    def retry_after_max_seconds(self) -> float:
+        """The longest ``Retry-After`` honoured: five times the longest backoff."""
+        return _RETRY_AFTER_CAP_FACTOR * self.backoff_max_seconds
+
+    def wait_after(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based): what the receiver asked for
+        (``retry_after`` seconds, capped), else the backoff, doubling from ``backoff_seconds``, capped."""
+        if retry_after is not None and retry_after > 0:
+            return float(min(retry_after, self.retry_after_max_seconds))
         return float(min(self.backoff_seconds * 2 ** (attempt - 1), self.backoff_max_seconds))
 
 
@@ -64,8 +97,17 @@ class Delivery:
         )
 
 
-async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
-    """POST once; None on a 2xx answer, else what went wrong (never the secret)."""
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """How one POST went: ``error`` None on a 2xx answer, else what went wrong (never the secret);
+    ``retry_after`` the seconds a 429 or 503 answer asked to wait, if it said."""
+
+    error: str | None
+    retry_after: float | None = None
+
+
+async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> AttemptResult:
+    """POST once."""
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json; charset=utf-8",
@@ -76,21 +118,53 @@ async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> str | None:
     try:
         response = await client.post(delivery.subscription.url, content=delivery.body, headers=headers)
     except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None if response.is_success else f"HTTP {response.status_code}"
+        return AttemptResult(f"{type(exc).__name__}: {exc}")
+    if response.is_success:
+        return AttemptResult(None)
+    asked = response.headers.get("Retry-After") if response.status_code in RETRY_AFTER_STATUSES else None
+    return AttemptResult(f"HTTP {response.status_code}", retry_after_seconds(asked))
 
 
 async def deliver(client: httpx.AsyncClient, delivery: Delivery, policy: RetryPolicy) -> tuple[int, str | None]:
     """Try until success or ``policy.max_attempts``; (attempts made, last error or None)."""
     error: str | None = None
     for number in range(1, policy.max_attempts + 1):
-        error = await attempt(client, delivery)
+        result = await attempt(client, delivery)
+        error = result.error
         if error is None:
             return number, None
-        log.info("webhook %s lead %s attempt %d failed: %s", delivery.subscription.id, delivery.lead_id, number, error)
         if number < policy.max_attempts:
-            await asyncio.sleep(policy.wait_after(number))
+            wait = policy.wait_after(number, result.retry_after)
+            log.info(
+                "webhook %s lead %s attempt %d failed: %s; next attempt in %.2f s%s",
+                delivery.subscription.id,
+                delivery.lead_id,
+                number,
+                error,
+                wait,
+                " as Retry-After asks" if result.retry_after else "",
+            )
+            await asyncio.sleep(wait)
     return policy.max_attempts, error
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date); None when absent or unreadable.
+
+    The same reading as the REST poller's (adapters/rest/client.py), which consumers may not import.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,23 @@
-"""Dead-lettered webhook deliveries, kept in SQLite under the data directory until re-delivered."""
+"""The deliverer's local state in SQLite under the data directory: dead letters, and settled deliveries.
+
+Dead-lettered deliveries stay until re-delivered. *Settled* deliveries (answered 2xx, or
+dead-lettered) are recorded the moment they settle, with the lead-topic message they came from,
+so that a deliverer restarted after a crash does not send again what a receiver already
+confirmed, though its message's offset was not committed yet (the offset waits for the slowest
+lead of the partition): only what was in flight at the crash is sent again. A row is forgotten
+once the committed offset has passed its message, which is then never read again by the group.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["FailedDelivery", "FailedDeliveryStore"]
+__all__ = ["FailedDelivery", "FailedDeliveryStore", "MessagePosition"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS failed_delivery (
@@ -22,6 +32,27 @@ CREATE TABLE IF NOT EXISTS failed_delivery (
     PRIMARY KEY (subscription, lead_id, version)
 )
 """
+_SETTLED_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS settled_delivery (
+    delivery_id TEXT NOT NULL PRIMARY KEY,
+    topic TEXT NOT NULL,               -- the lead-topic message that caused it
+    partition INTEGER NOT NULL,
+    message_offset INTEGER NOT NULL,
+    settled_at INTEGER NOT NULL        -- epoch ms (UTC)
+)
+""",
+    "CREATE INDEX IF NOT EXISTS settled_delivery_message ON settled_delivery (topic, partition, message_offset)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosition:
+    """Where a lead-topic message is."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +70,57 @@ class FailedDelivery:
 
 
 class FailedDeliveryStore:
-    """The webhook dead letters; a row is removed once a re-delivery succeeded."""
+    """The webhook dead letters (a row is removed once a re-delivery succeeded) and the settled deliveries."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        # WAL + NORMAL: a commit survives the process being killed; only a power cut may lose the last
+        # ones, which costs a repeated delivery (at least once), not a lost one
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        for statement in (_SCHEMA, *_SETTLED_SCHEMA):
+            self._db.execute(statement)
 
     def add(self, failed: FailedDelivery) -> None:
         """Keep a failed delivery (a second failure of the same version replaces the first, adding attempts)."""
+        self._add(failed)
+
+    def settle(self, delivery_id: str, message: MessagePosition, failed: FailedDelivery | None = None) -> None:
+        """Record that a delivery is over (delivered, or dead-lettered as ``failed``), in one transaction."""
+        with self._transaction():
+            if failed is not None:
+                self._add(failed)
+            self._db.execute(
+                "INSERT OR REPLACE INTO settled_delivery VALUES (?, ?, ?, ?, ?)",
+                (delivery_id, message.topic, message.partition, message.offset, int(time.time() * 1000)),
+            )
+
+    def is_settled(self, delivery_id: str) -> bool:
+        """True when the delivery settled and its message was not yet passed by a committed offset."""
+        row = self._db.execute("SELECT 1 FROM settled_delivery WHERE delivery_id = ?", (delivery_id,)).fetchone()
+        return row is not None
+
+    def forget_settled(self, topic: str, partition: int, committed: int) -> int:
+        """The group committed ``committed`` on a partition: forget the deliveries of the messages before it."""
+        cursor = self._db.execute(
+            "DELETE FROM settled_delivery WHERE topic = ? AND partition = ? AND message_offset < ?",
+            (topic, partition, committed),
+        )
+        return cursor.rowcount
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _add(self, failed: FailedDelivery) -> None:
         self._db.execute(
             "INSERT INTO failed_delivery VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (subscription, lead_id, version) DO UPDATE SET "

@@ -2,7 +2,9 @@
 
 Sign in, filter, watch a new lead arrive, open a lead and its evidence timeline, record an outcome
 (on the outcome topic of the session's embedded broker and in the archive), see the statistics
-change; an officer of another jurisdiction gets 403 and the audit log a denied row.
+change; a forged form without the CSRF token gets 403 and changes nothing; an officer of another
+jurisdiction gets 403 and the audit log a denied row; the supervisor's audit-log page shows who
+viewed and worked the lead, and when.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from consumers.console import ConsoleServer, hash_password
 from jiandu.broker import EmbeddedBroker, high_watermarks
 from jiandu.cli.console import open_console
 from jiandu.cli.hub import catalogue_of, create_topics
+from jiandu.core.timeutil import format_cst
 from jiandu.serde import AvroCodec
 from tests.lead_versions import lead_version
 from tests.pipeline import settings_for
@@ -75,6 +78,11 @@ def _users_file(path: Path) -> Path:
     role: officer
     jurisdiction: "2102"
     departments: [刑事执行检察]
+  - username: zhao
+    name: 赵主任
+    password_hash: "{hashed}"
+    role: supervisor
+    jurisdiction: "2101"
 """,
         encoding="utf-8",
     )
@@ -122,6 +130,39 @@ def _audit(archive_path: Path) -> list[tuple[str, str, str | None, int]]:
         return conn.execute("SELECT who, what, lead_id, allowed FROM audit_log ORDER BY at").fetchall()
 
 
+def _audited_at(archive_path: Path, who: str, what: str) -> str:
+    """When the audit log last has ``who`` doing ``what``, as the audit page shows it (China time, to the second)."""
+    query = "SELECT MAX(at) FROM audit_log WHERE who = ? AND what = ?"
+    with sqlite3.connect(archive_path) as conn:
+        (at,) = conn.execute(query, (who, what)).fetchone()
+    return format_cst(at)[:19].replace("T", " ")
+
+
+def _sign_in(page: Any, url: str, username: str) -> None:
+    page.goto(f"{url}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_url(f"{url}/leads")
+
+
+def _forge_action(page: Any, lead_id: str) -> Any:
+    """Submit, from the signed-in page, a form that closes the lead without the CSRF token (the cookie goes along)."""
+    script = """lead => {
+        const form = document.createElement("form");
+        form.method = "post";
+        form.action = `/leads/${lead}/actions`;
+        const field = document.createElement("input");
+        Object.assign(field, {type: "hidden", name: "action", value: "close"});
+        form.appendChild(field);
+        document.body.appendChild(form);
+        form.submit();
+    }"""
+    with page.expect_navigation() as navigation:
+        page.evaluate(script, lead_id)
+    return navigation.value
+
+
 def test_an_officer_works_a_lead_in_the_browser(console: tuple[ConsoleServer, SqliteArchive], tmp_path: Path) -> None:
     server, archive = console
     sync_playwright = _browser_or_skip()
@@ -140,6 +181,7 @@ def test_an_officer_works_a_lead_in_the_browser(console: tuple[ConsoleServer, Sq
             # signing in
             page.goto(f"{server.url}/leads")
             assert page.url.endswith("/login")
+            assert page.locator("input[name=csrf_token]").count() == 1
             page.fill("#username", "wang")
             page.fill("#password", PASSWORD)
             page.click("#sign-in")
@@ -176,19 +218,50 @@ def test_an_officer_works_a_lead_in_the_browser(console: tuple[ConsoleServer, Sq
             shot = Path(os.environ.get("JIANDU_TEST_ARTIFACTS", tmp_path)) / "console-stats.png"
             page.screenshot(path=str(shot), full_page=True)
             print(f"console screenshot: {shot}")
+            # a forged form without the CSRF token: 403, nothing recorded (the fixture counts the outcome topic)
+            page.goto(f"{server.url}/leads/{lead_id}")
+            forged = _forge_action(page, lead_id)
+            assert forged.status == 403 and "安全令牌（CSRF）" in page.inner_text("#error-message")
+            page.goto(f"{server.url}/leads/{lead_id}")
+            assert "办结" not in page.inner_text("#actions")
+            # an officer has no audit-log page
+            assert page.locator("#audit-link").count() == 0
+            response = page.goto(f"{server.url}/audit")
+            assert response is not None and response.status == 403
+            page.click("#sign-out")  # the sign-out form carries the token
+            page.wait_for_url(f"{server.url}/login")
             # another jurisdiction's officer is refused, and the refusal is audited
-            context.clear_cookies()
-            page.goto(f"{server.url}/login")
-            page.fill("#username", "li")
-            page.fill("#password", PASSWORD)
-            page.click("#sign-in")
-            page.wait_for_url(f"{server.url}/leads")
+            _sign_in(page, server.url, "li")
             response = page.goto(f"{server.url}/leads/{lead_id}")
             assert response is not None and response.status == 403
+            context.clear_cookies()
+            # the supervisor of 2101 reads who viewed and worked the lead, and when
+            _sign_in(page, server.url, "zhao")
+            page.click("#audit-link")
+            page.wait_for_url(f"{server.url}/audit")
+            view = page.locator(f"#audit-rows tr[data-who='wang'][data-what='view'][data-lead='{lead_id}']").first
+            assert "王检察官" in view.locator(".who").inner_text()
+            assert view.locator(".at").inner_text() == _audited_at(tmp_path / "archive.sqlite3", "wang", "view")
+            assert page.locator(f"#audit-rows tr[data-who='li'][data-lead='{lead_id}'][data-allowed='0']").count() == 1
+            page.fill("input[name=who]", "wang")
+            page.select_option("select[name=what]", "action:outcome")
+            page.click("#apply-audit-filters")
+            page.wait_for_url("**what=action%3Aoutcome**")
+            rows = page.locator("#audit-rows tr")
+            assert rows.count() == 1 and page.inner_text("#audit-total") == "1"
+            assert "办理：办理结果" in rows.first.inner_text() and "允许" in rows.first.inner_text()
+            outcome_at = _audited_at(tmp_path / "archive.sqlite3", "wang", "action:outcome")
+            assert rows.first.locator(".at").inner_text() == outcome_at
+            shot = Path(os.environ.get("JIANDU_TEST_ARTIFACTS", tmp_path)) / "console-audit.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"console audit screenshot: {shot}")
         finally:
             context.close()
     audit = _audit(tmp_path / "archive.sqlite3")
     assert ("wang", "view", lead_id, 1) in audit
     assert ("wang", "action:outcome", lead_id, 1) in audit
+    assert ("wang", "csrf-rejected", lead_id, 0) in audit
+    assert ("wang", "view-audit", None, 0) in audit and ("wang", "sign-out", None, 1) in audit
     assert ("li", "view", lead_id, 0) in audit
+    assert ("zhao", "view-audit", None, 1) in audit
     shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)

@@ -1,7 +1,8 @@
 """`jiandu webhooks` against the real broker and a real HTTP receiver on 127.0.0.1.
 
 The receiver verifies every signature and can fail on purpose: the first K
-attempts of one lead, or everything until it is healed.
+attempts of one lead, scripted answers (429 / 503 with ``Retry-After``), or
+everything until it is healed; it can answer slowly, to catch requests in flight.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -50,41 +53,62 @@ class Attempt:
     delivery_id: str
     ok: bool
     at: float
+    run: int = 1
+
+
+#: An answer to script: the status and, when not None, the Retry-After header (made when answering).
+Scripted = tuple[int, Callable[[], str] | None]
 
 
 @dataclass
 class Receiver:
-    """What a threading http.server saw: every attempt, in arrival order; bad signatures counted."""
+    """What a threading http.server saw: every attempt, in arrival order; bad signatures counted.
+
+    An attempt is recorded when it arrives, before the answer: one in flight when its sender dies
+    counts as received (the sender never learnt it was).
+    """
 
     port: int = 0
     attempts: list[Attempt] = field(default_factory=list)
     bad_signatures: int = 0
     fail_first: dict[str, int] = field(default_factory=dict)  # lead_id -> attempts to fail
+    script: dict[str, list[Scripted]] = field(default_factory=dict)  # lead_id -> its first answers
     always_fail: bool = False
+    delay_seconds: float = 0.0  # before answering
+    run: int = 1  # stamped on each attempt: which run of a restarted deliverer sent it
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, subscription: str) -> str:
         return f"http://127.0.0.1:{self.port}/hooks/{subscription}"
 
-    def handle(self, path: str, headers: dict[str, str], body: bytes) -> int:
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str]]:
         with self.lock:
             if not verify_signature(SECRET, headers, body):
                 self.bad_signatures += 1
-                return 401
+                return 401, {}
             lead = json.loads(body)
-            ok = not self.always_fail and self.fail_first.get(lead["lead_id"], 0) <= 0
-            if not ok and lead["lead_id"] in self.fail_first:
-                self.fail_first[lead["lead_id"]] -= 1
+            status, answer_headers = self._answer(lead["lead_id"])
             attempt = Attempt(
                 path.rsplit("/", 1)[-1],
                 lead["lead_id"],
                 lead["updated_at"],
                 headers["X-Jiandu-Delivery"],
-                ok,
+                status == 204,
                 time.monotonic(),
+                self.run,
             )
             self.attempts.append(attempt)
-            return 204 if ok else 503
+        time.sleep(self.delay_seconds)
+        return status, answer_headers
+
+    def _answer(self, lead_id: str) -> tuple[int, dict[str, str]]:
+        if self.script.get(lead_id):
+            status, retry_after = self.script[lead_id].pop(0)
+            return status, ({} if retry_after is None else {"Retry-After": retry_after()})
+        ok = not self.always_fail and self.fail_first.get(lead_id, 0) <= 0
+        if not ok and lead_id in self.fail_first:
+            self.fail_first[lead_id] -= 1
+        return (204 if ok else 503), {}
 
     def delivered(self, subscription: str | None = None) -> list[Attempt]:
         with self.lock:
@@ -98,9 +122,14 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(state.handle(self.path, dict(self.headers.items()), body))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            status, headers = state.handle(self.path, dict(self.headers.items()), body)
+            try:
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": "0"}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the deliverer was killed while we answered
 
         def log_message(self, *args: object) -> None:
             return None
@@ -259,3 +288,119 @@ def test_dead_letters_after_max_attempts_then_redeliver_succeeds(
     assert receiver.bad_signatures == 0
     with FailedDeliveryStore(store_path(settings, group)) as store:
         assert store.failed() == []
+
+
+def test_retry_after_on_429_and_503_delays_the_next_attempt_instead_of_the_backoff(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    leads = [lead_version(n, 1) for n in range(4)]
+    settings = setup(broker, topic_prefix, tmp_path, leads)
+    receiver.script = {
+        leads[0].lead_id: [(429, lambda: "2")],
+        leads[1].lead_id: [(503, lambda: formatdate(time.time() + 3, usegmt=True))],  # whole seconds: >= 2 s away
+        leads[2].lead_id: [(503, None)],  # no Retry-After: the backoff (0.05 s)
+        leads[3].lead_id: [(429, lambda: "3600")],  # capped at 5 x the longest backoff: 5 s
+    }
+    with FailedDeliveryStore(tmp_path / "failed.sqlite") as store:
+        deliverer = deliver_until(
+            settings,
+            [subscription(receiver, "all")],
+            store,
+            lambda d: d.counts.delivered == 4,
+            policy=RetryPolicy(3, 0.05, 1.0),
+        )
+    assert deliverer.counts.dead_lettered == 0 and receiver.bad_signatures == 0
+    gaps = {}
+    for lead in leads:
+        first, second = (a for a in receiver.attempts if a.lead_id == lead.lead_id)
+        assert (first.ok, second.ok) == (False, True)
+        gaps[lead.lead_id] = second.at - first.at
+    assert gaps[leads[0].lead_id] >= 2.0, "Retry-After: 2 on a 429"
+    assert gaps[leads[1].lead_id] >= 2.0, "Retry-After as an HTTP date on a 503"
+    assert gaps[leads[2].lead_id] < 1.0, "no Retry-After: the backoff"
+    assert 5.0 <= gaps[leads[3].lead_id] < 8.0, "Retry-After beyond the cap: the cap"
+
+
+def _by_run(attempts: list[Attempt]) -> dict[int, dict[str, list[str]]]:
+    """Delivered versions (updated_at) per run, per lead, in arrival order."""
+    runs: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for a in attempts:
+        if a.ok:
+            runs[a.run][a.lead_id].append(a.updated_at)
+    return runs
+
+
+def _start_deliverer(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "jiandu.cli", "webhooks", "run"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the deliverer exited: {log.read_text(errors='replace')[-3000:]}"
+        assert time.monotonic() < deadline, f"timed out: {log.read_text(errors='replace')[-3000:]}"
+        time.sleep(0.01)
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_mid_stream_then_restart_delivers_every_version_in_order_with_at_most_the_in_flight_again(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """`jiandu webhooks run` killed with SIGKILL mid-stream and started again: every version of every lead
+    arrives, in order per lead within each run, and the restarted run sends again only what was in flight
+    (sent, not yet answered or not yet recorded as settled): at most one version per lead, its last one."""
+    n_leads, n_versions = 8, 25
+    leads = [lead_version(n, v) for v in range(1, n_versions + 1) for n in range(n_leads)]
+    settings = settings_for(broker.bootstrap, topic_prefix, data_dir=tmp_path / "data")
+    create_topics(settings)
+    publish_leads(broker.bootstrap, catalogue_of(settings).leads, leads)  # keyed by lead: 4 partitions
+    expected = defaultdict(list)
+    for lead in leads:
+        expected[lead.lead_id].append(lead.to_json()["updated_at"])
+    subs_file = tmp_path / "subscriptions.yaml"
+    subs_file.write_text(
+        f"subscriptions:\n  - id: crash\n    url: {receiver.url('crash')}\n    secret: {SECRET}\n", encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
+    env.update(settings.replace(webhook_subscriptions=str(subs_file)).to_env())
+    receiver.delay_seconds = 0.1  # each lane has a request in flight most of the time
+    log = tmp_path / "webhooks.log"
+
+    first = _start_deliverer(env, log)
+    try:
+        _wait_for(lambda: len(receiver.delivered()) >= 60, first, log, timeout=60)
+    finally:
+        first.kill()  # SIGKILL, by the pid this test started
+        first.wait(timeout=10)
+    time.sleep(0.3)  # requests already received finish being recorded as run 1
+    with receiver.lock:
+        receiver.run = 2
+    delivered_in_run_1 = len(receiver.delivered())
+    assert delivered_in_run_1 < len(leads), "killed mid-stream"
+
+    second = _start_deliverer(env, log)
+    try:
+        everything = {(lead.lead_id, lead.to_json()["updated_at"]) for lead in leads}
+        _wait_for(lambda: {(a.lead_id, a.updated_at) for a in receiver.delivered()} >= everything, second, log, 90)
+        time.sleep(0.5)  # anything more it would send
+    finally:
+        second.terminate()  # SIGTERM: commits and leaves the group
+        assert second.wait(timeout=30) == 0, log.read_text(errors="replace")[-3000:]
+
+    assert receiver.bad_signatures == 0
+    runs = _by_run(receiver.attempts)
+    duplicates = 0
+    for lead_id, versions in expected.items():
+        before, after = runs[1][lead_id], runs[2][lead_id]
+        assert before == versions[: len(before)], f"{lead_id}: run 1 delivered a prefix, in order"
+        resumed_at = len(versions) - len(after)
+        assert after == versions[resumed_at:], f"{lead_id}: run 2 delivered the rest, in order"
+        assert resumed_at >= len(before) - 1, f"{lead_id}: run 2 sent again more than the one in flight"
+        duplicates += len(before) - resumed_at
+    print(
+        f"delivered {delivered_in_run_1} before kill -9; sent again after the restart: {duplicates} (bound {n_leads})"
+    )
+    assert duplicates <= n_leads

@@ -11,6 +11,8 @@ import pytest
 
 from consumers.archive import (
     Action,
+    AuditFilter,
+    AuditScope,
     LeadFilter,
     PostgresArchive,
     SqliteArchive,
@@ -242,8 +244,49 @@ def test_audit_log_and_rebuild_keep_actions(archive: SqliteArchive | PostgresArc
     assert history is not None and [a.action for a in history.actions] == ["acknowledge"]
 
 
+def test_audit_rows_read_newest_first_filtered_scoped_and_paged(archive: SqliteArchive | PostgresArchive) -> None:
+    archive.store_versions(
+        [(make_lead("A1"), "p.leads", 0, 0), (make_lead("B1", jurisdiction="220101"), "p.leads", 0, 1)]
+    )
+    archive.audit("wang", "sign-in", None, allowed=True, at=1_000)
+    archive.audit("wang", "view", "A1", allowed=True, at=2_000)
+    archive.record_action(Action("A1", "wang", "acknowledge", at=3_000))
+    archive.audit("li", "view", "A1", allowed=False, at=4_000)
+    archive.audit("li", "view", "B1", allowed=True, at=5_000)
+    archive.audit("wang", "view", "B1", allowed=False, at=5_000)
+    everything = archive.audit_entries()
+    assert everything.total == 6
+    assert [(e.who, e.what, e.lead_id, e.at) for e in everything.rows] == [
+        ("wang", "view", "B1", 5_000),  # the same millisecond as the next: the later written first
+        ("li", "view", "B1", 5_000),
+        ("li", "view", "A1", 4_000),
+        ("wang", "action:acknowledge", "A1", 3_000),
+        ("wang", "view", "A1", 2_000),
+        ("wang", "sign-in", None, 1_000),
+    ]
+    assert [e.allowed for e in everything.rows if e.who == "li"] == [True, False]
+
+    def whats(f: AuditFilter, **paging: int) -> list[tuple[str, str, int]]:
+        return [(e.who, e.what, e.at) for e in archive.audit_entries(f, **paging).rows]
+
+    assert whats(AuditFilter(who="wang", what="view")) == [("wang", "view", 5_000), ("wang", "view", 2_000)]
+    assert whats(AuditFilter(lead_id="A1", at_from=2_000, at_before=4_000)) == [
+        ("wang", "action:acknowledge", 3_000),
+        ("wang", "view", 2_000),
+    ]
+    # a supervisor of 2101 whose officers are wang: wang's rows and every row about a 2101 lead
+    scoped = AuditFilter(scope=AuditScope(users=("wang",), jurisdiction_prefix="2101"))
+    assert archive.audit_entries(scoped).total == 5 and ("li", "view", 5_000) not in whats(scoped)
+    assert archive.audit_entries(AuditFilter(scope=AuditScope(jurisdiction_prefix="2_"))).total == 0
+    assert archive.audit_entries(AuditFilter(scope=AuditScope())).total == 0
+    page2 = archive.audit_entries(AuditFilter(who="wang"), page=2, page_size=3)
+    assert page2.total == 4 and [e.at for e in page2.rows] == [1_000]
+    with pytest.raises(InputError, match="pages start at 1"):
+        archive.audit_entries(page=1, page_size=0)
+
+
 def test_migrations_are_applied_once(archive: SqliteArchive | PostgresArchive) -> None:
-    assert archive.schema_version() == 1
+    assert archive.schema_version() == 2
     assert archive.migrate() == []
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from consumers.webhooks import LeadFilter, RetryPolicy, load_subscriptions, sign, verify_signature
+from consumers.webhooks.delivery import retry_after_seconds
 from consumers.webhooks.progress import PartitionProgress
+from consumers.webhooks.store import FailedDelivery, FailedDeliveryStore, MessagePosition
 from jiandu.core.leads import DEPARTMENTS
 from jiandu.errors import ConfigurationError
 from jiandu.topics import DEPARTMENT_SLUGS, TopicCatalogue
@@ -89,9 +92,38 @@ def test_offsets_are_committable_only_up_to_the_first_unfinished_message() -> No
     assert progress.committable == 13 and progress.outstanding == 0
 
 
+def test_settled_deliveries_are_kept_until_the_committed_offset_passes_their_message(tmp_path: Path) -> None:
+    path = tmp_path / "webhooks" / "group.sqlite"
+    failed = FailedDelivery("sub", "M02-1", 2, "d2", b"{}", 3, "HTTP 503", 1)
+    with FailedDeliveryStore(path) as store:
+        store.settle("d1", MessagePosition("p.leads", 0, 10))
+        store.settle("d2", MessagePosition("p.leads", 0, 11), failed)
+        store.settle("d3", MessagePosition("p.leads", 1, 5))
+    with FailedDeliveryStore(path) as store:  # as a restarted deliverer finds them
+        assert [store.is_settled(d) for d in ("d1", "d2", "d3", "d4")] == [True, True, True, False]
+        assert store.failed() == [failed], "a dead letter settles with its delivery, in one transaction"
+        assert store.forget_settled("p.leads", 0, 11) == 1
+        assert [store.is_settled(d) for d in ("d1", "d2", "d3")] == [False, True, True]
+
+
 def test_backoff_doubles_and_is_capped() -> None:
     policy = RetryPolicy(max_attempts=6, backoff_seconds=0.5, backoff_max_seconds=3)
     assert [policy.wait_after(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_retry_after_replaces_the_backoff_up_to_five_times_its_cap() -> None:
+    policy = RetryPolicy(max_attempts=6, backoff_seconds=0.5, backoff_max_seconds=3)
+    assert policy.retry_after_max_seconds == 15
+    assert [policy.wait_after(1, 2.0), policy.wait_after(5, 2.0), policy.wait_after(1, 3600)] == [2.0, 2.0, 15.0]
+    assert [policy.wait_after(2, None), policy.wait_after(2, 0.0)] == [1.0, 1.0]  # nothing or 0 asked: backoff
+
+
+def test_retry_after_in_seconds_or_as_an_http_date() -> None:
+    now = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("2") == 2.0 and retry_after_seconds(" 120 ") == 120.0
+    assert retry_after_seconds("Fri, 01 Mar 2024 12:00:30 GMT", now=now) == 30.0
+    assert retry_after_seconds("Fri, 01 Mar 2024 11:00:00 GMT", now=now) == 0.0
+    assert [retry_after_seconds(v) for v in (None, "soon", "-1", "1.5", "²")] == [None] * 5
 
 
 def test_every_department_has_an_alert_topic() -> None:
