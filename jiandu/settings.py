@@ -48,7 +48,7 @@ class Settings:
     live_tick_seconds: float = 5.0
     """Live mode: how often the workers advance the hub clock."""
     worker_web_port: int = 6066
-    """Port of the streams worker's web server (health, metrics)."""
+    """Port of the streams worker's /metrics, /healthz and /readyz (another worker on the machine: --web-port)."""
     consumer_fetch_max_wait_ms: int = 20
     """Fetch wait of the streams consumers; small values cut latency (notes/tansu.md)."""
     session_timeout_seconds: float = 6.0
@@ -63,6 +63,12 @@ class Settings:
     """SASL password. Secret: masked when printed."""
     log_level: str = "info"
     """Log level of the hub's processes."""
+    log_format: str = "text"
+    """``text`` or ``json`` (JSON lines: ts, level, logger, process, msg); ID numbers are masked in both."""
+    metrics_ports: str = ""
+    """``process=port,…`` overriding the /metrics, /healthz, /readyz ports (0: a free port, -1: none); defaults:
+    run=9460, filedrop=9461, rest-pull=9462, gateway=9463, alerts=9464, webhooks=9465, archive=9466,
+    console=9467; the streams worker uses JIANDU_WORKER_WEB_PORT."""
     model_params: str = ""
     """YAML file of per-model parameters (days, counts, BAC, the M10 thresholds); empty: the declared defaults."""
     model_files: str = ""
@@ -95,6 +101,11 @@ class Settings:
     """YAML file of the console users (username, name, password hash, role, jurisdiction, departments)."""
     console_secret: str = ""
     """Key that signs console session cookies (masked); empty: a random key per start in development mode."""
+
+    def metrics_port(self, process: str) -> int | None:
+        """The port of a process's metrics endpoint, or None when it has none (-1)."""
+        port = {**_DEFAULT_METRICS_PORTS, **_parse_ports(self.metrics_ports)}.get(process, -1)
+        return None if port < 0 else port
 
     @property
     def embedded(self) -> bool:
@@ -145,6 +156,9 @@ class Settings:
             raise ConfigurationError(f"JIANDU_PARTITIONS={self.partitions}: use 1..256")
         if not 0 < self.broker_port < 65536:
             raise ConfigurationError(f"JIANDU_BROKER_PORT={self.broker_port}: not a port")
+        if self.log_format not in ("text", "json"):
+            raise ConfigurationError(f"JIANDU_LOG_FORMAT={self.log_format!r}: use text or json")
+        _parse_ports(self.metrics_ports)
         if self.webhook_max_attempts < 1:
             raise ConfigurationError(f"JIANDU_WEBHOOK_MAX_ATTEMPTS={self.webhook_max_attempts}: use 1 or more")
 
@@ -162,6 +176,35 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = "***" if f.name in _SECRET_FIELDS and value else value
         return out
+
+
+_DEFAULT_METRICS_PORTS = {
+    "run": 9460,
+    "filedrop": 9461,
+    "rest-pull": 9462,
+    "gateway": 9463,
+    "alerts": 9464,
+    "webhooks": 9465,
+    "archive": 9466,
+    "console": 9467,
+}
+
+
+def _parse_ports(text: str) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            port = int(value)
+        except ValueError:
+            port = -2
+        if not sep or name.strip() not in _DEFAULT_METRICS_PORTS or not -1 <= port < 65536:
+            raise ConfigurationError(
+                f"JIANDU_METRICS_PORTS: {item!r} is not process=port (port 0 for a free one, -1 for none); "
+                f"processes: {', '.join(_DEFAULT_METRICS_PORTS)}"
+            )
+        ports[name.strip()] = port
+    return ports
 
 
 def _convert(name: str, raw: str, f: dataclasses.Field[object]) -> object:

@@ -36,39 +36,36 @@ Where the time goes is the framework's per-message work, so the worker avoids it
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import ssl
 import time
-from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import faust
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.partitioner import murmur2
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from mode import ServiceT
 
 from jiandu.core.timeutil import utc_now_ms
-from jiandu.models import EntityState, Fact, ModelEngine, fact_of
-from jiandu.serde import AvroCodec
+from jiandu.models import EntityState, ModelEngine
 from jiandu.settings import Settings
 from jiandu.topics import TopicCatalogue
-from streams.clock import PartitionClocks
+from streams.health import WorkerHealth
 from streams.router import EventRouter
+from streams.routing import (
+    BACKTEST,
+    LIVE,
+    ROUTED_BATCH_SCHEMA,
+    Outputs,
+    StateCache,
+    StreamsWorker,
+    partition_of,
+)
 
-__all__ = ["BACKTEST", "LIVE", "ROUTED_BATCH_SCHEMA", "StateCache", "StreamsWorker", "create_app"]
+__all__ = ["BACKTEST", "LIVE", "ROUTED_BATCH_SCHEMA", "StateCache", "StreamsWorker", "WorkerHealth", "create_app"]
 
-LIVE = "live"
-BACKTEST = "backtest"
 _TICK_KEY = b"__tick__"
-#: Facts per routed message: the evaluator handles one message at a time (blocking the event loop, which
-#: also runs the router, for ≈ 0.1 s at most) and writes each entity it changed once per message.
-_FACTS_PER_MESSAGE = 1000
-_MESSAGE_BYTES = 512 * 1024
 #: Facts messages buffered for the evaluator (back pressure on the fetcher: Faust's default, 4096
 #: messages, could hold gigabytes of routed batches).
 _FACTS_BUFFER = 64
@@ -76,183 +73,9 @@ _FACTS_BUFFER = 64
 _CHANGELOG_BACKLOG = 256
 #: How often the evaluator looks for facts Faust fetched but never delivered, once idle that long.
 _WATCHDOG_SECONDS = 2.0
-#: Decoded entity states kept in memory (least recently used dropped first; the table keeps every state).
-_CACHED_STATES = 250_000
+#: How often the gauges (lag, clocks, deadlines, state size) and the readiness are refreshed.
+_METRICS_SECONDS = 5.0
 log = logging.getLogger("jiandu.streams")
-
-ROUTED_BATCH_SCHEMA: dict[str, Any] = {
-    "type": "record",
-    "name": "RoutedBatch",
-    "namespace": "cn.jiandu",
-    "doc": "internal: the facts of a batch of events for one facts partition, in routing order",
-    "fields": [
-        {
-            "name": "facts",
-            "doc": "in routing order",
-            "type": {
-                "type": "array",
-                "items": {
-                    "type": "record",
-                    "name": "RoutedFact",
-                    "fields": [
-                        {"name": "entity", "type": "string", "doc": "entity key (P:…, O:…, A:…)"},
-                        {
-                            "name": "clock",
-                            "type": "long",
-                            "doc": "hub clock of the router when it routed the event, epoch ms (0: none)",
-                        },
-                        {
-                            "name": "fact",
-                            "type": "bytes",
-                            "doc": "the event as a fact: JSON [event_id, type, occurred_at, source, jurisdiction, "
-                            "fields], as the worker's state keeps it",
-                        },
-                    ],
-                },
-            },
-        },
-    ],
-}
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a key (murmur2, as the producers use)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def clock_key(partition: int, partitions: int, kind: str = "clock") -> bytes:
-    """A table key that the partitioner puts on ``partition``: where that partition's clock (or the
-    offset of its next facts message, ``kind="offset"``) is kept."""
-    n = 0
-    while True:
-        key = f"__{kind}__/{partition}/{n}".encode()
-        if partition_of(key, partitions) == partition:
-            return key
-        n += 1
-
-
-class StateCache:
-    """Decoded entity states of the partitions this worker owns, least recently used dropped first.
-
-    The table holds every state serialised (it is the changelog); this saves decoding
-    it again on every batch. A dropped or missing state is loaded from the table.
-    """
-
-    def __init__(self, capacity: int = _CACHED_STATES) -> None:
-        self.capacity = capacity
-        self._states: OrderedDict[bytes, tuple[int, EntityState]] = OrderedDict()
-
-    def get(self, entity: bytes) -> EntityState | None:
-        """The cached state of ``entity`` (marked as recently used)."""
-        found = self._states.get(entity)
-        if found is None:
-            return None
-        self._states.move_to_end(entity)
-        return found[1]
-
-    def put(self, partition: int, entity: bytes, state: EntityState) -> None:
-        """Cache ``state``; drop the least recently used beyond the capacity."""
-        self._states[entity] = (partition, state)
-        self._states.move_to_end(entity)
-        while len(self._states) > self.capacity:
-            self._states.popitem(last=False)
-
-    def forget(self, partitions: set[int]) -> None:
-        """Drop the states of partitions this worker no longer owns."""
-        for entity in [e for e, (p, _) in self._states.items() if p in partitions]:
-            del self._states[entity]
-
-    def clear(self) -> None:
-        """Drop everything (after an error the table is the only truth)."""
-        self._states.clear()
-
-    def __len__(self) -> int:
-        return len(self._states)
-
-
-@dataclass(slots=True)
-class Outputs:
-    """What applying one facts message produced: lead versions in order, the last value of each changed key."""
-
-    leads: list[tuple[bytes, bytes]] = field(default_factory=list)
-    writes: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)  # table key → (partition, value)
-
-
-class StreamsWorker:
-    """State and logic of the router and the evaluator, kept apart from Faust's wiring for readability."""
-
-    def __init__(self, settings: Settings, catalogue: TopicCatalogue, engine: ModelEngine, mode: str) -> None:
-        self.settings = settings
-        self.catalogue = catalogue
-        self.engine = engine
-        self.mode = mode
-        self.codec = AvroCodec()
-        self.codec.register("routed_batch", ROUTED_BATCH_SCHEMA)
-        self.clocks = PartitionClocks()
-        self.states = StateCache()
-        self.partitions = settings.partitions
-        self.facts_processed: dict[int, int] = defaultdict(int)
-        self._clock_keys = [clock_key(p, self.partitions) for p in range(self.partitions)]
-        self._offset_keys = [clock_key(p, self.partitions, "offset") for p in range(self.partitions)]
-        self.applied: dict[int, int] = {}  # per facts partition: the offset of the next message to apply
-        self.router_clock = 0
-
-    # -- router ------------------------------------------------------------
-    def route(self, values: Iterable[bytes]) -> list[tuple[int, bytes]]:
-        """(facts partition, ``RoutedBatch`` message) pairs for a batch of events, in routing order."""
-        by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        lateness = self.settings.backtest_lateness_seconds * 1000
-        backtest = self.mode == BACKTEST
-        for value in values:
-            event = self.codec.decode_event(value)
-            if backtest:
-                self.router_clock = max(self.router_clock, event.occurred_at - lateness)
-            entities = self.engine.route(event)
-            if not entities:
-                continue
-            fact = orjson.dumps(fact_of(event).row())
-            clock = self.router_clock if backtest else 0
-            for entity in entities:
-                by_partition[partition_of(entity.encode(), self.partitions)].append(
-                    {"entity": entity, "clock": clock, "fact": fact}
-                )
-        return [
-            (partition, self.codec.encode("routed_batch", {"facts": chunk}))
-            for partition, facts in sorted(by_partition.items())
-            for chunk in _chunks(facts)
-        ]
-
-    def tick(self, clock: int) -> bytes:
-        """A routed message that only advances the clock."""
-        return self.codec.encode("routed", {"entity": "", "clock": clock, "event": None})
-
-    # -- evaluator ---------------------------------------------------------
-    def unpack(self, value: bytes) -> tuple[int, list[tuple[bytes, int, Fact]] | None]:
-        """A facts message: (0, [(entity, clock, fact), …]) in routing order, or (clock, ``None``) for a tick."""
-        name, routed = self.codec.decode(value)
-        if name == "routed_batch":
-            return 0, [(f["entity"].encode(), f["clock"], Fact(*orjson.loads(f["fact"]))) for f in routed["facts"]]
-        if routed["event"] is None:
-            return routed["clock"], None
-        # one event per message, as earlier versions of the router wrote them
-        fact = fact_of(self.codec.decode_event(routed["event"]))
-        return 0, [(routed["entity"].encode(), routed["clock"], fact)]
-
-
-def _chunks(facts: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """Facts split into messages of at most ``_FACTS_PER_MESSAGE`` facts and about ``_MESSAGE_BYTES``."""
-    chunk: list[dict[str, Any]] = []
-    size = 0
-    for fact in facts:
-        if chunk and (len(chunk) >= _FACTS_PER_MESSAGE or size + len(fact["fact"]) > _MESSAGE_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(fact)
-        size += len(fact["fact"]) + len(fact["entity"]) + 8
-    if chunk:
-        yield chunk
-
 
 def _credentials(settings: Settings) -> Any:
     """Faust credentials for a secured production cluster (the embedded broker has none)."""
@@ -286,7 +109,7 @@ class _WorkerApp(faust.App):
 
 
 def create_app(
-    settings: Settings, catalogue: TopicCatalogue, engine: ModelEngine, *, mode: str = LIVE, web_port: int | None = None
+    settings: Settings, catalogue: TopicCatalogue, engine: ModelEngine, *, mode: str = LIVE
 ) -> faust.App:
     """The Faust app of the streams worker."""
     credentials = _credentials(settings)
@@ -306,10 +129,7 @@ def create_app(
         producer_max_request_size=4 * 1024 * 1024,  # room for a routed batch or a large entity state
         stream_buffer_maxsize=8000,
         table_standby_replicas=0,
-        web_enabled=web_port is not None,
-        web_port=web_port or settings.worker_web_port,
-        web_bind="127.0.0.1",
-        web_in_thread=False,
+        web_enabled=False,  # /metrics, /healthz and /readyz are served by jiandu.observability (streams.worker)
         logging_config=None,
         broker_credentials=credentials,
     )
@@ -328,6 +148,8 @@ def create_app(
     )
 
     app.jiandu_router = EventRouter(app, settings, catalogue, credentials_to_aiokafka_auth(credentials), loop=app.loop)
+    health = WorkerHealth(settings, catalogue, mode)
+    app.jiandu_health = health  # type: ignore[attr-defined]
 
     def state_of(partition: int, entity: bytes) -> EntityState:
         state = worker.states.get(entity)
@@ -347,6 +169,8 @@ def create_app(
         result = engine.evaluate(entity.decode(), state, worker.clocks.clock(partition), utc_now_ms(), changed)
         for lead in result.leads:
             out.leads.append((lead.lead_id.encode(), worker.codec.encode("lead", lead.to_avro())))
+        out.published.extend(zip(result.leads, result.previous, strict=True))
+        worker.metrics.pending.update(entity, result.wakes)
         if result.wake_at is not None:
             worker.clocks.schedule(partition, result.wake_at, entity)
         if added or result.leads:
@@ -458,10 +282,14 @@ def create_app(
 
     async def apply(partition: int, offset: int, value: bytes) -> None:
         out = Outputs()
+        started = time.perf_counter()
         try:
             ensure_ready(out, partition)
+            facts_before = worker.facts_processed[partition]
             tick = process(out, partition, offset, value)
             await send_outputs(out)
+            worker.metrics.evaluated(worker.facts_processed[partition] - facts_before, time.perf_counter() - started)
+            worker.metrics.published(out.published, worker.ingested, utc_now_ms())
         except BaseException:
             # the cached states, clock and applied offset may be ahead of the table: start again from it
             worker.states.clear()
@@ -580,5 +408,12 @@ def create_app(
         lost = {tp.partition for tp in revoked if tp.topic == catalogue.facts}
         worker.clocks.forget(lost)
         worker.states.forget(lost)
+        pending = worker.metrics.pending
+        pending.forget([e for e in pending.entities() if partition_of(e, worker.partitions) in lost])
+        worker.metrics.forget_partitions(lost, catalogue.facts, "evaluator")
+
+    @app.timer(_METRICS_SECONDS)
+    async def refresh_metrics() -> None:
+        await health.refresh(app, worker, table)
 
     return app

@@ -131,6 +131,25 @@ class EventRouter(Service):
             if self._offsets and (not records or time.monotonic() - self._last_commit >= _COMMIT_SECONDS):
                 await self._commit(consumer)
 
+    def assigned(self) -> bool:
+        """True when the router has event partitions to route."""
+        return self._consumer is not None and bool(self._consumer.assignment())
+
+    async def lags(self) -> dict[tuple[str, str, int], int]:
+        """Messages between the router's position and the end, per assigned event partition."""
+        consumer = self._consumer
+        lags: dict[tuple[str, str, int], int] = {}
+        if consumer is None:
+            return lags
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            with contextlib.suppress(Exception):  # no position yet (just assigned): next time
+                position = await asyncio.wait_for(consumer.position(tp), 2.0)
+                lags[("router", tp.topic, tp.partition)] = max(0, highwater - position)
+        return lags
+
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         """Wait until the broker confirmed what was routed, then commit the offsets it was routed from."""
         async with self._committing:

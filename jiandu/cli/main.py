@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from jiandu.cli import restpull as restpull_cli
 from jiandu.cli import webhooks as webhooks_cli
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError, JianduError
+from jiandu.observability.logs import configure_logging
 from jiandu.settings import SETTINGS_DOC, Settings
 
 __all__ = ["main"]
@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run one streams worker (Faust)")
     worker.add_argument("--mode", choices=["live", "backtest"], default="live")
-    worker.add_argument("--web-port", type=int, default=None)
+    worker.add_argument(
+        "--web-port", type=int, default=None, help="metrics and health port (default JIANDU_WORKER_WEB_PORT; -1: none)"
+    )
 
     backtest = sub.add_parser("backtest", help="run the models over a history on fresh topics")
     backtest.add_argument("--input", type=Path, nargs="+", required=True)
@@ -80,10 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
-        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        # per-connection and per-request INFO lines of the client libraries drown the hub's own
-        for chatty in ("kafka", "aiokafka", "httpx", "uvicorn", "uvicorn.access", "uvicorn.error"):
-            logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+        configure_logging(settings.log_level, settings.log_format, args.command)
         return _COMMANDS[args.command](settings, args)
     except InputError as exc:
         print(f"jiandu: {exc}", file=sys.stderr)
@@ -130,7 +129,8 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams import run_worker
 
     settings.require_pseudonym_key()
-    run_worker(settings, mode=args.mode, web_port=args.web_port)
+    port = settings.worker_web_port if args.web_port is None else args.web_port
+    run_worker(settings, mode=args.mode, web_port=None if port < 0 else port)
     return 0
 
 

@@ -35,8 +35,7 @@ class WorkerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
         env.update(self.settings.to_env())
         args = [sys.executable, "-m", "jiandu.cli", "worker", "--mode", self.mode]
-        if self.web_port is not None:
-            args += ["--web-port", str(self.web_port)]
+        args += ["--web-port", str(-1 if self.web_port is None else self.web_port)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(

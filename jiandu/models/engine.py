@@ -40,10 +40,17 @@ def entities_of(event: Event, kind: EntityKind) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """Lead versions to publish for one entity, and when to look at it again."""
+    """Lead versions to publish for one entity, and when to look at it again.
+
+    ``wakes`` holds, for each model evaluated, its earliest pending wake-up (None: nothing pending):
+    the worker counts pending deadlines per model from it. ``previous`` holds, per lead version, the
+    status the lead had before it (None: a new lead), so that status changes can be counted.
+    """
 
     leads: list[Lead]
     wake_at: int | None
+    wakes: dict[str, int | None]
+    previous: list[str | None]
 
 
 class ModelEngine:
@@ -80,32 +87,41 @@ class ModelEngine:
         and their ``wake_at`` was scheduled when they were last evaluated.
         """
         leads: list[Lead] = []
-        wake: int | None = None
+        previous: list[str | None] = []
+        wakes: dict[str, int | None] = {}
         prefix = entity.split(":", 1)[0]
         types = frozenset(changed) if changed is not None else frozenset(f.type for f in state.facts)
         for model, reads, prefixes in self._reads:
             if prefix not in prefixes or reads.isdisjoint(types):
                 continue
+            model_wake: int | None = None
             for outcome in model.evaluate(entity, state.facts, clock, self._params[model.id]):
                 if outcome.wake_at is not None:
-                    wake = outcome.wake_at if wake is None else min(wake, outcome.wake_at)
-                lead = self._reconcile(model, outcome, state, clock, now)
+                    model_wake = outcome.wake_at if model_wake is None else min(model_wake, outcome.wake_at)
+                lead, before = self._reconcile(model, outcome, state, clock, now)
                 if lead is not None:
                     leads.append(lead)
-        return Evaluation(leads, wake)
+                    previous.append(before)
+            wakes[model.id] = model_wake
+        pending = [w for w in wakes.values() if w is not None]
+        return Evaluation(leads, min(pending) if pending else None, wakes, previous)
 
-    def _reconcile(self, model: Model, outcome: Outcome, state: EntityState, clock: int, now: int) -> Lead | None:
+    def _reconcile(
+        self, model: Model, outcome: Outcome, state: EntityState, clock: int, now: int
+    ) -> tuple[Lead | None, str | None]:
+        """The lead version to publish (None: nothing changed), and the lead's status before it."""
         lead_id = lead_id_of(model.id, *outcome.identity)
         emitted = state.emitted.get(lead_id)
+        before = emitted.status if emitted else None
         status, reason = _status(outcome, emitted)
         if status is None:
-            return None
+            return None, before
         digest = _digest(status, reason, outcome)
         if emitted is not None and emitted.digest == digest:
-            return None
+            return None, before
         raised_at, detected_at = (emitted.raised_at, emitted.detected_at) if emitted else (clock, now)
         state.emitted[lead_id] = EmittedLead(status, digest, raised_at, detected_at)
-        return _lead(model, lead_id, outcome, status, reason, raised_at, detected_at, now)
+        return _lead(model, lead_id, outcome, status, reason, raised_at, detected_at, now), before
 
 
 def _status(outcome: Outcome, emitted: EmittedLead | None) -> tuple[str | None, str]:
