@@ -26,9 +26,9 @@ class Settings:
     """Every knob of the hub. Field docs are the configuration table of the README."""
 
     mode: str = "development"
-    """``development`` or ``production``. Production refuses to start without a pseudonym key."""
+    """`development` or `production`. Production refuses to start without a pseudonym key."""
     pseudonym_key: str = ""
-    """HMAC-SHA256 key for ``person_key`` (events.md). Secret: masked when printed."""
+    """HMAC-SHA256 key for `person_key` (events.md). Secret: masked when printed."""
     kafka_bootstrap: str = ""
     """Bootstrap servers of an existing Kafka. Empty: start the embedded Tansu broker."""
     broker_port: int = 19092
@@ -40,7 +40,7 @@ class Settings:
     replication_factor: int = 1
     """Replication factor of created topics (3 on a production cluster)."""
     data_dir: Path = field(default_factory=lambda: Path("data"))
-    """Where processes keep local files (worker state, receipts, archives)."""
+    """Where processes keep local files (logs, checkpoints, receipts, the SQLite archive, the generated sample)."""
     clock_grace_seconds: int = 3600
     """Live mode: the hub clock trails wall-clock time by this much."""
     backtest_lateness_seconds: int = 86400
@@ -64,13 +64,14 @@ class Settings:
     log_level: str = "info"
     """Log level of the hub's processes."""
     log_format: str = "text"
-    """``text`` or ``json`` (JSON lines: ts, level, logger, process, msg); ID numbers are masked in both."""
+    """`text` or `json` (JSON lines: ts, level, logger, process, msg); ID numbers are masked in both."""
     metrics_ports: str = ""
-    """``process=port,…`` overriding the /metrics, /healthz, /readyz ports (0: a free port, -1: none); defaults:
+    """`process=port,…` overriding the /metrics, /healthz, /readyz ports (0: a free port, -1: none); defaults:
     run=9460, filedrop=9461, rest-pull=9462, gateway=9463, alerts=9464, webhooks=9465, archive=9466,
     console=9467; the streams worker uses JIANDU_WORKER_WEB_PORT."""
     model_params: str = ""
-    """YAML file of per-model parameters (days, counts, BAC, the M10 thresholds); empty: the declared defaults."""
+    """YAML file of per-model parameters (days, counts, BAC, the M10 thresholds); empty: the declared defaults.
+    `deploy/model-params.yaml` lists them all."""
     model_files: str = ""
     """Extra model files (Python, each defining MODEL), comma-separated; one with a built-in id replaces it."""
     rest_sources: str = ""
@@ -100,7 +101,7 @@ class Settings:
     console_users: str = ""
     """YAML file of the console users (username, name, password hash, role, jurisdiction, departments)."""
     console_secret: str = ""
-    """Key that signs console session cookies (masked); empty: a random key per start in development mode."""
+    """Key that signs console session cookies and CSRF tokens (masked); empty: a random key per start in development."""
 
     def metrics_port(self, process: str) -> int | None:
         """The port of a process's metrics endpoint, or None when it has none (-1)."""

@@ -1,7 +1,9 @@
 """The shared intake every adapter uses: validate, pseudonymise, publish, dead-letter.
 
 Validation and pseudonymisation happen here and only here; raw ID numbers never
-leave this process except sealed inside a dead letter.
+leave this process except sealed inside a dead letter. Every record handed in is
+counted received; accepted and rejected are counted when the broker confirms the
+event or the dead letter, as the report counts them (``producers.counting``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jiandu.core.validation import to_event
 from jiandu.errors import RecordError, SchemaError
 from jiandu.serde import AvroCodec
 from jiandu.topics import TopicCatalogue
+from producers.counting import Flow, IntakeCounters
 from producers.publisher import KafkaPublisher
 from producers.rules import field_and_rule
 
@@ -90,6 +93,7 @@ class RecordIntake:
         self._seal = PayloadSeal(pseudonym_key)
         self._codec = codec or AvroCodec()
         self._adapter = adapter
+        self._counters = IntakeCounters(adapter)
         self.report = IntakeReport()
 
     def submit_bytes(self, raw: bytes, origin: str) -> Submission:
@@ -97,19 +101,22 @@ class RecordIntake:
         try:
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return self._reject(raw, origin, f"not valid JSON: {exc}", None)
+            return self._reject(raw, origin, f"not valid JSON: {exc}", None, self._received(None))
         return self.submit(record, raw, origin)
 
     def submit(self, record: Mapping[str, Any], raw: bytes, origin: str) -> Submission:
         """One parsed record (``raw`` is what the agency sent, kept sealed for dead letters)."""
+        flow = self._received(record)
         try:
             event = to_event(record, self._pseudonymiser, utc_now_ms())
             value = self._codec.encode_event(event)
         except RecordError as exc:
-            return self._reject(raw, origin, exc.reason, record)
+            return self._reject(raw, origin, exc.reason, record, flow)
         except SchemaError as exc:  # validation should have caught it; still, never crash on one record
-            return self._reject(raw, origin, f"cannot be encoded: {exc}", record)
-        self._publisher.send(self._topics.event_topic(event.type), event.key, value, on_success=self._count_accepted)
+            return self._reject(raw, origin, f"cannot be encoded: {exc}", record, flow)
+        self._publisher.send(
+            self._topics.event_topic(event.type), event.key, value, on_success=lambda: self._count_accepted(flow)
+        )
         return Submission(origin, event.event_id)
 
     def reject(
@@ -120,7 +127,7 @@ class RecordIntake:
         The reason on the dead-letter topic is ``<field>: <message>``, as validation writes them.
         """
         reason = f"{field}: {message}" if field else message
-        return self._reject(raw, origin, reason, record, field_rule=(field, rule))
+        return self._reject(raw, origin, reason, record, self._received(record), field_rule=(field, rule))
 
     def confirm(self) -> IntakeReport:
         """Wait for the broker to confirm everything submitted so far."""
@@ -132,8 +139,14 @@ class RecordIntake:
         finished, self.report = self.report, IntakeReport()
         return finished
 
-    def _count_accepted(self) -> None:
+    def _received(self, record: object) -> Flow:
+        flow = self._counters.flow(record)
+        flow.received.inc()
+        return flow
+
+    def _count_accepted(self, flow: Flow) -> None:
         self.report.accepted += 1
+        flow.accepted.inc()
 
     def _reject(
         self,
@@ -141,6 +154,7 @@ class RecordIntake:
         origin: str,
         reason: str,
         record: object,
+        flow: Flow,
         field_rule: tuple[str | None, str] | None = None,
     ) -> Submission:
         fields = record if isinstance(record, Mapping) else {}
@@ -167,13 +181,14 @@ class RecordIntake:
             self._topics.dead_letters,
             key,
             self._codec.encode("dead_letter", letter),
-            on_success=lambda: self._count_rejected(rejection),
+            on_success=lambda: self._count_rejected(rejection, flow),
         )
         return Submission(origin, _event_id(rejection), rejection)
 
-    def _count_rejected(self, rejection: Rejection) -> None:
+    def _count_rejected(self, rejection: Rejection, flow: Flow) -> None:
         self.report.rejected += 1
         self.report.rejections.append(rejection)
+        self._counters.rejected(flow, rejection.field, rejection.rule)
 
 
 def _text(value: object) -> str | None:

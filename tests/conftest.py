@@ -9,14 +9,10 @@ from uuid import uuid4
 import pytest
 
 from jiandu.broker import EmbeddedBroker, find_free_port
+from tests.pipeline import FREE_METRICS_PORTS
 
-
-# The processes tests start serve /metrics on free ports: fixed ports would collide between
-# processes of one test and with a hub running on the machine. Tests of the endpoints set their own.
-os.environ.setdefault(
-    "JIANDU_METRICS_PORTS",
-    ",".join(f"{p}=0" for p in ("run", "filedrop", "rest-pull", "gateway", "alerts", "webhooks", "archive", "console")),
-)
+# processes the tests start serve /metrics on free ports; tests of the endpoints set their own
+os.environ.setdefault("JIANDU_METRICS_PORTS", FREE_METRICS_PORTS)
 
 
 def pytest_configure(config: pytest.Config) -> None:

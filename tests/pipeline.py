@@ -12,10 +12,23 @@ from kafka import KafkaConsumer, TopicPartition
 from jiandu.broker import high_watermarks
 from jiandu.settings import Settings
 
-__all__ = ["CONFORMANCE", "OPEN_IDENTITY_FIELDS", "all_messages", "lead_identity", "open_leads", "settings_for"]
+__all__ = [
+    "CONFORMANCE",
+    "FREE_METRICS_PORTS",
+    "OPEN_IDENTITY_FIELDS",
+    "all_messages",
+    "lead_identity",
+    "open_leads",
+    "settings_for",
+]
 
 CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance"
 OPEN_IDENTITY_FIELDS = ("finding", "severity", "department", "subject", "due_at")
+#: JIANDU_METRICS_PORTS for processes tests start: /metrics on free ports (fixed ones would collide
+#: between processes of one test and with a hub running on the machine)
+FREE_METRICS_PORTS = ",".join(
+    f"{p}=0" for p in ("run", "filedrop", "rest-pull", "gateway", "alerts", "webhooks", "archive", "console")
+)
 
 
 def settings_for(bootstrap: str, prefix: str, **changes: Any) -> Settings:
@@ -25,6 +38,7 @@ def settings_for(bootstrap: str, prefix: str, **changes: Any) -> Settings:
         "topic_prefix": prefix,
         "pseudonym_key": "conformance-key",
         "partitions": 4,
+        "metrics_ports": FREE_METRICS_PORTS,
     }
     values.update(changes)
     return Settings(**values)

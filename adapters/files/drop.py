@@ -24,6 +24,10 @@ checkpoint: rows after it may be sent a second time, never skipped (at least
 once); a re-sent row maps to the same record and so to the same ``event_id``
 (``<source>/<type>/<source_record_id>``, none of it depends on the run), which
 downstream ignores as a duplicate — exactly once by ``event_id``.
+
+**Metrics** (``jiandu.observability.metrics.adapters``), per source (the mapping's
+constant ``source``, else the folder's ``<category>_<division>``): files done or
+failed (no single mapping, unreadable), the last file done, the last checkpoint.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from adapters.files.reading import FileFingerprint, Row, fingerprint, read_rows
 from adapters.files.state import CheckpointStore, Progress, write_json_atomically
 from jiandu.core.timeutil import format_cst, utc_now_ms
 from jiandu.errors import InputError
+from jiandu.observability.labels import source_label
+from jiandu.observability.metrics.adapters import ADAPTER_CHECKPOINT, ADAPTER_LAST_SUCCESS, FILES_PROCESSED
 from producers import RecordIntake
 
 __all__ = ["CompletionWatch", "DropFile", "FileDrop", "Receipt"]
@@ -54,6 +60,8 @@ MARKER_SUFFIX = ".done"
 RECEIPT_SUFFIX = ".receipt.json"
 _NEVER_TAKEN = (MARKER_SUFFIX, ".tmp", ".part", ".partial", ".crdownload", RECEIPT_SUFFIX)
 _DONE, _UNMATCHED = "done", "unmatched"
+_ADAPTER = "filedrop"  # the intake's adapter name, so the adapter's and the intake's series join
+_FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,16 +153,30 @@ class FileDrop:
         """Turn one complete file into events; None when ``stop`` ended it mid-file (it resumes later)."""
         matches = [(m, c) for m in self._mappings if (c := m.captures(file.folder, file.path.name)) is not None]
         if len(matches) != 1:
+            FILES_PROCESSED.labels(_source_of(file), _FAILED).inc()
             return self._set_aside(file, _no_single_mapping(file, [m for m, _ in matches]))
-        mapping, captures = matches[0]
+        mapper = RowMapper(*matches[0])
+        source = _source_of(file, mapper)
+        try:
+            progress = self._convert(file, mapper, source, stop or threading.Event())
+        except InputError:
+            FILES_PROCESSED.labels(source, _FAILED).inc()
+            raise
+        if progress is None:
+            return None
+        receipt = self._finish(file, progress)
+        FILES_PROCESSED.labels(source, _DONE).inc()
+        ADAPTER_LAST_SUCCESS.mark(_ADAPTER, source)
+        return receipt
+
+    def _convert(self, file: DropFile, mapper: RowMapper, source: str, stop: threading.Event) -> Progress | None:
+        """Every row of the file through the intake; its progress, or None when ``stop`` ended it mid-file."""
         try:
             content = fingerprint(file.path)
         except OSError as exc:
             raise InputError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
-        progress = self._start(file, content, mapping)
-        if not self._send_rows(file, content, RowMapper(mapping, captures), progress, stop or threading.Event()):
-            return None
-        return self._finish(file, progress)
+        progress = self._start(file, content, mapper.mapping)
+        return progress if self._send_rows(file, content, mapper, progress, stop, source) else None
 
     def _candidates(self) -> list[Path]:
         """Export files in the source folders."""
@@ -184,11 +206,17 @@ class FileDrop:
         return progress
 
     def _send_rows(
-        self, file: DropFile, content: FileFingerprint, mapper: RowMapper, progress: Progress, stop: threading.Event
+        self,
+        file: DropFile,
+        content: FileFingerprint,
+        mapper: RowMapper,
+        progress: Progress,
+        stop: threading.Event,
+        source: str,
     ) -> bool:
         """Submit the rows after the checkpoint, confirming and checkpointing in batches; False if stopped."""
         self._intake.new_report()  # one report per file: counts for the receipt, memory bounded by a file
-        batch = _Batch(self._intake, self._checkpoints, progress)
+        batch = _Batch(self._intake, self._checkpoints, progress, source)
         mapping = mapper.mapping
         rows = read_rows(
             file.path,
@@ -305,10 +333,11 @@ class CompletionWatch:
 class _Batch:
     """Rows submitted since the last confirmation; ``commit`` confirms them, then moves the checkpoint."""
 
-    def __init__(self, intake: RecordIntake, checkpoints: CheckpointStore, progress: Progress) -> None:
+    def __init__(self, intake: RecordIntake, checkpoints: CheckpointStore, progress: Progress, source: str) -> None:
         self._intake = intake
         self._checkpoints = checkpoints
         self._progress = progress
+        self._source = source  # its label
         self._rows = 0
         self._last_line = progress.line
         self._accepted = 0
@@ -328,12 +357,22 @@ class _Batch:
         )
         self._accepted, self._rejections, self._rows = report.accepted, len(report.rejections), 0
         self._checkpoints.save(self._progress)
+        ADAPTER_CHECKPOINT.mark(_ADAPTER, self._source)
 
 
 def _takeable(path: Path) -> bool:
     name = path.name
     hidden = name.startswith((".", "~$"))
     return not hidden and not name.endswith(_NEVER_TAKEN) and path.is_file()
+
+
+def _source_of(file: DropFile, mapper: RowMapper | None = None) -> str:
+    """The source label of a file: its mapping's constant ``source``, else the folder's ``<category>_<division>``."""
+    constant = mapper.envelope().get("source") if mapper is not None else None
+    if isinstance(constant, str):
+        return source_label(constant)
+    category, _, division = file.folder.partition("_")
+    return source_label(f"{category}:{division}")
 
 
 def _no_single_mapping(file: DropFile, matches: list[FormatMapping]) -> str:

@@ -6,12 +6,17 @@ never costs an agency the rest of its batch); 401 for a missing or wrong token;
 413 beyond the byte or record limit; 415 for a body that is not JSON; 400 for
 JSON that is not ``{"records": [...]}``; 503 when the broker did not confirm
 (nothing of the request counts as accepted, and re-sending is safe).
+
+Each push request is counted by agency (``unknown`` until a token is recognised)
+and status class, and timed; /healthz and /openapi.json are not. The hub's
+/metrics is served on the gateway's metrics port, never on this agency-facing one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +31,13 @@ from adapters.gateway.batch import PushIntake
 from adapters.gateway.credentials import Agency, AgencyRegistry
 from adapters.gateway.openapi import BATCH_PATH, openapi_document
 from jiandu.errors import BrokerError, DeliveryError
+from jiandu.observability.labels import status_class
+from jiandu.observability.metrics.adapters import GATEWAY_REQUEST_SECONDS, GATEWAY_REQUESTS
 
-__all__ = ["Limits", "create_app"]
+__all__ = ["UNKNOWN_AGENCY", "Limits", "create_app"]
+
+#: The agency label of a request whose token was missing or not recognised.
+UNKNOWN_AGENCY = "unknown"
 
 _log = logging.getLogger("jiandu.gateway")
 _JSON_TYPES = ("application/json", "text/json")
@@ -54,9 +64,21 @@ def create_app(push: PushIntake, agencies: AgencyRegistry, limits: Limits) -> St
     document = openapi_document(max_records=limits.max_records, max_request_bytes=limits.max_request_bytes)
 
     async def push_records(request: Request) -> Response:
+        started, status = time.perf_counter(), 500  # 500 unless answered: an unexpected error
+        request.state.agency = UNKNOWN_AGENCY
+        try:
+            response = await answer(request)
+            status = response.status_code
+            return response
+        finally:
+            GATEWAY_REQUESTS.labels(request.state.agency, status_class(status)).inc()
+            GATEWAY_REQUEST_SECONDS.observe(time.perf_counter() - started)
+
+    async def answer(request: Request) -> Response:
         request_id = uuid.uuid4().hex[:16]
         try:
             agency = await _authenticate(request, agencies)
+            request.state.agency = agency.id
             records = await _records(request, limits)
         except _Refused as refused:
             return refused.response
@@ -84,7 +106,9 @@ def create_app(push: PushIntake, agencies: AgencyRegistry, limits: Limits) -> St
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.agencies = agencies  # what the process's readiness checks look at
+    return app
 
 
 async def _authenticate(request: Request, agencies: AgencyRegistry) -> Agency:

@@ -10,6 +10,9 @@ and parses, then hands the records here. Each record gets exactly one answer:
 - ``duplicate`` — its event id was accepted before (or earlier in the same
   request); it is not published again;
 - ``accepted`` — published, and the broker confirmed it before the answer.
+
+Once the broker confirmed a request, each source with an accepted record is marked
+as delivering (``jiandu_adapter_last_success_*{adapter="gateway"}``).
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from typing import Any
 from adapters.gateway.credentials import Agency
 from adapters.gateway.receipts import AcceptedEventIds
 from jiandu.core.events import event_id_of
+from jiandu.observability.labels import source_label
+from jiandu.observability.metrics.adapters import ADAPTER_LAST_SUCCESS
 from producers import RecordIntake, Submission
 
 __all__ = ["ACCEPTED", "DUPLICATE", "REJECTED", "BatchResult", "PushIntake", "RecordResult"]
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+_ADAPTER = "gateway"  # the intake's adapter name, so the gateway's and the intake's series join
 _DUPLICATE_MESSAGE = "event_id was accepted before; not published again"
 
 
@@ -104,6 +110,7 @@ class PushIntake:
             finally:
                 self._intake.new_report()  # per-request answers come from the results, not the running report
             self._receipts.record(agency.id, queued)
+            _mark_delivering(records, results)
             return BatchResult(request_id, tuple(results))
 
     def _one(self, agency: Agency, index: int, record: object, origin: str, known: set[str]) -> RecordResult:
@@ -125,6 +132,13 @@ def _result(index: int, submitted: Submission) -> RecordResult:
     if rejection is None:
         return RecordResult(index, submitted.event_id, ACCEPTED)
     return RecordResult(index, submitted.event_id, REJECTED, rejection.field, rejection.rule, rejection.reason)
+
+
+def _mark_delivering(records: Sequence[object], results: Sequence[RecordResult]) -> None:
+    """The last success of every source with a record accepted (and confirmed) in this request."""
+    accepted = (records[r.index] for r in results if r.status == ACCEPTED)
+    for source in {r.get("source") for r in accepted if isinstance(r, Mapping)}:
+        ADAPTER_LAST_SUCCESS.mark(_ADAPTER, source_label(source))
 
 
 def _event_id(record: object) -> str | None:

@@ -26,6 +26,7 @@ class GatewayServer:
     """uvicorn serving an app on ``127.0.0.1:port`` from a daemon thread."""
 
     def __init__(self, app: Starlette, port: int, *, log_level: str = "warning") -> None:
+        self.app = app
         self._socket = _bind(port)
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", server_header=False)

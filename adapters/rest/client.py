@@ -8,7 +8,8 @@ source's ``max_attempts``; when they are used up the page is given up with
 :class:`SourceUnavailable` and the checkpoint stays where it was.
 
 Logs name the source, the URL, the answer and the next step; never a body (it
-holds raw ID numbers) and never the token.
+holds raw ID numbers) and never the token. Every answer is counted by status class
+(``error``: none, e.g. a timeout) and every attempt after the first as a retry.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ import httpx
 
 from adapters.rest.config import SourceConfig
 from jiandu.errors import JianduError
+from jiandu.observability.labels import source_label, status_class
+from jiandu.observability.metrics.adapters import ADAPTER_RETRIES, AGENCY_API_RESPONSES
 
 __all__ = [
+    "ADAPTER",
     "AgencyClient",
     "AgencyPage",
     "PollStopped",
@@ -38,6 +42,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The adapter label of the REST poller's series (and the intake's adapter name in ``jiandu rest-pull``).
+ADAPTER = "rest-pull"
 
 
 class SourceUnavailable(JianduError):
@@ -93,6 +100,8 @@ class AgencyClient:
         self._http = httpx.Client(
             timeout=config.timeout_seconds, headers=headers, transport=transport, follow_redirects=False
         )
+        self.source_label = source_label(config.source)
+        self._retries = ADAPTER_RETRIES.labels(ADAPTER, self.source_label)
 
     def fetch(self, *, since: str | None, page_token: str | None) -> AgencyPage:
         """The page at ``page_token`` (else ``since``); retries as the module says."""
@@ -124,10 +133,13 @@ class AgencyClient:
         try:
             response = self._http.get(self.config.url, params=params)
         except httpx.TimeoutException:
+            self._answered(None)
             raise _Retry(f"timed out after {self.config.timeout_seconds:g} s") from None
         except httpx.TransportError as exc:
+            self._answered(None)
             raise _Retry(f"connection failed ({type(exc).__name__})") from None
         status = response.status_code
+        self._answered(status)
         if status == httpx.codes.TOO_MANY_REQUESTS:
             raise _Retry("HTTP 429 rate limited", retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 500:
@@ -140,7 +152,11 @@ class AgencyClient:
             )
         return _page(response.content, attempt)
 
+    def _answered(self, status: int | None) -> None:
+        AGENCY_API_RESPONSES.labels(self.source_label, status_class(status)).inc()
+
     def _wait_before_retry(self, where: str, retry: _Retry, attempt: int) -> None:
+        self._retries.inc()
         of = f"attempt {attempt} of {self.config.max_attempts}"
         if retry.wait is not None:
             delay = retry.wait + self._rng.uniform(0, min(1.0, 0.1 * retry.wait))

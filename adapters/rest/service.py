@@ -60,7 +60,7 @@ class RestPull:
         self._open_intake = open_intake
         self._once = once
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: dict[str, threading.Thread] = {}
         self.outcomes = {config.source: SourceOutcome(config.source) for config in self.sources}
 
     def start(self) -> RestPull:
@@ -68,7 +68,7 @@ class RestPull:
         for config in self.sources:
             thread = threading.Thread(target=self._serve, args=(config,), name=f"rest-pull {config.source}")
             thread.start()
-            self._threads.append(thread)
+            self._threads[config.source] = thread
         return self
 
     def stop(self) -> None:
@@ -77,9 +77,13 @@ class RestPull:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the threads; True when all have ended."""
-        for thread in self._threads:
+        for thread in self._threads.values():
             thread.join(timeout)
-        return not any(thread.is_alive() for thread in self._threads)
+        return not any(thread.is_alive() for thread in self._threads.values())
+
+    def not_polling(self) -> list[str]:
+        """The sources without a running poller thread (not started yet, caught up with ``once``, or failed)."""
+        return [c.source for c in self.sources if not (t := self._threads.get(c.source)) or not t.is_alive()]
 
     @property
     def failed(self) -> list[SourceOutcome]:

@@ -4,18 +4,22 @@ Agencies export into ``<drop>/<folder>/``; each complete file is mapped by its
 mapping file, published through the shared intake, and moved to ``done/`` with
 a receipt. Checkpoints live under ``$JIANDU_DATA_DIR/filedrop/checkpoints``;
 SIGTERM or Ctrl-C stops at the next confirmed batch, and a restart (even after
-``kill -9``) resumes each file after its last confirmed line.
+``kill -9``) resumes each file after its last confirmed line. /metrics, /healthz and
+/readyz (broker, topics, the drop folder writable) are served on the ``filedrop``
+port of ``JIANDU_METRICS_PORTS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
 from jiandu.errors import InputError
+from jiandu.observability import MetricsServer, serve_process_metrics
 from jiandu.settings import Settings
 
 __all__ = ["add_parser", "command"]
@@ -40,8 +44,8 @@ def add_parser(sub: Any) -> None:
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Run the file drop until stopped (or, with ``--once``, until no file is left)."""
-    from adapters.files import SHIPPED_MAPPINGS, FileDrop, load_mapping, load_mappings
-    from jiandu.cli.hub import create_topics, new_intake
+    from adapters.files import SHIPPED_MAPPINGS, load_mapping, load_mappings
+    from jiandu.cli.hub import create_topics
 
     sources: list[Path] = args.mappings or [SHIPPED_MAPPINGS]
     mappings = [m for p in sources for m in (load_mappings(p) if p.is_dir() else [load_mapping(p)])]
@@ -49,7 +53,19 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         raise InputError(f"the drop folder {args.drop} does not exist")
     if args.confirm_every < 1 or args.settle < 0:
         raise InputError("--confirm-every must be at least 1 and --settle not negative")
-    create_topics(settings)
+    metrics = _serve_metrics(settings, args.drop)
+    try:
+        create_topics(settings)
+        return _run(settings, args, mappings, metrics)
+    finally:
+        if metrics is not None:
+            metrics.stop()
+
+
+def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metrics: MetricsServer | None) -> int:
+    from adapters.files import FileDrop
+    from jiandu.cli.hub import new_intake
+
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     publisher, intake = new_intake(settings, adapter="filedrop")
@@ -64,12 +80,32 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
                 confirm_every=args.confirm_every,
             )
             print(f"file drop {args.drop}: {len(mappings)} mappings", flush=True)
+            if metrics is not None:
+                print(f"metrics: {metrics.url}/metrics", flush=True)
             for receipt in drop.run(once=args.once, stop=stop):
                 print(_summary(receipt.document), flush=True)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 0
+
+
+def _serve_metrics(settings: Settings, drop: Path) -> MetricsServer | None:
+    """/metrics, /healthz and /readyz of the file drop: ready when the broker, its topics and the folder are."""
+    from jiandu.cli.hub import catalogue_of
+
+    catalogue = catalogue_of(settings)
+    topics = [*catalogue.event_topics(), catalogue.dead_letters]
+    return serve_process_metrics(settings, "filedrop", topics, checks=[("drop_folder", lambda: _drop_problem(drop))])
+
+
+def _drop_problem(drop: Path) -> str | None:
+    """Why the file drop cannot work in ``drop`` (processed files move to done/ in it), or None."""
+    if not drop.is_dir():
+        return f"the drop folder {drop} does not exist"
+    if not os.access(drop, os.W_OK | os.X_OK):
+        return f"the drop folder {drop} is not writable: processed files cannot move to done/"
+    return None
 
 
 def _summary(document: dict[str, Any]) -> str:

@@ -3,7 +3,9 @@
 The gateway connects to the configured broker (``JIANDU_KAFKA_BOOTSTRAP``, or the
 embedded broker on ``JIANDU_BROKER_PORT`` started by ``jiandu broker`` / ``jiandu
 run``), creates missing topics, and serves on ``127.0.0.1:JIANDU_GATEWAY_PORT``
-until SIGINT or SIGTERM.
+until SIGINT or SIGTERM. Its /metrics, /healthz and /readyz (broker, topics,
+credentials loaded, push API serving) are on the ``gateway`` port of
+``JIANDU_METRICS_PORTS``; the agency-facing port keeps only its own /healthz.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jiandu.errors import ConfigurationError
+from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings
 
 if TYPE_CHECKING:  # the web stack loads only when the gateway runs, not for every `jiandu`
@@ -106,11 +109,31 @@ def write_development_agencies(path: Path, sources: Iterable[str]) -> dict[str, 
 
 
 def _serve(settings: Settings, port: int) -> int:
+    from jiandu.cli.hub import catalogue_of
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    opened: list[GatewayServer] = []  # the readiness checks look at the gateway once it is open
+    catalogue = catalogue_of(settings)
+    topics = [*catalogue.event_topics(), catalogue.dead_letters]
+    metrics = serve_process_metrics(settings, "gateway", topics, checks=_readiness(opened))
+    try:
+        _serve_until_stopped(settings, port, stop, opened, metrics.url if metrics else None)
+    finally:
+        if metrics is not None:
+            metrics.stop()
+    return 0
+
+
+def _serve_until_stopped(
+    settings: Settings, port: int, stop: threading.Event, opened: list[GatewayServer], metrics_url: str | None
+) -> None:
     server, publisher, receipts = open_gateway(settings, port)
+    opened.append(server)
     print(f"gateway: {server.url}/api/v1/records:batch (OpenAPI at {server.url}/openapi.json); Ctrl-C stops it")
+    if metrics_url is not None:
+        print(f"metrics: {metrics_url}/metrics")
     sys.stdout.flush()
     try:
         while not stop.wait(1.0) and server.running:
@@ -119,7 +142,21 @@ def _serve(settings: Settings, port: int) -> int:
         server.stop()
         publisher.close()
         receipts.close()
-    return 0
+
+
+def _readiness(opened: list[GatewayServer]) -> list[tuple[str, Callable[[], str | None]]]:
+    """The gateway's own checks: its credentials loaded, its push API serving."""
+
+    def credentials() -> str | None:
+        agencies = len(opened[0].app.state.agencies) if opened else 0
+        return None if agencies else "agency credentials not loaded yet (JIANDU_GATEWAY_AGENCIES)"
+
+    def push_api() -> str | None:
+        if not opened:
+            return "the push API is not serving yet"
+        return None if opened[0].running else f"the push API on {opened[0].url} stopped"
+
+    return [("credentials", credentials), ("push_api", push_api)]
 
 
 def _hash_token(agency_id: str, given: str | None) -> int:

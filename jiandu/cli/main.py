@@ -230,7 +230,7 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{key} = {value}")
     print()
     for name, default, doc in SETTINGS_DOC():
-        print(f"| `{name}` | `{default}` | {doc} |")
+        print(f"| `{name}` | {f'`{default}`' if default else '(empty)'} | {doc} |")
     return 0
 
 

@@ -1,28 +1,49 @@
-"""Child processes the hub starts (streams workers), tracked and stopped by pid."""
+"""Child processes the hub starts (streams workers, consumers, the console), tracked and stopped by pid."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from jiandu.errors import JianduError
 from jiandu.settings import Settings
 
-__all__ = ["WorkerProcess"]
+__all__ = ["HubProcess", "WorkerProcess"]
+
+_PR_SET_PDEATHSIG = 1
 
 
-class WorkerProcess:
-    """A ``jiandu worker`` subprocess with its own log file."""
+def _end_with_parent() -> None:
+    """In the child: receive SIGTERM when the process that started it dies, even by SIGKILL, so that a
+    killed ``jiandu run`` or test leaves no orphan behind (Linux ``prctl(PR_SET_PDEATHSIG)``)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
-    def __init__(self, settings: Settings, *, mode: str, log_path: Path, web_port: int | None = None) -> None:
+
+class HubProcess:
+    """A ``jiandu <command>`` subprocess with its own log file and the hub's settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        command: Sequence[str],
+        *,
+        name: str,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
-        self.mode = mode
+        self.command = list(command)
+        self.name = name
         self.log_path = log_path
-        self.web_port = web_port
+        self.extra_env = dict(env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -30,36 +51,40 @@ class WorkerProcess:
         """Process id while running."""
         return self._process.pid if self._process else None
 
-    def start(self) -> WorkerProcess:
-        """Start the worker (it joins the group and starts consuming on its own)."""
+    def start(self) -> HubProcess:
+        """Start it (in its own session, so that a Ctrl-C reaches it only through :meth:`stop`)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
         env.update(self.settings.to_env())
-        args = [sys.executable, "-m", "jiandu.cli", "worker", "--mode", self.mode]
-        args += ["--web-port", str(-1 if self.web_port is None else self.web_port)]
+        env.update(self.extra_env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                [sys.executable, "-m", "jiandu.cli", *self.command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_end_with_parent,
             )
         return self
 
     def check_alive(self) -> None:
-        """Raise with the log tail if the worker died."""
+        """Raise with the log tail if the process died."""
         if self._process is not None and self._process.poll() is not None:
             raise JianduError(
-                f"streams worker (pid {self._process.pid}) exited with code {self._process.returncode}; "
+                f"{self.name} (pid {self._process.pid}) exited with code {self._process.returncode}; "
                 f"first errors:\n{self.log_errors()}\nlast log lines:\n{self.log_tail()}"
             )
 
     def log_tail(self, lines: int = 30) -> str:
-        """The end of the worker's log."""
+        """The end of the process's log."""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
 
     def log_errors(self, count: int = 5) -> str:
-        """The first error lines of the worker's log: usually the cause of a crash."""
+        """The first error lines of the log: usually the cause of a crash."""
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
@@ -84,3 +109,20 @@ class WorkerProcess:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+class WorkerProcess(HubProcess):
+    """A ``jiandu worker`` subprocess; ``web_port`` serves its /metrics and health (None: none)."""
+
+    def __init__(self, settings: Settings, *, mode: str, log_path: Path, web_port: int | None = None) -> None:
+        port = -1 if web_port is None else web_port
+        super().__init__(
+            settings, ["worker", "--mode", mode, "--web-port", str(port)], name="streams worker", log_path=log_path
+        )
+        self.mode = mode
+        self.web_port = web_port
+
+    def start(self) -> WorkerProcess:
+        """Start the worker (it joins the group and starts consuming on its own)."""
+        super().start()
+        return self

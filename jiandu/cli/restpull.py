@@ -1,7 +1,9 @@
 """``jiandu rest-pull``: poll agency REST APIs into the hub; ``jiandu agency-sim``: a simulated agency API.
 
 The pipeline modules are imported inside the commands, as in ``main``, so that
-``jiandu --help`` does not load Kafka and httpx.
+``jiandu --help`` does not load Kafka and httpx. ``rest-pull`` serves /metrics,
+/healthz and /readyz (broker, topics, a poller thread alive per source) on the
+``rest-pull`` port of ``JIANDU_METRICS_PORTS``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jiandu.errors import ConfigurationError, InputError
+from jiandu.observability import MetricsServer, serve_process_metrics
 from jiandu.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.rest import RestPull
 
 __all__ = [
     "add_parsers",
@@ -85,6 +91,34 @@ def run_rest_pull(settings: Settings, config: Path | None, *, once: bool) -> int
     pull = RestPull(sources, store, lambda _source: new_intake(settings, adapter=_ADAPTER), once=once)
     signal.signal(signal.SIGTERM, lambda *_: pull.stop())
     print(f"rest-pull: {len(sources)} source(s) from {path}; checkpoints in {store.directory}", flush=True)
+    metrics = _serve_metrics(settings, pull)
+    try:
+        _poll(pull)
+    finally:
+        if metrics is not None:
+            metrics.stop()
+    return _report(pull)
+
+
+def _serve_metrics(settings: Settings, pull: RestPull) -> MetricsServer | None:
+    """/metrics, /healthz and /readyz of rest-pull: ready when the broker, its topics and every poller are."""
+    from jiandu.cli.hub import catalogue_of
+
+    catalogue = catalogue_of(settings)
+    topics = [*catalogue.event_topics(), catalogue.dead_letters]
+    metrics = serve_process_metrics(settings, "rest-pull", topics, checks=[("pollers", lambda: _pollers_problem(pull))])
+    if metrics is not None:
+        print(f"metrics: {metrics.url}/metrics", flush=True)
+    return metrics
+
+
+def _pollers_problem(pull: RestPull) -> str | None:
+    stopped = pull.not_polling()
+    return f"no poller running for {', '.join(stopped)}" if stopped else None
+
+
+def _poll(pull: RestPull) -> None:
+    """Run the pollers until they end, SIGTERM (``pull.stop``) or Ctrl-C."""
     pull.start()
     try:
         while not pull.wait(timeout=0.5):
@@ -92,6 +126,10 @@ def run_rest_pull(settings: Settings, config: Path | None, *, once: bool) -> int
     except KeyboardInterrupt:
         pull.stop()
         pull.wait()
+
+
+def _report(pull: RestPull) -> int:
+    """Print each source's counts; 1 when a source failed."""
     for outcome in pull.outcomes.values():
         counts = outcome.summary
         status = f"FAILED: {outcome.error}" if outcome.error else "ok"

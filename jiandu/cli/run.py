@@ -12,6 +12,13 @@ Embedded broker (unless JIANDU_KAFKA_BOOTSTRAP is set) → topics → streams wo
 - the sample's malformed lines submitted as received, so the dead-letter topic
   has something to show.
 
+Downstream of the worker, as child processes: the alert router, the lead archive
+(SQLite in the data directory unless JIANDU_ARCHIVE_URL is set), the officers'
+console with a development administrator (its password is printed), and the
+webhook deliverer when JIANDU_WEBHOOK_SUBSCRIPTIONS is set. Every process serves
+/metrics, /healthz and /readyz (the adapters running in this process on the
+``run`` port of JIANDU_METRICS_PORTS).
+
 One line per lead version is printed as leads arrive.
 """
 
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import shutil
 import signal
 import sys
@@ -35,7 +43,8 @@ import httpx
 from adapters.jsonl import read_lines
 from consumers.lead_tail import follow_leads, lead_line
 from jiandu.cli.hub import broker_for, catalogue_of, create_topics, new_intake
-from jiandu.cli.processes import WorkerProcess
+from jiandu.cli.processes import HubProcess, WorkerProcess
+from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
 from streams import LIVE
 
@@ -66,21 +75,88 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None) 
     with broker_for(settings, log_dir=data_dir) as settings:
         create_topics(settings)
         print(f"broker: {settings.bootstrap}{' (embedded Tansu)' if settings.embedded else ''}")
-        worker = WorkerProcess(
-            settings, mode=LIVE, log_path=data_dir / "worker.log", web_port=settings.worker_web_port
-        ).start()
-        print(f"streams worker: pid {worker.pid}, log {data_dir / 'worker.log'}")
+        children = _start_children(settings)
         try:
             feeds = split_sample(sample or _generated_sample(data_dir))
             with contextlib.ExitStack() as running:
+                _serve_metrics(settings, running)
                 _start_agencies(settings, feeds, stop, running)
-                _print_leads(settings, worker, stop, duration)
+                _print_leads(settings, children, stop, duration)
         except KeyboardInterrupt:
             pass
         finally:
             stop.set()
-            worker.stop()
+            for child in reversed(children):
+                child.stop()
     return 0
+
+
+def _start_children(settings: Settings) -> list[HubProcess]:
+    """The streams worker and the consuming side, each a process of its own with a log in the data dir."""
+    logs = settings.data_dir
+    children: list[HubProcess] = [
+        WorkerProcess(settings, mode=LIVE, log_path=logs / "worker.log", web_port=settings.worker_web_port),
+        HubProcess(settings, ["alerts"], name="alert router", log_path=logs / "alerts.log"),
+        HubProcess(settings, ["archive", "run"], name="archiver", log_path=logs / "archive.log"),
+    ]
+    users, password = _development_console_users(settings)
+    children.append(
+        HubProcess(
+            settings,
+            ["console"],
+            name="console",
+            log_path=logs / "console.log",
+            env={"JIANDU_CONSOLE_USERS": str(users)},
+        )
+    )
+    if settings.webhook_subscriptions:
+        children.append(HubProcess(settings, ["webhooks", "run"], name="webhooks", log_path=logs / "webhooks.log"))
+    for child in children:
+        child.start()
+        print(f"{child.name}: pid {child.pid}, log {child.log_path}")
+    print(
+        f"console: http://127.0.0.1:{settings.console_port}/ (sign in as admin, password {password}; "
+        f"users in {users})"
+    )
+    return children
+
+
+def _development_console_users(settings: Settings) -> tuple[Path, str]:
+    """JIANDU_CONSOLE_USERS if set (password: yours), else a fresh file with an administrator and a random password."""
+    if settings.console_users:
+        return Path(settings.console_users), "(from your users file)"
+    from consumers.console import hash_password
+
+    password = secrets.token_urlsafe(9)
+    path = settings.data_dir / "console-users.yaml"
+    path.write_text(
+        "# written by `jiandu run` for development: an administrator who sees every lead\n"
+        "users:\n"
+        "  - username: admin\n"
+        "    name: 管理员\n"
+        f'    password_hash: "{hash_password(password)}"\n'
+        "    role: admin\n"
+        '    jurisdiction: ""\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return path, password
+
+
+def _serve_metrics(settings: Settings, running: contextlib.ExitStack) -> None:
+    """/metrics, /healthz and /readyz of this process: the adapters (REST pull, push API, file drop)."""
+    catalogue = catalogue_of(settings)
+    server = serve_process_metrics(settings, "run", [*catalogue.event_topics(), catalogue.dead_letters])
+    if server is not None:
+        running.callback(server.stop)
+    ports = {
+        "adapters": server.port if server else None,
+        "worker": settings.worker_web_port,
+        **{name: settings.metrics_port(name) for name in ("alerts", "archive", "console")},
+        "webhooks": settings.metrics_port("webhooks") if settings.webhook_subscriptions else None,
+    }
+    shown = ", ".join(f"{name} :{port}" for name, port in ports.items() if port)
+    print(f"metrics, /healthz, /readyz on 127.0.0.1: {shown} (deploy/prometheus/prometheus.yml scrapes them)")
 
 
 def _generated_sample(data_dir: Path) -> Path:
@@ -206,12 +282,15 @@ def _submit_malformed(settings: Settings, lines: list[tuple[str, bytes]]) -> Non
         intake.confirm()
 
 
-def _print_leads(settings: Settings, worker: WorkerProcess, stop: threading.Event, duration: float | None) -> None:
+def _print_leads(
+    settings: Settings, children: list[HubProcess], stop: threading.Event, duration: float | None
+) -> None:
     deadline = None if duration is None else time.monotonic() + duration
     catalogue = catalogue_of(settings)
 
     def should_stop() -> bool:
-        worker.check_alive()
+        for child in children:
+            child.check_alive()
         return stop.is_set() or (deadline is not None and time.monotonic() > deadline)
 
     print("leads (Ctrl-C stops the hub):")

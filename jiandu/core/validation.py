@@ -29,7 +29,10 @@ _CENT = Decimal("0.01")
 _MAX_INT = 2**31 - 1  # Avro int
 _DIVISION = re.compile(r"\d{6}")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
-_SOURCE = re.compile(r"([a-z]+):(\d{6})(?::[^/\s]+)?")
+_SOURCE = re.compile(r"([a-z]+):([0-9]{6})(?::[^/\s]+)?")
+#: A run of 15 or more digits (an ID number, with or without its check character) has no place in a
+#: source: the source is part of every event id, which travels everywhere in clear.
+_DIGIT_RUN = re.compile(r"[0-9]{15,}")
 
 
 class _Context:
@@ -94,6 +97,8 @@ def _check_source(source: str) -> None:
         raise RecordError(
             f"source: {source!r} is not <category>:<division>[:<unit>] with category one of " + ", ".join(CATEGORIES)
         )
+    if _DIGIT_RUN.search(source):
+        raise RecordError("source: the unit holds a digit run like an ID number; name the agency unit, not a person")
 
 
 def _field(record: Mapping[str, object], spec: FieldSpec, context: _Context | None) -> object:

@@ -35,6 +35,7 @@ class Readiness:
 
     def __init__(self, cache_seconds: float = 2.0) -> None:
         self._checks: dict[str, Check] = {}
+        self._closers: list[Callable[[], None]] = []
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
@@ -43,6 +44,16 @@ class Readiness:
         """Add a check (returns self, to chain)."""
         self._checks[name] = check
         return self
+
+    def on_close(self, close: Callable[[], None]) -> Readiness:
+        """Something to release when the endpoint stops (a probe's client)."""
+        self._closers.append(close)
+        return self
+
+    def close(self) -> None:
+        """Release what the checks hold."""
+        for close in self._closers:
+            close()
 
     def report(self) -> dict[str, str]:
         """Every check's result: ``ok`` or the reason it failed."""
@@ -121,9 +132,10 @@ class MetricsServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving, close the socket and the probes' clients."""
         self._server.shutdown()
         self._server.server_close()
+        self._server.readiness.close()
 
 
 def start_metrics_server(process: str, port: int, readiness: Readiness | None = None) -> MetricsServer:

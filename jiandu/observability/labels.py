@@ -17,12 +17,13 @@ INVALID = "invalid"
 OTHER = "other"
 
 _CATEGORIES = frozenset({"police", "procuratorate", "court", "prison", "correction", "admin", "social", "sim"})
-_SOURCE = re.compile(r"(?P<category>[a-z]+):(?P<division>\d{6})(?::[A-Za-z0-9_-]{1,32})?")
+_SOURCE = re.compile(r"(?P<category>[a-z]+):(?P<division>[0-9]{6})(?::(?P<unit>[A-Za-z0-9_-]{1,32}))?")
 _TYPE = re.compile(r"[a-z_]{2,24}\.[a-z_]{2,40}")
 _REASON_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_.\[\]]{0,63}")
 _INDEX = re.compile(r"\[\d+\]")
-_DIVISION = re.compile(r"\d{6}")
-_PERSONAL = re.compile(r"\d{6}|[0-9a-f]{16}")  # part of an ID number or of a person key (hex)
+_DIVISION = re.compile(r"[0-9]{6}")
+_PERSONAL = re.compile(r"[0-9]{6}|[0-9a-f]{16}")  # part of an ID number or of a person key (hex)
+_PERSONAL_UNIT = re.compile(r"[0-9]{15}|[0-9a-f]{16}")  # a unit code may be numeric, not an ID number or key
 
 
 def source_label(source: object) -> str:
@@ -33,6 +34,8 @@ def source_label(source: object) -> str:
         return source
     match = _SOURCE.fullmatch(source)
     if match is None or match["category"] not in _CATEGORIES:
+        return INVALID
+    if match["unit"] and _PERSONAL_UNIT.search(match["unit"].lower()):
         return INVALID
     return source
 

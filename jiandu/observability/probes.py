@@ -30,7 +30,7 @@ class BrokerProbe:
                 from kafka import KafkaConsumer
 
                 if self._client is None:
-                    self._client = KafkaConsumer(request_timeout_ms=5000, **self._config)
+                    self._client = KafkaConsumer(request_timeout_ms=5000, bootstrap_timeout_ms=3000, **self._config)
                 self._known = set(self._client.topics())
             except Exception as exc:
                 self._close()
@@ -45,6 +45,11 @@ class BrokerProbe:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         return f"missing topics: {shown} (run `jiandu topics`)"
 
+    def close(self) -> None:
+        """Close the client (the endpoint is stopping)."""
+        with self._lock:
+            self._close()
+
     def _close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -52,10 +57,11 @@ class BrokerProbe:
                 client.close()
 
 
-def broker_readiness(settings: Settings, topics: Iterable[str]) -> list[tuple[str, Callable[[], str | None]]]:
-    """The ``broker`` and ``topics`` checks (topics is checked on the broker's last answer)."""
+def broker_readiness(readiness: Readiness, settings: Settings, topics: Iterable[str]) -> Readiness:
+    """Add the ``broker`` and ``topics`` checks (topics on a fresh answer of the broker)."""
     probe = BrokerProbe(settings, topics)
-    return [("broker", probe.broker), ("topics", lambda: probe.broker() or probe.topics())]
+    readiness.add("broker", probe.broker).add("topics", lambda: probe.broker() or probe.topics())
+    return readiness.on_close(probe.close)
 
 
 def serve_process_metrics(
@@ -74,7 +80,7 @@ def serve_process_metrics(
     port = settings.metrics_port(process) if port is None else port
     if port is None or port < 0:
         return None
-    readiness = Readiness()
-    for name, check in [*broker_readiness(settings, topics), *checks]:
+    readiness = broker_readiness(Readiness(), settings, topics)
+    for name, check in checks:
         readiness.add(name, check)
     return start_metrics_server(process, port, readiness)

@@ -1,50 +1,145 @@
-"""`jiandu run`: a newcomer sees leads within a minute, and everything stops cleanly."""
+"""`jiandu run`: a newcomer sees leads printed and in the console within a minute, every process
+answers /metrics, /healthz and /readyz, and everything stops cleanly."""
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from jiandu.broker import find_free_port
+from tests.browser import browser_or_skip, open_browser
 
-pytestmark = [pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.timeout(200)]
+
+DURATION = 75
+_CONSOLE = re.compile(r"console: (http://127\.0\.0\.1:\d+)/ \(sign in as admin, password (\S+);")
 
 
-def test_run_shows_leads_within_a_minute_and_stops_what_it_started(tmp_path: Path) -> None:
-    broker_port, web_port, gateway_port = find_free_port(), find_free_port(), find_free_port()
+class _Output(threading.Thread):
+    """Collects a process's stdout lines as they come."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        super().__init__(daemon=True)
+        self.process = process
+        self.lines: list[str] = []
+
+    def run(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if found := pattern.search(line):
+                    return found
+            assert self.process.poll() is None, "\n".join(self.lines[-40:])
+            time.sleep(0.2)
+        raise AssertionError(f"no line matching {pattern.pattern}:\n" + "\n".join(self.lines[-40:]))
+
+
+def test_run_shows_leads_in_the_console_within_a_minute_and_stops_what_it_started(tmp_path: Path) -> None:
+    ports = {name: find_free_port() for name in ("broker", "worker", "gateway", "console")}
+    metrics = {name: find_free_port() for name in ("run", "alerts", "archive", "console")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
     env.update(
-        JIANDU_BROKER_PORT=str(broker_port),
-        JIANDU_WORKER_WEB_PORT=str(web_port),
-        JIANDU_GATEWAY_PORT=str(gateway_port),
+        JIANDU_BROKER_PORT=str(ports["broker"]),
+        JIANDU_WORKER_WEB_PORT=str(ports["worker"]),
+        JIANDU_GATEWAY_PORT=str(ports["gateway"]),
+        JIANDU_CONSOLE_PORT=str(ports["console"]),
+        JIANDU_METRICS_PORTS=",".join(f"{name}={port}" for name, port in metrics.items()),
         JIANDU_DATA_DIR=str(tmp_path / "data"),
         JIANDU_LIVE_TICK_SECONDS="1",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "jiandu.cli", "run", "--duration", "60"],
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jiandu.cli", "run", "--duration", str(DURATION)],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
-        timeout=140,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lead_line = re.compile(r"\[M\d\d (HIGH|MEDIUM|LOW) (OPEN|RESOLVED)\]")
-    leads = [line for line in done.stdout.splitlines() if lead_line.match(line)]
-    assert any("OPEN" in line for line in leads), done.stdout[-2000:]
-    assert len({line[1:4] for line in leads}) >= 8, "leads of many models"
-    assert any("社区矫正" in line for line in leads) and any("刑事拘留" in line for line in leads)
-    # data arrived the three ways: REST pull, the push API and the file drop
-    assert re.search(r"push API: [1-9]\d* accepted, [1-9]\d* rejected", done.stdout), done.stdout[-2000:]
-    assert re.search(r"file drop: 10 files, [1-9]\d* accepted, 13 dead-lettered", done.stdout), done.stdout[-2000:]
-    assert re.search(r"REST pull: [1-9]\d* records", done.stdout)
-    # the embedded broker and the worker were stopped: their ports are free again
-    import socket
-
-    for port in (broker_port, web_port, gateway_port):
+    output = _Output(process)
+    output.start()
+    try:
+        console = output.wait_for(_CONSOLE, timeout=30)
+        leads_seen = _leads_in_console(console[1], console[2], tmp_path)
+        assert leads_seen - started < 60, f"leads reached the console {leads_seen - started:.0f} s after the start"
+        for port in [ports["worker"], *metrics.values()]:
+            _assert_healthy(port)
+        process.wait(timeout=DURATION + 60)
+    finally:
+        _stop(process)
+    output.join(timeout=10)
+    assert process.returncode == 0, "\n".join(output.lines[-40:])
+    _assert_leads_printed("\n".join(output.lines))
+    for port in [*ports.values(), *metrics.values()]:
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served after jiandu run ended"
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM first: `jiandu run` then stops the processes it started (a SIGKILL would orphan them)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _leads_in_console(url: str, password: str, tmp_path: Path) -> float:
+    """Sign in as the development administrator; when the lead list first shows leads, open one."""
+    sync_playwright = browser_or_skip()
+    with sync_playwright() as pw:
+        context = open_browser(pw, tmp_path / "chromium-profile")
+        try:
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{url}/login")
+            page.fill("#username", "admin")
+            page.fill("#password", password)
+            page.click("#sign-in")
+            page.wait_for_url(f"{url}/leads")
+            page.locator("#lead-rows tr[data-lead]").first.wait_for(timeout=60_000)  # the list refreshes itself
+            seen = time.monotonic()
+            assert int(page.inner_text("#total")) > 0
+            page.locator("#lead-rows tr[data-lead] a").first.click()
+            page.locator("#timeline li").first.wait_for()
+            page.screenshot(path=str(tmp_path / "run-console-lead.png"), full_page=True)
+        finally:
+            context.close()
+    return seen
+
+
+def _assert_healthy(port: int) -> None:
+    base = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+    deadline = time.monotonic() + 20
+    while (ready := httpx.get(f"{base}/readyz", timeout=10)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ready.status_code == 200, (port, ready.text)
+    assert "jiandu_build_info" in httpx.get(f"{base}/metrics", timeout=10).text
+
+
+def _assert_leads_printed(stdout: str) -> None:
+    lead_line = re.compile(r"^\[M\d\d (HIGH|MEDIUM|LOW) (OPEN|RESOLVED)\]", re.MULTILINE)
+    leads = [m.group(0) for m in lead_line.finditer(stdout)]
+    assert any("OPEN" in line for line in leads), stdout[-2000:]
+    assert len({line[1:4] for line in leads}) >= 8, "leads of many models"
+    assert "社区矫正" in stdout and "刑事拘留" in stdout
+    # data arrived the three ways: REST pull, the push API and the file drop
+    assert re.search(r"push API: [1-9]\d* accepted, [1-9]\d* rejected", stdout), stdout[-2000:]
+    assert re.search(r"file drop: 10 files, [1-9]\d* accepted, 13 dead-lettered", stdout), stdout[-2000:]
+    assert re.search(r"REST pull: [1-9]\d* records", stdout)

@@ -75,6 +75,8 @@ def test_decimals_are_exact() -> None:
         ({"type": "police.unknown"}, "type: unknown record type"),
         ({"occurred_at": None}, "missing required field occurred_at"),
         ({"source": "army:210102"}, "source: 'army:210102' is not"),
+        ({"source": "police:210102:210102198503172415"}, "source: the unit holds a digit run like an ID number"),
+        ({"source": "police:２１０１０２"}, "source: 'police:２１０１０２' is not"),
         ({"jurisdiction": "2101"}, "jurisdiction: not a 6-digit division code"),
     ],
 )
