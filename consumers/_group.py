@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from jiandu.errors import BrokerError
 
-__all__ = ["GroupOptions", "group_consumer"]
+__all__ = ["GroupMembership", "GroupOptions", "group_consumer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +22,47 @@ class GroupOptions:
     fetch_max_wait_ms: int = 20
 
 
-def group_consumer(client_config: Mapping[str, Any], topic: str, group: str, options: GroupOptions) -> KafkaConsumer:
-    """A consumer of ``topic`` in ``group`` that starts at the beginning and never commits on its own."""
+class GroupMembership(ConsumerRebalanceListener):
+    """Whether a group consumer has joined its group, and how many partitions it holds.
+
+    kafka-python calls it from the consumer's poll; a readiness probe reads it from the
+    metrics thread (:meth:`problem`), which needs nothing more than two plain attributes.
+    Joined once stays joined: a later rebalance is routine, not a reason to hold traffic.
+    """
+
+    def __init__(self, group: str = "") -> None:
+        self.group = group
+        self.joined = False
+        self.partitions = 0
+        self._held: set[TopicPartition] = set()
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._held -= set(revoked)
+        self.partitions = len(self._held)
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._held |= set(assigned)
+        self.partitions = len(self._held)
+        self.joined = True
+
+    def problem(self) -> str | None:
+        """Readiness: None once the consumer has joined its group, else why not."""
+        if self.joined:
+            return None
+        return f"consumer group {self.group or '?'}: not joined yet (no partitions assigned)"
+
+
+def group_consumer(
+    client_config: Mapping[str, Any],
+    topic: str,
+    group: str,
+    options: GroupOptions,
+    membership: GroupMembership | None = None,
+) -> KafkaConsumer:
+    """A consumer of ``topic`` in ``group`` that starts at the beginning and never commits on its own.
+
+    ``membership``, when given, follows the group's assignments (for a readiness probe).
+    """
     session_ms = int(options.session_timeout_seconds * 1000)
     try:
         consumer = KafkaConsumer(
@@ -40,5 +79,7 @@ def group_consumer(client_config: Mapping[str, Any], topic: str, group: str, opt
     except KafkaError as exc:
         where = client_config.get("bootstrap_servers")
         raise BrokerError(f"cannot connect consumer group {group!r} to {where}: {exc}. Is the broker running?") from exc
-    consumer.subscribe([topic])
+    if membership is not None and not membership.group:
+        membership.group = group
+    consumer.subscribe([topic], listener=membership)
     return consumer

@@ -8,11 +8,16 @@ bytes (Avro single-object encoding), so the versions of one lead stay in order
 topic. Offsets on the lead topic are committed only after the broker confirmed
 every copy (acks=all): a crash re-routes versions, it never skips one; a lead
 version is idempotent by ``(lead_id, updated_at)``.
+
+Each copy the broker confirmed counts in ``jiandu_alerts_routed_total{kind}``
+(``department`` or ``severity``); :attr:`AlertRouter.membership` tells a readiness
+probe whether the router has joined its group.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,8 +25,9 @@ from kafka import KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers._group import GroupOptions, group_consumer
+from consumers._group import GroupMembership, GroupOptions, group_consumer
 from jiandu.errors import BrokerError, DeliveryError, SchemaError
+from jiandu.observability.metrics.consumers import ALERTS_ROUTED
 from jiandu.serde import AvroCodec
 from jiandu.topics import TopicCatalogue
 
@@ -29,6 +35,7 @@ __all__ = ["AlertRouter", "alert_group"]
 
 log = logging.getLogger(__name__)
 _BATCH = 5000
+_KINDS = ("department", "severity")
 
 
 def alert_group(catalogue: TopicCatalogue) -> str:
@@ -46,12 +53,17 @@ class AlertRouter:
         *,
         group: str | None = None,
         options: GroupOptions | None = None,
+        membership: GroupMembership | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.group = group or alert_group(catalogue)
         self.routed = 0
+        self.membership = membership or GroupMembership(self.group)
         self._codec = AvroCodec()
-        self._consumer = group_consumer(client_config, catalogue.leads, self.group, options or GroupOptions())
+        self._routed = {kind: ALERTS_ROUTED.labels(kind) for kind in _KINDS}
+        self._consumer = group_consumer(
+            client_config, catalogue.leads, self.group, options or GroupOptions(), self.membership
+        )
         try:
             self._producer = KafkaProducer(
                 **client_config, acks="all", enable_idempotence=True, linger_ms=5, retries=2_147_483_647
@@ -69,15 +81,19 @@ class AlertRouter:
         """Poll once, copy what arrived, wait for the broker, commit; returns the versions routed."""
         batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=_BATCH)
         futures = []
+        copies: Counter[str] = Counter()
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp, records in batch.items():
             for record in records:
-                for topic in self._targets(record):
+                for kind, topic in self._targets(record):
                     futures.append(self._producer.send(topic, key=record.key, value=record.value))
+                    copies[kind] += 1
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         if not offsets:
             return 0
         self._confirm(futures)
+        for kind, n in copies.items():
+            self._routed[kind].inc(n)
         try:
             self._consumer.commit(offsets)
         except CommitFailedError as exc:  # a rebalance took the partitions: their versions are routed again
@@ -86,8 +102,8 @@ class AlertRouter:
         self.routed += routed
         return routed
 
-    def _targets(self, record: Any) -> list[str]:
-        """The alert topics of one lead-topic message (none for a tombstone or an unreadable message)."""
+    def _targets(self, record: Any) -> list[tuple[str, str]]:
+        """(kind, alert topic) of one lead-topic message (none for a tombstone or an unreadable message)."""
         where = f'topic "{record.topic}" partition {record.partition} offset {record.offset}'
         if record.value is None:
             return []  # a tombstone names no department: nothing to route
@@ -96,14 +112,14 @@ class AlertRouter:
         except SchemaError as exc:
             log.error("%s: not routed, cannot decode the lead: %s", where, exc)
             return []
-        topics = []
+        topics: list[tuple[str, str]] = []
         routes: tuple[tuple[str, str, Callable[[str], str]], ...] = (
             ("department", str(lead.get("department")), self.catalogue.department_alerts),
             ("severity", str(lead.get("severity")), self.catalogue.severity_alerts),
         )
         for kind, value, topic_of in routes:
             try:
-                topics.append(topic_of(value))
+                topics.append((kind, topic_of(value)))
             except KeyError:
                 log.warning("%s: lead %s has %s %r, which has no alert topic", where, lead.get("lead_id"), kind, value)
         return topics

@@ -4,6 +4,9 @@ The archiver is a consumer group on the lead and outcome topics. It stores each 
 messages in one database transaction and commits the offsets only after that transaction:
 a crash between the two re-reads messages the archive already has, which it ignores
 (versions are keyed by lead and ``updated_at``, actions by ``action_id``).
+
+Rows stored count in ``jiandu_archive_writes_total{kind}`` (``lead_version``, ``action``;
+a message the archive already had is not a write).
 """
 
 from __future__ import annotations
@@ -16,17 +19,21 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from consumers._group import GroupMembership
 from consumers.archive.model import Action
 from consumers.archive.store import LeadArchive
 from jiandu.broker import high_watermarks
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import to_ms
 from jiandu.errors import InputError, SchemaError
+from jiandu.observability.metrics.consumers import ARCHIVE_WRITES
 from jiandu.serde import AvroCodec
 
 __all__ = ["ArchiveProgress", "archive_stream", "publish_action", "rebuild", "store_messages"]
 
 _log = logging.getLogger(__name__)
+_VERSION_WRITES = ARCHIVE_WRITES.labels("lead_version")
+_ACTION_WRITES = ARCHIVE_WRITES.labels("action")
 
 
 @dataclass(slots=True)
@@ -77,6 +84,8 @@ def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[An
             continue
         progress.actions += stored_action
         progress.duplicates += not stored_action
+    _VERSION_WRITES.inc(progress.versions)
+    _ACTION_WRITES.inc(progress.actions)
     return progress
 
 
@@ -89,11 +98,12 @@ def archive_stream(
     should_stop: Callable[[], bool],
     session_timeout_ms: int = 6000,
     on_batch: Callable[[ArchiveProgress], None] | None = None,
+    membership: GroupMembership | None = None,
 ) -> ArchiveProgress:
     """Consume ``topics`` as ``group_id`` and archive every message until ``should_stop()``.
 
     A new group starts at the beginning of the topics. Offsets are committed after each batch is
-    in the database.
+    in the database. ``membership``, when given, follows the group's assignments (readiness).
     """
     codec = AvroCodec()
     total = ArchiveProgress()
@@ -107,7 +117,7 @@ def archive_stream(
         heartbeat_interval_ms=max(100, session_timeout_ms // 3),
     )
     try:
-        consumer.subscribe(topics)
+        consumer.subscribe(topics, listener=membership)
         while not should_stop():
             batches = consumer.poll(timeout_ms=500, max_records=5000)
             if not batches:

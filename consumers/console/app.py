@@ -5,6 +5,8 @@ thread only (handlers are ``async`` and call it directly), so one SQLite connect
 requests; publishing an action to Kafka, which waits for the broker, runs in a worker thread.
 Each view of a lead, each action, each refusal, each sign-in and sign-out goes to the archive's
 audit log. Every POST is checked for its CSRF token (sessions.py) before it changes anything.
+Sign-ins, refusals (by reason: scope, role, csrf) and responses (by status class) are counted
+for /metrics (metrics.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -36,6 +39,7 @@ from consumers.console.forms import (
     submitted,
 )
 from consumers.console.labels import MODEL_ZH
+from consumers.console.metrics import CSRF, ROLE, SCOPE, RequestCounting, count_denied, count_signin
 from consumers.console.scope import audit_scope, scoped_query, scoped_statistics
 from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner
 from consumers.console.users import UserDirectory
@@ -89,7 +93,7 @@ def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
         Route("/audit", console.signed_in(console.audit_log)),
         Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(RequestCounting)])
 
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
@@ -123,8 +127,13 @@ class _Console:
         return endpoint
 
     def _csrf_rejected(self, request: Request, viewer: Viewer) -> Response:
-        self._archive.audit(viewer.user.username, "csrf-rejected", request.path_params.get("lead_id"), allowed=False)
+        self._refused(viewer.user.username, "csrf-rejected", request.path_params.get("lead_id"), CSRF)
         return _html(views.error_page(viewer, _CSRF_HEADING, _CSRF_MESSAGE), 403)
+
+    def _refused(self, username: str, what: str, lead_id: str | None, reason: str) -> None:
+        """Audit a refusal and count it by reason (scope, role or csrf)."""
+        self._archive.audit(username, what, lead_id, allowed=False)
+        count_denied(reason)
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse("/leads", status_code=303)
@@ -137,10 +146,11 @@ class _Console:
         form = await read_form(request)
         username = form.get("username", "")[:64] or "?"
         if not self._config.signer.login_ok(request.cookies.get(LOGIN_COOKIE, ""), form.get(CSRF_FIELD, "")):
-            self._archive.audit(username, "csrf-rejected", None, allowed=False)
+            self._refused(username, "csrf-rejected", None, CSRF)  # not a sign-in attempt: no password was checked
             return self._login_page(request, _LOGIN_CSRF_MESSAGE, 403, fresh=True)
         user = await run_in_threadpool(self._config.users.authenticate, username, form.get("password", ""))
         self._archive.audit(username, "sign-in", None, allowed=user is not None)
+        count_signin(user is not None)
         if user is None:
             return self._login_page(request, "用户名或密码不正确", 401)
         response = RedirectResponse("/leads", status_code=303)
@@ -215,7 +225,7 @@ class _Console:
         if history is None:
             return _html(views.error_page(viewer, "未找到线索", f"线索 {lead_id} 不在档案中"), 404)
         if not user.may_see(history.latest):
-            self._archive.audit(user.username, "view", lead_id, allowed=False)
+            self._refused(user.username, "view", lead_id, SCOPE)
             return _html(views.error_page(viewer, "无权查看", "该线索不在您的管辖区划或承办部门范围内"), 403)
         self._archive.audit(user.username, "view", lead_id, allowed=True)
         return _html(views.lead_page(viewer, history, self._config.users.officers_for(history.latest)))
@@ -228,9 +238,9 @@ class _Console:
         if history is None:
             return _html(views.error_page(viewer, "未找到线索", f"线索 {lead_id} 不在档案中"), 404)
         assignee = form.get("assignee") or None
-        allowed = user.may_see(history.latest) and (kind != "assign" or self._may_assign(viewer, assignee, history))
-        if not allowed:
-            self._archive.audit(user.username, f"action:{kind}"[:64], lead_id, allowed=False)
+        refusal = self._refusal(viewer, kind, assignee, history)
+        if refusal is not None:
+            self._refused(user.username, f"action:{kind}"[:64], lead_id, refusal)
             return _html(views.error_page(viewer, "无权办理", "该线索或指派对象不在您的权限范围内"), 403)
         outcome = form.get("outcome") if kind == "outcome" else None
         action = Action(lead_id, user.username, kind, int(time.time() * 1000), assignee, outcome, form.get("note", ""))
@@ -243,10 +253,18 @@ class _Console:
         self._archive.record_action(action)  # also writes its audit row
         return RedirectResponse(f"/leads/{lead_id}", status_code=303)
 
-    def _may_assign(self, viewer: Viewer, assignee: str | None, history: Any) -> bool:
+    def _refusal(self, viewer: Viewer, kind: str, assignee: str | None, history: Any) -> str | None:
+        """Why ``viewer`` may not do ``kind`` on the lead: ``scope`` (the lead or the assignee is outside
+        what they may see) or ``role`` (only supervisors and admins assign); None when they may."""
+        user = viewer.user
+        if not user.may_see(history.latest):
+            return SCOPE
+        if kind != "assign":
+            return None
+        if not user.may_assign:
+            return ROLE
         target = self._config.users.get(assignee or "")
-        officers = self._config.users.officers_for(history.latest)
-        return viewer.user.may_assign and target is not None and target in officers
+        return None if target is not None and target in self._config.users.officers_for(history.latest) else SCOPE
 
     async def stats(self, request: Request, viewer: Viewer) -> Response:
         form = submitted(request.query_params, ("model", "jurisdiction"))
@@ -259,7 +277,7 @@ class _Console:
         """The audit log for supervisors (within their jurisdiction) and admins; anyone else: 403, audited."""
         user = viewer.user
         if not user.may_read_audit:
-            self._archive.audit(user.username, "view-audit", None, allowed=False)
+            self._refused(user.username, "view-audit", None, ROLE)
             return _html(views.error_page(viewer, "无权查看", "审计日志仅供部门负责人和管理员查阅"), 403)
         form = submitted(request.query_params, AUDIT_FIELDS)
         page = positive(request.query_params.get("page"))

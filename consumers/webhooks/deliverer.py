@@ -17,6 +17,10 @@ deliveries in flight (at most one per lane) are sent again, which the
 ``X-Jiandu-Delivery`` id lets a receiver drop. The settled rows live in the
 deliverer's data directory: a partition taken over by a deliverer on another
 machine is sent again from the committed offset.
+
+Metrics (:mod:`consumers.webhooks.metrics`): each attempt by outcome and its duration, the
+backlog per subscription (versions waiting behind a failing delivery) and the dead letters per
+subscription; :attr:`WebhookDeliverer.membership` tells a readiness probe whether it joined its group.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,8 +39,9 @@ from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
-from consumers._group import GroupOptions, group_consumer
+from consumers._group import GroupMembership, GroupOptions, group_consumer
 from consumers.webhooks.delivery import Delivery, RetryPolicy, deliver
+from consumers.webhooks.metrics import Backlog, DeadLetterGauge
 from consumers.webhooks.progress import PartitionProgress
 from consumers.webhooks.store import FailedDeliveryStore, MessagePosition
 from consumers.webhooks.subscriptions import Subscription
@@ -48,6 +54,7 @@ __all__ = ["DeliveryCounts", "WebhookDeliverer", "webhook_group"]
 
 log = logging.getLogger(__name__)
 _POLL_MS = 200
+_DEAD_LETTER_REFRESH_SECONDS = 10.0  # `jiandu webhooks redeliver` removes rows from another process
 
 
 def webhook_group(catalogue: TopicCatalogue) -> str:
@@ -79,6 +86,7 @@ class WebhookDeliverer:
         options: GroupOptions | None = None,
         timeout_seconds: float = 10.0,
         max_outstanding: int = 10_000,
+        membership: GroupMembership | None = None,
     ) -> None:
         self.subscriptions = tuple(subscriptions)
         self.store = store
@@ -88,8 +96,14 @@ class WebhookDeliverer:
         self.committed: dict[TopicPartition, int] = {}
         self._timeout = timeout_seconds
         self._max_outstanding = max_outstanding
+        self.membership = membership or GroupMembership(self.group)
         self._codec = AvroCodec()
-        self._consumer = group_consumer(client_config, catalogue.leads, self.group, options or GroupOptions())
+        self._consumer = group_consumer(
+            client_config, catalogue.leads, self.group, options or GroupOptions(), self.membership
+        )
+        self._backlog = Backlog(s.id for s in self.subscriptions)
+        self._dead_letters = DeadLetterGauge(store, (s.id for s in self.subscriptions))
+        self._dead_letters_refreshed = 0.0
         self._progress: dict[TopicPartition, PartitionProgress] = {}
         self._lanes: dict[tuple[str, str], deque[tuple[TopicPartition, int, Delivery]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -102,6 +116,7 @@ class WebhookDeliverer:
         async with httpx.AsyncClient(timeout=self._timeout) as client:
             try:
                 while not should_stop():
+                    self._refresh_dead_letters()
                     batch = await asyncio.to_thread(self._consumer.poll, timeout_ms=_POLL_MS, max_records=1000)
                     self._forget_revoked()
                     for tp, records in batch.items():
@@ -127,6 +142,7 @@ class WebhookDeliverer:
             lane = self._lanes.get(key)
             if lane is not None:
                 lane.append((tp, record.offset, delivery))
+                self._backlog.queued(key)
                 continue
             self._lanes[key] = deque([(tp, record.offset, delivery)])
             task = asyncio.create_task(self._drain(client, key))
@@ -154,7 +170,9 @@ class WebhookDeliverer:
         lane = self._lanes[key]
         while lane:
             tp, offset, delivery = lane[0]
-            attempts, error = await deliver(client, delivery, self.policy)
+            attempts, error = await deliver(
+                client, delivery, self.policy, on_retry=lambda: self._backlog.retrying(key, len(lane))
+            )
             failed = None if error is None else delivery.failed(attempts, error)
             self.store.settle(delivery.delivery_id, MessagePosition(tp.topic, tp.partition, offset), failed)
             if error is None:
@@ -162,11 +180,19 @@ class WebhookDeliverer:
             else:
                 self.counts.dead_lettered += 1
                 log.warning("webhook %s lead %s dead-lettered after %d attempts: %s", *key, attempts, error)
+                self._refresh_dead_letters(now=True)
+            self._backlog.settled(key, len(lane))
             lane.popleft()
             progress = self._progress.get(tp)
             if progress is not None:
                 progress.done(offset)
         del self._lanes[key]
+
+    def _refresh_dead_letters(self, *, now: bool = False) -> None:
+        """The dead-letter gauge: on a change (``now``), else every few seconds."""
+        if now or time.monotonic() - self._dead_letters_refreshed >= _DEAD_LETTER_REFRESH_SECONDS:
+            self._dead_letters.refresh()
+            self._dead_letters_refreshed = time.monotonic()
 
     def _forget_revoked(self) -> None:
         """Partitions taken by a rebalance: their unfinished messages are the new owner's to deliver."""
@@ -207,3 +233,4 @@ class WebhookDeliverer:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._lanes.clear()
+        self._backlog.clear()

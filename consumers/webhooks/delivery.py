@@ -17,12 +17,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
 
+from consumers.webhooks.metrics import outcome_of, record_attempt
 from consumers.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from consumers.webhooks.store import FailedDelivery, FailedDeliveryStore
 from consumers.webhooks.subscriptions import Subscription
@@ -125,27 +126,52 @@ async def attempt(client: httpx.AsyncClient, delivery: Delivery) -> AttemptResul
     return AttemptResult(f"HTTP {response.status_code}", retry_after_seconds(asked))
 
 
-async def deliver(client: httpx.AsyncClient, delivery: Delivery, policy: RetryPolicy) -> tuple[int, str | None]:
-    """Try until success or ``policy.max_attempts``; (attempts made, last error or None)."""
+async def deliver(
+    client: httpx.AsyncClient,
+    delivery: Delivery,
+    policy: RetryPolicy,
+    on_retry: Callable[[], None] | None = None,
+) -> tuple[int, str | None]:
+    """Try until success or ``policy.max_attempts``; (attempts made, last error or None).
+
+    Each attempt is counted by outcome and timed (``jiandu_webhook_deliveries_total``,
+    ``jiandu_webhook_attempt_seconds``); ``on_retry`` is called after each failed attempt
+    that another will follow.
+    """
     error: str | None = None
     for number in range(1, policy.max_attempts + 1):
-        result = await attempt(client, delivery)
+        result = await _counted_attempt(client, delivery, last=number == policy.max_attempts)
         error = result.error
         if error is None:
             return number, None
         if number < policy.max_attempts:
-            wait = policy.wait_after(number, result.retry_after)
-            log.info(
-                "webhook %s lead %s attempt %d failed: %s; next attempt in %.2f s%s",
-                delivery.subscription.id,
-                delivery.lead_id,
-                number,
-                error,
-                wait,
-                " as Retry-After asks" if result.retry_after else "",
-            )
-            await asyncio.sleep(wait)
+            if on_retry is not None:
+                on_retry()
+            await asyncio.sleep(_wait_before_retry(delivery, policy, number, result))
     return policy.max_attempts, error
+
+
+async def _counted_attempt(client: httpx.AsyncClient, delivery: Delivery, *, last: bool) -> AttemptResult:
+    """One attempt, counted by outcome and timed."""
+    started = time.perf_counter()
+    result = await attempt(client, delivery)
+    record_attempt(delivery.subscription.id, time.perf_counter() - started, outcome_of(result.error, last))
+    return result
+
+
+def _wait_before_retry(delivery: Delivery, policy: RetryPolicy, number: int, result: AttemptResult) -> float:
+    """Seconds until the next attempt after failed attempt ``number`` (logged)."""
+    wait = policy.wait_after(number, result.retry_after)
+    log.info(
+        "webhook %s lead %s attempt %d failed: %s; next attempt in %.2f s%s",
+        delivery.subscription.id,
+        delivery.lead_id,
+        number,
+        result.error,
+        wait,
+        " as Retry-After asks" if result.retry_after else "",
+    )
+    return wait
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["FailedDelivery", "FailedDeliveryStore", "MessagePosition"]
+__all__ = ["FailedDelivery", "FailedDeliveryStore", "MessagePosition", "store_problem"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS failed_delivery (
@@ -146,6 +146,11 @@ class FailedDeliveryStore:
         )
         return [FailedDelivery(*row) for row in rows]
 
+    def counts(self) -> dict[str, int]:
+        """Dead letters per subscription (only subscriptions that have some)."""
+        rows = self._db.execute("SELECT subscription, COUNT(*) FROM failed_delivery GROUP BY subscription")
+        return {subscription: int(n) for subscription, n in rows}
+
     def remove(self, failed: FailedDelivery) -> None:
         """A re-delivery succeeded."""
         self._db.execute(
@@ -165,3 +170,20 @@ class FailedDeliveryStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def store_problem(path: Path) -> str | None:
+    """Readiness of the store at ``path``: None when it opens and answers, else why not.
+
+    A connection of its own, read-only and short-lived: the probe runs on the metrics thread
+    while the deliverer writes on its own connection (WAL lets both through).
+    """
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
+        try:
+            db.execute("SELECT COUNT(*) FROM failed_delivery").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"webhook store {path}: {exc}"
+    return None

@@ -1,4 +1,8 @@
-"""``jiandu alerts``: route every lead version to its department's and severity's alert topic until stopped."""
+"""``jiandu alerts``: route every lead version to its department's and severity's alert topic until stopped.
+
+/metrics, /healthz and /readyz (broker, the lead and alert topics, the router joined its
+group) are served on the ``alerts`` port of ``JIANDU_METRICS_PORTS``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,13 @@ import argparse
 import logging
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
+
+if TYPE_CHECKING:  # the Kafka clients load only when the router runs
+    from consumers._group import GroupMembership
 
 __all__ = ["add_parser", "command", "stop_on_signals"]
 
@@ -23,6 +31,24 @@ def add_parser(sub: Any) -> None:
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Run the alert router until SIGTERM or Ctrl-C."""
+    from consumers._group import GroupMembership
+    from jiandu.cli.hub import catalogue_of
+
+    catalogue = catalogue_of(settings)
+    membership = GroupMembership()
+    metrics = serve_process_metrics(
+        settings, "alerts", [catalogue.leads, *catalogue.alert_topics()], checks=[("group", membership.problem)]
+    )
+    if metrics is not None:
+        print(f"metrics: {metrics.url}/metrics", flush=True)
+    try:
+        return _route(settings, args, membership)
+    finally:
+        if metrics is not None:
+            metrics.stop()
+
+
+def _route(settings: Settings, args: argparse.Namespace, membership: GroupMembership) -> int:
     from consumers._group import GroupOptions
     from consumers.alerts import AlertRouter
     from jiandu.cli.hub import catalogue_of, create_topics
@@ -31,7 +57,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     options = GroupOptions(settings.session_timeout_seconds, settings.consumer_fetch_max_wait_ms)
     stop = stop_on_signals()
     with AlertRouter(
-        kafka_client_config(settings), catalogue_of(settings), group=args.group, options=options
+        kafka_client_config(settings), catalogue_of(settings), group=args.group, options=options, membership=membership
     ) as router:
         log.info("alert router: group %s on %s", router.group, router.catalogue.leads)
         router.run(stop.is_set)

@@ -5,6 +5,8 @@ every lead version and officer action and commits offsets after the database. ``
 the lead versions and reads both topics again from the beginning (actions are kept and replayed).
 ``act`` records an officer's action: on the outcome topic first, so that a rebuild restores it,
 then in the archive. ``stats`` prints raised, worked and confirmed leads by model, jurisdiction, month.
+``run`` serves /metrics, /healthz and /readyz (broker, the lead and outcome topics, the archiver
+joined its group, the database answers) on the ``archive`` port of ``JIANDU_METRICS_PORTS``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 from jiandu.cli.hub import catalogue_of, create_topics
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError
+from jiandu.observability import MetricsServer, serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
 
 if TYPE_CHECKING:  # the archive and Kafka clients load only when an archive command runs
+    from consumers._group import GroupMembership
     from consumers.archive import LeadArchive
+    from consumers.archive.probe import ArchiveProbe
 
 __all__ = ["add_parser", "command", "group_id"]
 
@@ -70,6 +75,33 @@ def _topics(settings: Settings) -> list[str]:
 
 
 def _run(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> int:
+    from consumers._group import GroupMembership
+    from consumers.archive.probe import ArchiveProbe
+
+    membership = GroupMembership(group_id(settings))
+    probe = ArchiveProbe(settings.archive_url, settings.data_dir)
+    metrics = _serve_metrics(settings, membership, probe)
+    try:
+        return _archive_until_stopped(settings, args, archive, membership)
+    finally:
+        if metrics is not None:
+            metrics.stop()
+        probe.close()
+
+
+def _serve_metrics(settings: Settings, membership: GroupMembership, probe: ArchiveProbe) -> MetricsServer | None:
+    """/metrics, /healthz and /readyz of the archiver: ready when the broker, its topics, its group and the
+    database are."""
+    checks = [("group", membership.problem), ("database", probe.problem)]
+    metrics = serve_process_metrics(settings, "archive", _topics(settings), checks=checks)
+    if metrics is not None:
+        print(f"metrics: {metrics.url}/metrics", flush=True)
+    return metrics
+
+
+def _archive_until_stopped(
+    settings: Settings, args: argparse.Namespace, archive: LeadArchive, membership: GroupMembership
+) -> int:
     from consumers.archive import ArchiveProgress, archive_stream
 
     create_topics(settings)
@@ -78,7 +110,10 @@ def _run(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> 
     ends = None if args.duration is None else time.monotonic() + args.duration
 
     def report(batch: ArchiveProgress) -> None:
-        print(f"archived {batch.versions} versions, {batch.actions} actions ({batch.duplicates} already stored)")
+        print(
+            f"archived {batch.versions} versions, {batch.actions} actions ({batch.duplicates} already stored)",
+            flush=True,
+        )
 
     try:
         total = archive_stream(
@@ -89,6 +124,7 @@ def _run(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> 
             should_stop=lambda: stop.is_set() or (ends is not None and time.monotonic() > ends),
             session_timeout_ms=int(settings.session_timeout_seconds * 1000),
             on_batch=report,
+            membership=membership,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -3,6 +3,8 @@
 The console reads the lead archive (``JIANDU_ARCHIVE_URL``, or SQLite in ``JIANDU_DATA_DIR``) that
 ``jiandu archive`` fills, signs users in from ``JIANDU_CONSOLE_USERS`` and puts each officer action
 on the outcome topic before storing it, as ``jiandu archive act`` does. It serves until SIGINT or SIGTERM.
+Its /metrics, /healthz and /readyz (broker, the outcome topic, the archive database answers, the
+console serving) are on the ``console`` port of ``JIANDU_METRICS_PORTS``, apart from the officers' port.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jiandu.errors import ConfigurationError, InputError
+from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
 
 if TYPE_CHECKING:  # the web stack and Kafka clients load only when the console runs
@@ -72,6 +75,31 @@ def open_console(
 
 
 def _serve(settings: Settings, port: int) -> int:
+    from consumers.archive.probe import ArchiveProbe
+    from jiandu.cli.hub import catalogue_of
+
+    probe = ArchiveProbe(settings.archive_url, settings.data_dir)
+    opened: list[ConsoleServer] = []  # the readiness check looks at the console once it is open
+    checks = [("database", probe.problem), ("console", lambda: _console_problem(opened))]
+    metrics = serve_process_metrics(settings, "console", [catalogue_of(settings).outcomes], checks=checks)
+    if metrics is not None:
+        print(f"metrics: {metrics.url}/metrics", flush=True)
+    try:
+        _serve_until_stopped(settings, port, opened)
+    finally:
+        if metrics is not None:
+            metrics.stop()
+        probe.close()
+    return 0
+
+
+def _console_problem(opened: list[ConsoleServer]) -> str | None:
+    if not opened:
+        return "the console is not serving yet"
+    return None if opened[0].running else f"the console on {opened[0].url} stopped"
+
+
+def _serve_until_stopped(settings: Settings, port: int, opened: list[ConsoleServer]) -> None:
     from kafka import KafkaProducer
 
     from consumers.archive import open_archive, publish_action
@@ -86,7 +114,8 @@ def _serve(settings: Settings, port: int) -> int:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         server = open_console(settings, port, archive, lambda action: publish_action(producer, codec, topic, action))
-        print(f"console on {server.url}; Ctrl-C stops it")
+        opened.append(server)
+        print(f"console on {server.url}; Ctrl-C stops it", flush=True)
         try:
             while not stop.wait(0.5) and server.running:
                 pass
@@ -98,7 +127,6 @@ def _serve(settings: Settings, port: int) -> int:
         signal.signal(signal.SIGTERM, previous)
         producer.close()
         archive.close()
-    return 0
 
 
 def _hash_password(from_stdin: bool) -> int:

@@ -3,7 +3,9 @@
 ``run`` (the default) is the long-running deliverer; ``redeliver`` sends the
 dead-lettered deliveries again (after the receiver is fixed); ``failed`` lists
 them (never their bodies). Dead letters live in
-``<data dir>/webhooks/<group>.sqlite``.
+``<data dir>/webhooks/<group>.sqlite``. ``run`` serves /metrics, /healthz and /readyz
+(broker, the lead topic, the deliverer joined its group, its SQLite store opens) on the
+``webhooks`` port of ``JIANDU_METRICS_PORTS``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import ConfigurationError
+from jiandu.observability import MetricsServer, serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
 
 if TYPE_CHECKING:  # httpx and the Kafka clients load only when a webhooks command runs
+    from consumers._group import GroupMembership
     from consumers.webhooks import RetryPolicy, Subscription
 
 __all__ = ["add_parser", "command", "store_path"]
@@ -77,6 +81,32 @@ def _policy(settings: Settings, attempts: int | None = None) -> RetryPolicy:
 
 
 def _run(settings: Settings, group: str, subscriptions: list[Subscription]) -> int:
+    from consumers._group import GroupMembership
+
+    membership = GroupMembership(group)
+    metrics = _serve_metrics(settings, group, membership)
+    try:
+        return _deliver(settings, group, subscriptions, membership)
+    finally:
+        if metrics is not None:
+            metrics.stop()
+
+
+def _serve_metrics(settings: Settings, group: str, membership: GroupMembership) -> MetricsServer | None:
+    """/metrics, /healthz and /readyz of the deliverer: ready when the broker, the lead topic, the group
+    and the dead-letter store are."""
+    from consumers.webhooks.store import store_problem
+    from jiandu.cli.hub import catalogue_of
+
+    path = store_path(settings, group)
+    checks = [("group", membership.problem), ("store", lambda: store_problem(path))]
+    metrics = serve_process_metrics(settings, "webhooks", [catalogue_of(settings).leads], checks=checks)
+    if metrics is not None:
+        print(f"metrics: {metrics.url}/metrics", flush=True)
+    return metrics
+
+
+def _deliver(settings: Settings, group: str, subscriptions: list[Subscription], membership: GroupMembership) -> int:
     from consumers._group import GroupOptions
     from consumers.webhooks import FailedDeliveryStore, WebhookDeliverer
     from jiandu.cli.alerts import stop_on_signals
@@ -94,6 +124,7 @@ def _run(settings: Settings, group: str, subscriptions: list[Subscription]) -> i
             group=group,
             options=GroupOptions(settings.session_timeout_seconds, settings.consumer_fetch_max_wait_ms),
             timeout_seconds=settings.webhook_timeout_seconds,
+            membership=membership,
         )
         asyncio.run(deliverer.run(stop.is_set))
     print(f"delivered {deliverer.counts.delivered}, dead-lettered {deliverer.counts.dead_lettered}")

@@ -273,7 +273,8 @@ def test_dead_letters_after_max_attempts_then_redeliver_succeeds(
         f"subscriptions:\n  - id: ops\n    url: {receiver.url('ops')}\n    secret: {SECRET}\n", encoding="utf-8"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
-    env.update(settings.replace(webhook_subscriptions=str(subs_file)).to_env())
+    # the child drops the session's JIANDU_* variables: its metrics port (default 9465) would collide
+    env.update(settings.replace(webhook_subscriptions=str(subs_file), metrics_ports="webhooks=0").to_env())
     result = subprocess.run(
         [sys.executable, "-m", "jiandu.cli", "webhooks", "redeliver"],
         env=env,
@@ -365,7 +366,8 @@ def test_kill_9_mid_stream_then_restart_delivers_every_version_in_order_with_at_
         f"subscriptions:\n  - id: crash\n    url: {receiver.url('crash')}\n    secret: {SECRET}\n", encoding="utf-8"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
-    env.update(settings.replace(webhook_subscriptions=str(subs_file)).to_env())
+    # the child drops the session's JIANDU_* variables: its metrics port (default 9465) would collide
+    env.update(settings.replace(webhook_subscriptions=str(subs_file), metrics_ports="webhooks=0").to_env())
     receiver.delay_seconds = 0.1  # each lane has a request in flight most of the time
     log = tmp_path / "webhooks.log"
 

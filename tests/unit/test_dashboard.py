@@ -230,9 +230,25 @@ def run_promtool(promtool: str, *args: str | Path) -> str:
     return done.stdout + done.stderr
 
 
-def test_promtool_checks_the_configuration(promtool: str) -> None:
-    out = run_promtool(promtool, "check", "config", PROMETHEUS / "prometheus.yml")
-    assert f"{len(RULE_FILES)} rule files found" in out, "prometheus.yml loads the rule files"
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-run.yml"])
+def test_promtool_checks_the_configuration(promtool: str, config: str) -> None:
+    out = run_promtool(promtool, "check", "config", PROMETHEUS / config)
+    assert f"{len(RULE_FILES)} rule files found" in out, f"{config} loads the rule files"
+
+
+def test_the_run_configuration_scrapes_what_jiandu_run_starts() -> None:
+    def jobs(name: str) -> set[str]:
+        config = yaml.safe_load((PROMETHEUS / name).read_text(encoding="utf-8"))
+        return {job["job_name"] for job in config["scrape_configs"]}
+
+    assert jobs("prometheus-run.yml") == {
+        "jiandu-run",
+        "jiandu-worker",
+        "jiandu-alerts",
+        "jiandu-archive",
+        "jiandu-console",
+    }
+    assert jobs("prometheus-run.yml") < jobs("prometheus.yml")
 
 
 def test_promtool_checks_the_rules(promtool: str) -> None:
