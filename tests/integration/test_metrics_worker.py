@@ -61,7 +61,7 @@ def _eventually(url: str, check: Callable[[Samples], bool], timeout: float = 30)
 
 
 def test_worker_metrics_agree_with_the_topics(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
-    settings = settings_for(broker.bootstrap, topic_prefix)
+    settings = settings_for(broker.bootstrap, topic_prefix, log_format="json")
     create_topics(settings)
     catalogue = catalogue_of(settings)
     port = find_free_port()
@@ -130,6 +130,17 @@ def test_worker_metrics_agree_with_the_topics(broker: EmbeddedBroker, topic_pref
     assert _by(samples, "jiandu_consumer_lag_messages", "group") == {"router": 0, "evaluator": 0}
     assert _sum(samples, "jiandu_stream_processing_seconds_count", stage="evaluate") > 0
     _assert_nothing_personal(text)
+    _assert_json_lines(tmp_path / "worker.log")
+
+
+def _assert_json_lines(log: Path) -> None:
+    """With JIANDU_LOG_FORMAT=json every line the worker (Faust included) wrote is one JSON object."""
+    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(lines) > 3
+    entries = [json.loads(line) for line in lines]
+    assert all({"ts", "level", "logger", "process", "msg"} <= entry.keys() for entry in entries)
+    assert {entry["process"] for entry in entries} == {"worker"}
+    assert not re.search(r"\d{17}[\dXx]", log.read_text(encoding="utf-8"))
 
 
 def _status_changes(versions: list[dict]) -> collections.Counter[tuple[str, str]]:
