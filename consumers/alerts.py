@@ -9,6 +9,11 @@ topic. Offsets on the lead topic are committed only after the broker confirmed
 every copy (acks=all): a crash re-routes versions, it never skips one; a lead
 version is idempotent by ``(lead_id, updated_at)``.
 
+A lead that changes severity (an escalation) is also copied, from then on, to the
+topics of the severities it had before (:class:`SeverityHistory`): a severity topic
+holds every version of every lead that was ever of that severity, so its subscribers
+see the escalation and the lead's end.
+
 Each copy the broker confirmed counts in ``jiandu_alerts_routed_total{kind}``
 (``department`` or ``severity``); :attr:`AlertRouter.membership` tells a readiness
 probe whether the router has joined its group.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
@@ -26,6 +32,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers._group import GroupMembership, GroupOptions, group_consumer
+from consumers.severity_history import SeverityHistory
 from jiandu.errors import BrokerError, DeliveryError, SchemaError
 from jiandu.observability.metrics.consumers import ALERTS_ROUTED
 from jiandu.serde import AvroCodec
@@ -54,12 +61,15 @@ class AlertRouter:
         group: str | None = None,
         options: GroupOptions | None = None,
         membership: GroupMembership | None = None,
+        history: Path | None = None,
     ) -> None:
+        """``history``: the SQLite file of the severities each lead was routed with (None: in memory)."""
         self.catalogue = catalogue
         self.group = group or alert_group(catalogue)
         self.routed = 0
         self.membership = membership or GroupMembership(self.group)
         self._codec = AvroCodec()
+        self._history = SeverityHistory(history)
         self._routed = {kind: ALERTS_ROUTED.labels(kind) for kind in _KINDS}
         self._consumer = group_consumer(
             client_config, catalogue.leads, self.group, options or GroupOptions(), self.membership
@@ -91,7 +101,12 @@ class AlertRouter:
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         if not offsets:
             return 0
-        self._confirm(futures)
+        try:
+            self._confirm(futures)
+        except DeliveryError:
+            self._history.rollback()
+            raise
+        self._history.commit()
         for kind, n in copies.items():
             self._routed[kind].inc(n)
         try:
@@ -122,6 +137,9 @@ class AlertRouter:
                 topics.append((kind, topic_of(value)))
             except KeyError:
                 log.warning("%s: lead %s has %s %r, which has no alert topic", where, lead.get("lead_id"), kind, value)
+        if any(kind == "severity" for kind, _ in topics):  # the topics of its earlier severities get the version too
+            earlier = self._history.earlier(str(lead.get("lead_id")), str(lead.get("severity")))
+            topics.extend(("severity", self.catalogue.severity_alerts(s)) for s in earlier)
         return topics
 
     def _confirm(self, futures: list[Any]) -> None:
@@ -141,6 +159,7 @@ class AlertRouter:
             self._producer.close(timeout=10)
         finally:
             self._consumer.close()
+            self._history.close()
 
     def __enter__(self) -> AlertRouter:
         return self

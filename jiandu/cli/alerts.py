@@ -57,7 +57,12 @@ def _route(settings: Settings, args: argparse.Namespace, membership: GroupMember
     options = GroupOptions(settings.session_timeout_seconds, settings.consumer_fetch_max_wait_ms)
     stop = stop_on_signals()
     with AlertRouter(
-        kafka_client_config(settings), catalogue_of(settings), group=args.group, options=options, membership=membership
+        kafka_client_config(settings),
+        catalogue_of(settings),
+        group=args.group,
+        options=options,
+        membership=membership,
+        history=settings.data_dir / "alerts" / f"{settings.topic_prefix}-severities.sqlite",
     ) as router:
         log.info("alert router: group %s on %s", router.group, router.catalogue.leads)
         router.run(stop.is_set)

@@ -106,3 +106,42 @@ def check_topic(messages: list[tuple[bytes, bytes, int]], want: list[Lead], code
     for lead_id, updates in per_lead.items():
         assert updates == sorted(updates) and len(updates) == 3, lead_id
         assert len(partitions[lead_id]) == 1, f"{lead_id} spread over partitions {partitions[lead_id]}"
+
+
+def test_a_lead_that_escalates_stays_on_its_earlier_severity_topic(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    """M01 escalates MEDIUM → HIGH: MEDIUM subscribers see the escalation and the resolution too, after a restart."""
+    settings = settings_for(broker.bootstrap, topic_prefix)
+    catalogue = catalogue_of(settings)
+    create_topics(settings)
+    history = tmp_path / "severities.sqlite"
+    medium = lead_version(1, 1, severity="MEDIUM", model_id="M01")
+    escalated = lead_version(1, 2, severity="HIGH", model_id="M01")
+    resolved = lead_version(1, 3, severity="HIGH", model_id="M01", status="RESOLVED")
+    steady = lead_version(2, 1, severity="LOW", model_id="M01")
+    for versions in ([medium, steady], [escalated, resolved]):  # a restart of the router in between
+        publish_leads(broker.bootstrap, catalogue.leads, versions)
+        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20), history=history)
+        try:
+            deadline = time.monotonic() + 40
+            routed = 0
+            while routed < len(versions) and time.monotonic() < deadline:
+                routed += router.route_batch()
+        finally:
+            router.close()
+        assert routed == len(versions)
+
+    got = read_all(broker.bootstrap, catalogue.alert_topics())
+    codec = AvroCodec()
+
+    def versions_on(severity: str) -> list[tuple[str, int, str]]:
+        leads = [Lead.from_avro(codec.decode(value)[1]) for _, value, _ in got[catalogue.severity_alerts(severity)]]
+        return [(lead.lead_id, lead.updated_at, lead.severity) for lead in leads]
+
+    def seen(*leads: Lead) -> list[tuple[str, int, str]]:
+        return [(lead.lead_id, lead.updated_at, lead.severity) for lead in leads]
+
+    assert versions_on("MEDIUM") == seen(medium, escalated, resolved)
+    assert versions_on("HIGH") == seen(escalated, resolved)
+    assert versions_on("LOW") == seen(steady)
