@@ -125,7 +125,7 @@ def leads_table(result: QueryResult, page: int, page_size: int, query: str) -> s
     return (
         f'<p class="counts">共 <strong id="total">{result.total}</strong> 条 {counts}</p>'
         f'<p class="counts">{models}</p>'
-        "<table><thead><tr><th>发现时间</th><th>线索</th><th>模型</th><th>部门</th><th>区划</th>"
+        "<table><thead><tr><th>成立时间</th><th>线索</th><th>模型</th><th>部门</th><th>区划</th>"
         "<th>严重程度</th><th>状态</th><th>期限</th><th>摘要</th></tr></thead>"
         f'<tbody id="lead-rows">{rows}</tbody></table>{_pager("/leads", result.total, page, page_size, query)}'
     )
@@ -184,6 +184,7 @@ def lead_page(viewer: Viewer, history: LeadHistory, assignees: Sequence[User]) -
         jurisdiction=_e(lead["jurisdiction"]),
         due=_time(lead["due_at"]),
         raised=_time(lead["raised_at"]),
+        detected=_time(lead["detected_at"]),
         legal_basis=_e(lead["legal_basis_zh"]),
         case_no=_e(lead["case_no"] or "—"),
         subject=_e(f"{lead['subject_kind']} {lead['subject_key']}"),
