@@ -27,39 +27,13 @@ from jiandu.cli.console import open_console
 from jiandu.cli.hub import catalogue_of, create_topics
 from jiandu.core.timeutil import format_cst
 from jiandu.serde import AvroCodec
+from tests.browser import browser_or_skip, open_browser
 from tests.lead_versions import lead_version
 from tests.pipeline import settings_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(90)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery"
-
-
-def _browser_or_skip() -> Any:
-    """Playwright's sync API; skips (fails under CI) when it or Debian's chromium is missing."""
-    reason = ""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "playwright is not installed (pip install -e '.[test]')"
-    if not reason and not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (scripts/install-system-packages.sh installs chromium)"
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return sync_playwright
 
 
 def _users_file(path: Path) -> Path:
@@ -165,16 +139,10 @@ def _forge_action(page: Any, lead_id: str) -> Any:
 
 def test_an_officer_works_a_lead_in_the_browser(console: tuple[ConsoleServer, SqliteArchive], tmp_path: Path) -> None:
     server, archive = console
-    sync_playwright = _browser_or_skip()
+    sync_playwright = browser_or_skip()
     lead_id = lead_version(1, 1).lead_id
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            locale="zh-CN",
-        )
+        context = open_browser(pw, tmp_path / "chromium-profile")
         try:
             page = context.new_page()
             page.set_default_timeout(15_000)
