@@ -74,6 +74,9 @@ class Settings:
     `deploy/model-params.yaml` lists them all."""
     model_files: str = ""
     """Extra model files (Python, each defining MODEL), comma-separated; one with a built-in id replaces it."""
+    filedrop_retention_days: int = 90
+    """Days `jiandu filedrop` keeps a processed export (sealed, in done/) and its receipt before deleting both;
+    0: keep them forever."""
     rest_sources: str = ""
     """YAML or TOML file of the agency REST APIs `jiandu rest-pull` polls (adapters/rest/config.py); --config wins."""
     gateway_port: int = 8480
@@ -84,6 +87,20 @@ class Settings:
     """Largest push request body in bytes; a larger one is answered 413."""
     gateway_max_records: int = 1000
     """Most records in one push request; more is answered 413."""
+    gateway_receipt_days: int = 30
+    """Days the push API remembers an accepted event id (a re-send is answered duplicate); older ids are deleted
+    hourly, and a re-send after that is accepted and published again, then ignored downstream by event id.
+    0: forever."""
+    gateway_rate_requests_per_second: float = 10.0
+    """Push requests per second each agency may send on average; above it and the burst: 429 with Retry-After.
+    0: no limit."""
+    gateway_rate_requests_burst: int = 20
+    """Push requests an agency may send at once before JIANDU_GATEWAY_RATE_REQUESTS_PER_SECOND applies."""
+    gateway_rate_records_per_second: float = 1000.0
+    """Records per second each agency may push on average; above it and the burst: 429 with Retry-After.
+    0: no limit."""
+    gateway_rate_records_burst: int = 5000
+    """Records an agency may push at once before the records rate applies; at least JIANDU_GATEWAY_MAX_RECORDS."""
     webhook_subscriptions: str = ""
     """YAML file of the webhook subscriptions (id, url, filter, secret or secret_file); `jiandu webhooks` needs it."""
     webhook_max_attempts: int = 8
@@ -162,6 +179,10 @@ class Settings:
         _parse_ports(self.metrics_ports)
         if self.webhook_max_attempts < 1:
             raise ConfigurationError(f"JIANDU_WEBHOOK_MAX_ATTEMPTS={self.webhook_max_attempts}: use 1 or more")
+        if self.filedrop_retention_days < 0:
+            raise ConfigurationError(
+                f"JIANDU_FILEDROP_RETENTION_DAYS={self.filedrop_retention_days}: use 0 (keep forever) or more days"
+            )
 
     def to_env(self) -> dict[str, str]:
         """``JIANDU_*`` variables that rebuild these settings in a child process."""

@@ -6,7 +6,13 @@ by a hub that should look live without a real agency.
 
 from adapters.agency_sim.faults import FaultPlan, parse_fault_options
 from adapters.agency_sim.feed import AgencyFeed, FeedPage, load_records, source_matches
-from adapters.agency_sim.server import RECORDS_PATH, AgencySimulator, ServedRequest, bad_id_record
+from adapters.agency_sim.server import (
+    RECORDS_PATH,
+    AgencySimulator,
+    ServedRequest,
+    bad_id_record,
+    foreign_source_record,
+)
 
 __all__ = [
     "RECORDS_PATH",
@@ -16,6 +22,7 @@ __all__ = [
     "FeedPage",
     "ServedRequest",
     "bad_id_record",
+    "foreign_source_record",
     "load_records",
     "parse_fault_options",
     "source_matches",

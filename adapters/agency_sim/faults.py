@@ -22,7 +22,9 @@ class FaultPlan:
     answering (past the client's timeout); ``rate_limit``: HTTP 429 with
     ``Retry-After: retry_after``; ``malformed``: HTTP 200 with a body that is not
     JSON; ``bad_id``: records with a wrong ID check character to add to the feed
-    (an action, not a request fault: it is 0 again once done).
+    (an action, not a request fault: it is 0 again once done); ``foreign_source``:
+    likewise, records in another agency's name (what a misconfigured or
+    compromised agency API would serve; the poller must dead-letter them).
     """
 
     http_500: int = 0
@@ -32,6 +34,7 @@ class FaultPlan:
     retry_after: int = 1
     malformed: int = 0
     bad_id: int = 0
+    foreign_source: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The plan as JSON for ``GET /_faults``."""
@@ -71,6 +74,12 @@ class Faults:
         """How many bad-ID records to add now (then none are pending)."""
         with self._lock:
             count, self._plan.bad_id = self._plan.bad_id, 0
+            return count
+
+    def take_foreign_sources(self) -> int:
+        """How many records in another agency's name to add now (then none are pending)."""
+        with self._lock:
+            count, self._plan.foreign_source = self._plan.foreign_source, 0
             return count
 
 

@@ -9,7 +9,8 @@ API (JSON, UTF-8):
     after", by ``recorded_at`` else ``occurred_at``). ``next_page_token`` is null on
     the last page of what is uploaded so far; ``cursor`` is where the next poll starts.
 ``GET /_faults`` / ``POST /_faults`` (JSON object of :class:`FaultPlan` values)
-    what is pending / set some values; ``bad_id`` adds that many bad records at once.
+    what is pending / set some values; ``bad_id`` adds that many bad records at once,
+    ``foreign_source`` that many records in another agency's name.
 ``GET /_stats``
     requests, pages and records served, records visible and in all.
 
@@ -33,7 +34,7 @@ from adapters.agency_sim.faults import FaultPlan, Faults
 from adapters.agency_sim.feed import AgencyFeed, FeedPage, FeedQueryError
 from jiandu.core.identity import id_check_character
 
-__all__ = ["RECORDS_PATH", "AgencySimulator", "ServedRequest", "bad_id_record"]
+__all__ = ["RECORDS_PATH", "AgencySimulator", "ServedRequest", "bad_id_record", "foreign_source_record"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ class AgencySimulator:
         self._served: list[ServedRequest] = []
         self._pages = 0
         self._bad_serial = 0
-        self._plant_bad_ids()
+        self._foreign_serial = 0
+        self._plant()
 
     @property
     def port(self) -> int:
@@ -149,18 +151,22 @@ class AgencySimulator:
     def set_faults(self, changes: Mapping[str, object]) -> FaultPlan:
         """What ``POST /_faults`` does; ValueError names a bad fault."""
         self.faults.update(changes)
-        self._plant_bad_ids()
+        self._plant()
         return self.faults.snapshot()
 
-    def _plant_bad_ids(self) -> None:
-        count = self.faults.take_bad_ids()
-        if not count:
+    def _plant(self) -> None:
+        """Add the bad-ID and foreign-source records the plan asks for, copied from a valid record."""
+        bad, foreign = self.faults.take_bad_ids(), self.faults.take_foreign_sources()
+        if not bad and not foreign:
             return
         records = self.feed.records()
         template = next((r for r in records if _valid_id(r.get("id_number"))), records[0] if records else {})
-        for _ in range(count):
+        for _ in range(bad):
             self._bad_serial += 1
             self.feed.insert(bad_id_record(template, self._bad_serial))
+        for _ in range(foreign):
+            self._foreign_serial += 1
+            self.feed.insert(foreign_source_record(template, self._foreign_serial))
 
     def authorised(self, authorization: str | None) -> bool:
         """Whether a request's ``Authorization`` header opens the records API."""
@@ -187,6 +193,15 @@ def bad_id_record(template: Mapping[str, Any], serial: int) -> dict[str, Any]:
     right = id_check_character(first17)
     record["id_number"] = first17 + "0123456789X"[("0123456789X".index(right) + 1) % 11]
     record["source_record_id"] = f"SIM-BAD-{serial:04d}"
+    return record
+
+
+def foreign_source_record(template: Mapping[str, Any], serial: int) -> dict[str, Any]:
+    """A copy of ``template`` in another agency's name: the source of another category, same division and unit."""
+    record = dict(template) if template.get("source") else _lodging_like(template)
+    category, _, rest = str(record["source"]).partition(":")
+    record["source"] = f"{'police' if category == 'court' else 'court'}:{rest or '210102'}"
+    record["source_record_id"] = f"SIM-FOREIGN-{serial:04d}"
     return record
 
 

@@ -5,7 +5,7 @@ Layout of the drop folder::
     <drop>/<folder>/                  one folder per source unit, e.g. court_210102/
         刑事判决_20240301.csv          an export: CSV or JSON lines
         刑事判决_20240301.csv.done     optional marker: the export is complete
-        done/                         processed files, each with <name>.receipt.json beside it
+        done/                         processed files, sealed (<name>.sealed), each with <name>.receipt.json
         unmatched/                    complete files no mapping applies to, with a receipt saying why
 
 **Complete.** A file is taken when ``<name>.done`` exists, or when its size and
@@ -25,6 +25,12 @@ once); a re-sent row maps to the same record and so to the same ``event_id``
 (``<source>/<type>/<source_record_id>``, none of it depends on the run), which
 downstream ignores as a duplicate — exactly once by ``event_id``.
 
+**Nothing in clear at rest.** A processed export still holds raw ID numbers, so it
+is stored sealed (``adapters.files.filing``, ``adapters.files.sealed``) and the clear
+file unlinked; ``DoneFolders`` seals leftovers and deletes what is past the retention
+time, at start and every ``housekeeping_seconds``. A row's dead letter carries the
+row with its header and mapping (``adapters.files.letters``), so it can be mapped again.
+
 **Metrics** (``jiandu.observability.metrics.adapters``), per source (the mapping's
 constant ``source``, else the folder's ``<category>_<division>``): files done or
 failed (no single mapping, unreadable), the last file done, the last checkpoint.
@@ -34,32 +40,32 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from adapters.files.completion import MARKER_SUFFIX, CompletionWatch
 from adapters.files.convert import RowMapper
+from adapters.files.filing import DONE, RECEIPT_SUFFIX, UNMATCHED, Receipt, file_done, set_aside
+from adapters.files.letters import RowPayloads
 from adapters.files.mapping import FormatMapping
-from adapters.files.reading import FileFingerprint, Row, fingerprint, read_rows
-from adapters.files.state import CheckpointStore, Progress, write_json_atomically
+from adapters.files.reading import FileFingerprint, Row, csv_header, fingerprint, read_rows
+from adapters.files.retention import DoneFolders
+from adapters.files.sealed import FileSeal
+from adapters.files.state import CheckpointStore, Progress
 from jiandu.core.timeutil import format_cst, utc_now_ms
 from jiandu.errors import InputError
 from jiandu.observability.labels import source_label
 from jiandu.observability.metrics.adapters import ADAPTER_CHECKPOINT, ADAPTER_LAST_SUCCESS, FILES_PROCESSED
 from producers import RecordIntake
 
-__all__ = ["CompletionWatch", "DropFile", "FileDrop", "Receipt"]
+__all__ = ["DropFile", "FileDrop"]
 
 log = logging.getLogger(__name__)
 
-MARKER_SUFFIX = ".done"
-RECEIPT_SUFFIX = ".receipt.json"
 _NEVER_TAKEN = (MARKER_SUFFIX, ".tmp", ".part", ".partial", ".crdownload", RECEIPT_SUFFIX)
-_DONE, _UNMATCHED = "done", "unmatched"
 _ADAPTER = "filedrop"  # the intake's adapter name, so the adapter's and the intake's series join
 _FAILED = "failed"
 
@@ -86,19 +92,6 @@ class DropFile:
         return f"{self.folder}/{self.path.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """A processed file: where it went and what its receipt says."""
-
-    moved_to: Path
-    document: dict[str, Any]  # the content of <moved_to>.receipt.json
-
-    @property
-    def path(self) -> Path:
-        """The receipt file."""
-        return self.moved_to.with_name(self.moved_to.name + RECEIPT_SUFFIX)
-
-
 class FileDrop:
     """Watches a drop folder and turns every complete export into events through the intake."""
 
@@ -113,7 +106,12 @@ class FileDrop:
         confirm_every: int = 1_000,
         poll_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        seal: FileSeal | None = None,
+        retention_days: int = 0,
+        housekeeping_seconds: float = 3600.0,
     ) -> None:
+        """``seal`` stores processed files sealed (without it they stay in clear: development only);
+        ``retention_days`` after processing they are deleted with their receipts (0: kept forever)."""
         if confirm_every < 1:
             raise ValueError("confirm_every must be at least 1")
         self._drop = drop
@@ -122,7 +120,14 @@ class FileDrop:
         self._checkpoints = CheckpointStore(checkpoint_dir)
         self._confirm_every = confirm_every
         self._poll = poll_seconds
+        self._clock = clock
         self._completion = CompletionWatch(settle_seconds, clock)
+        self._seal = seal
+        self._done = DoneFolders(drop, seal, retention_days)
+        self._housekeeping = housekeeping_seconds
+        self._next_housekeeping = float("-inf")
+        if seal is None:
+            log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
 
     def run(self, *, once: bool = False, stop: threading.Event | None = None) -> Iterator[Receipt]:
         """Process complete files as they appear; with ``once``, stop when no file is left to wait for.
@@ -131,6 +136,7 @@ class FileDrop:
         """
         stop = stop or threading.Event()
         while not stop.is_set():
+            self.housekeep_if_due()
             ready, settling = self.poll()
             for file in ready:
                 receipt = self.process(file, stop)
@@ -143,6 +149,12 @@ class FileDrop:
                 return
             if not ready:
                 stop.wait(self._poll)
+
+    def housekeep_if_due(self) -> None:
+        """Seal leftovers in ``done/`` and apply the retention time, at the first call and then periodically."""
+        if self._clock() >= self._next_housekeeping:
+            self._done.sweep()
+            self._next_housekeeping = self._clock() + self._housekeeping
 
     def poll(self) -> tuple[list[DropFile], int]:
         """Files complete now (oldest first), and how many are still being written."""
@@ -165,7 +177,7 @@ class FileDrop:
         if progress is None:
             return None
         receipt = self._finish(file, progress)
-        FILES_PROCESSED.labels(source, _DONE).inc()
+        FILES_PROCESSED.labels(source, DONE).inc()
         ADAPTER_LAST_SUCCESS.mark(_ADAPTER, source)
         return receipt
 
@@ -218,6 +230,7 @@ class FileDrop:
         self._intake.new_report()  # one report per file: counts for the receipt, memory bounded by a file
         batch = _Batch(self._intake, self._checkpoints, progress, source)
         mapping = mapper.mapping
+        payloads = _payloads(file, content, mapping)
         rows = read_rows(
             file.path,
             content.encoding,
@@ -228,7 +241,7 @@ class FileDrop:
         )
         try:
             for row in rows:
-                self._submit(file, row, mapper)
+                self._submit(file, row, mapper, payloads.of(row))
                 if batch.add(row) >= self._confirm_every:
                     batch.commit()
                     if stop.is_set():
@@ -238,16 +251,17 @@ class FileDrop:
         batch.commit()
         return True
 
-    def _submit(self, file: DropFile, row: Row, mapper: RowMapper) -> None:
+    def _submit(self, file: DropFile, row: Row, mapper: RowMapper, payload: bytes) -> None:
+        """One row through the intake; ``payload`` is what its dead letter keeps (sealed): the row and its context."""
         origin = f"{file.origin}:{row.line}"
         if row.problem is not None:
-            self._intake.reject(mapper.envelope(), row.raw, origin, field=None, rule="unreadable", message=row.problem)
+            self._intake.reject(mapper.envelope(), payload, origin, field=None, rule="unreadable", message=row.problem)
             return
         mapped = mapper.map(row.cells)
         if mapped.problem is not None:
-            self._intake.reject(mapped.record, row.raw, origin, field=None, rule="mapping", message=mapped.problem)
+            self._intake.reject(mapped.record, payload, origin, field=None, rule="mapping", message=mapped.problem)
         else:
-            self._intake.submit(mapped.record, row.raw, origin)
+            self._intake.submit(mapped.record, payload, origin)
 
     def _finish(self, file: DropFile, progress: Progress) -> Receipt:
         document = {
@@ -266,7 +280,8 @@ class FileDrop:
             "finished_at": format_cst(utc_now_ms()),
             "resumed_at": progress.resumed_at,
         }
-        receipt = self._file_away(file, _DONE, document)
+        receipt = file_done(file.path, document, self._seal)
+        file.marker.unlink(missing_ok=True)
         self._checkpoints.discard(progress)  # after the move: a crash in between only re-reads a confirmed file
         log.info(
             "%s: %d rows, %d accepted, %d rejected (mapping %s) -> %s",
@@ -280,54 +295,16 @@ class FileDrop:
         return receipt
 
     def _set_aside(self, file: DropFile, problem: str) -> Receipt:
-        log.error("%s: %s; moved to %s/", file.origin, problem, _UNMATCHED)
+        log.error("%s: %s; moved to %s/", file.origin, problem, UNMATCHED)
         document = {
             "folder": file.folder,
             "file": file.path.name,
             "problem": problem,
             "finished_at": format_cst(utc_now_ms()),
         }
-        return self._file_away(file, _UNMATCHED, document)
-
-    def _file_away(self, file: DropFile, subfolder: str, document: dict[str, Any]) -> Receipt:
-        """Receipt first, then the file, then the marker: a crash in between leaves the file to redo, not lost."""
-        target = _free_name(file.path.parent / subfolder, file.path.name, str(document.get("sha256", "")))
-        receipt = Receipt(target, {**document, "moved_to": f"{subfolder}/{target.name}"})
-        write_json_atomically(receipt.path, receipt.document)
-        os.replace(file.path, target)
+        receipt = set_aside(file.path, document)
         file.marker.unlink(missing_ok=True)
         return receipt
-
-
-class CompletionWatch:
-    """Decides when an export is complete: a ``<name>.done`` marker, or unchanged for the settle time.
-
-    "Unchanged" is the size and the change time (ctime) seen by this watch; a file
-    first seen now waits the full settle time, even if it looks old.
-    """
-
-    def __init__(self, settle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._settle = settle_seconds
-        self._clock = clock
-        self._seen: dict[Path, tuple[tuple[int, int], float]] = {}
-
-    def check(self, paths: Sequence[Path]) -> tuple[list[Path], int]:
-        """The complete files among ``paths`` (oldest first) and how many are still settling."""
-        now = self._clock()
-        ready: list[tuple[int, str, Path]] = []
-        seen: dict[Path, tuple[tuple[int, int], float]] = {}
-        for path in paths:
-            try:
-                info = path.stat()
-            except FileNotFoundError:  # renamed or removed since the folder was listed
-                continue
-            signature = (info.st_size, info.st_ctime_ns)
-            before = self._seen.get(path)
-            seen[path] = before if before is not None and before[0] == signature else (signature, now)
-            if path.with_name(path.name + MARKER_SUFFIX).exists() or now - seen[path][1] >= self._settle:
-                ready.append((info.st_mtime_ns, path.name, path))
-        self._seen = seen
-        return [path for *_, path in sorted(ready)], len(seen) - len(ready)
 
 
 class _Batch:
@@ -385,11 +362,15 @@ def _no_single_mapping(file: DropFile, matches: list[FormatMapping]) -> str:
     return f"mappings {names} all apply to folder {file.folder!r} file {file.path.name!r}: make their matches exclusive"
 
 
-def _free_name(directory: Path, name: str, sha256: str) -> Path:
-    """``directory/name``, or with the content hash in it when an earlier file of that name is there."""
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / name
-    if target.exists() and sha256:
-        stem, dot, suffix = name.rpartition(".")
-        target = directory / (f"{stem}.{sha256[:12]}.{suffix}" if dot else f"{name}.{sha256[:12]}")
-    return target
+def _payloads(file: DropFile, content: FileFingerprint, mapping: FormatMapping) -> RowPayloads:
+    """The dead-letter payloads of a file's rows: each row with its header line and mapping."""
+    file_format = mapping.format_of(file.path.name)
+    header = csv_header(file.path, content.encoding, skip_lines=mapping.skip_lines) if file_format == "csv" else None
+    return RowPayloads(
+        mapping,
+        folder=file.folder,
+        file=file.path.name,
+        encoding=content.encoding,
+        file_format=file_format,
+        header=header,
+    )

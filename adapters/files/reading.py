@@ -15,11 +15,11 @@ import codecs
 import csv
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["FileFingerprint", "Row", "fingerprint", "read_rows"]
+__all__ = ["FileFingerprint", "Row", "csv_cells", "csv_header", "fingerprint", "read_rows"]
 
 _CHUNK = 1 << 20
 
@@ -89,6 +89,34 @@ def read_rows(
         yield from _csv_rows(lines, encoding, delimiter, skip_lines, after_line)
 
 
+def csv_header(path: Path, encoding: str, *, skip_lines: int = 0) -> str | None:
+    """The text of a CSV file's header line (after ``skip_lines``), or None for a file without one."""
+    lines = _lines(path, encoding)
+    try:
+        return next((line.text for line in lines if line.number > skip_lines), None)
+    finally:
+        lines.close()
+
+
+def csv_cells(header: str, row: str, delimiter: str = ",") -> tuple[dict[str, object], str | None]:
+    """The cells of one CSV row read again from its text and its file's header line, or why it has none.
+
+    How a dead-lettered row is re-mapped: the same reading as :func:`read_rows`.
+    """
+    columns = _header_cells(header, delimiter)
+    try:
+        values = next(csv.reader((line + "\n" for line in row.split("\n")), delimiter=delimiter), [])
+    except csv.Error as exc:
+        return {}, f"csv: {exc}"
+    if len(values) != len(columns):
+        return {}, f"csv: the row has {len(values)} cells, the header has {len(columns)}"
+    return dict(zip(columns, values, strict=True)), None
+
+
+def _header_cells(text: str, delimiter: str) -> list[str]:
+    return [cell.strip() for cell in next(csv.reader([text], delimiter=delimiter), [])]
+
+
 def _decodes(decoder: codecs.IncrementalDecoder, chunk: bytes, *, final: bool = False) -> bool:
     try:
         decoder.decode(chunk, final)
@@ -97,7 +125,7 @@ def _decodes(decoder: codecs.IncrementalDecoder, chunk: bytes, *, final: bool = 
     return True
 
 
-def _lines(path: Path, encoding: str) -> Iterator[_Line]:
+def _lines(path: Path, encoding: str) -> Generator[_Line, None, None]:
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
     with path.open("rb") as handle:
         for number, line in enumerate(handle, 1):
@@ -155,7 +183,7 @@ def _csv_rows(lines: Iterator[_Line], encoding: str, delimiter: str, skip_lines:
     header_line = next((line for line in lines if line.number > skip_lines), None)
     if header_line is None:
         return
-    header = [cell.strip() for cell in next(csv.reader([header_line.text], delimiter=delimiter), [])]
+    header = _header_cells(header_line.text, delimiter)
     feed = _Feed(lines, after_line)
     reader = csv.reader(feed, delimiter=delimiter)
     while True:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckpointStore", "Progress", "write_json_atomically"]
+__all__ = ["CheckpointStore", "Progress", "sync_directory", "write_json_atomically"]
 
 _MAX_REASONS = 1_000  # distinct reasons kept; the rest are counted together
 _OTHER = "(other reasons)"
@@ -103,10 +103,10 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    _sync_directory(path.parent)
+    sync_directory(path.parent)
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
     """Make a rename durable (POSIX: the directory entry is data of the directory)."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:

@@ -3,7 +3,9 @@
 Modules:
 
 - credentials.py  agencies, bearer tokens stored as scrypt hashes, which sources and types each may send
-- receipts.py     accepted event ids (SQLite): a re-sent record is a duplicate, not a second event
+- receipts.py     accepted event ids (SQLite): a re-sent record is a duplicate, not a second event, for N days
+- retention.py    deleting expired ids in the background, a batch at a time
+- ratelimit.py    per-agency token buckets on requests and records per second (429 with Retry-After)
 - batch.py        one request's records through producers.RecordIntake, confirmed before the answer
 - app.py          HTTP: authentication, size limits, JSON, status codes (Starlette)
 - openapi.py      the OpenAPI 3.1 document served at /openapi.json
@@ -14,6 +16,7 @@ from adapters.gateway.app import Limits, create_app
 from adapters.gateway.batch import BatchResult, PushIntake, RecordResult
 from adapters.gateway.credentials import Agency, AgencyRegistry, hash_token, load_agencies, new_token, verify_token
 from adapters.gateway.openapi import BATCH_PATH, openapi_document
+from adapters.gateway.ratelimit import AgencyThrottle, RateLimits
 from adapters.gateway.receipts import AcceptedEventIds
 from adapters.gateway.server import GatewayServer
 
@@ -22,10 +25,12 @@ __all__ = [
     "AcceptedEventIds",
     "Agency",
     "AgencyRegistry",
+    "AgencyThrottle",
     "BatchResult",
     "GatewayServer",
     "Limits",
     "PushIntake",
+    "RateLimits",
     "RecordResult",
     "create_app",
     "hash_token",

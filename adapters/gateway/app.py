@@ -4,11 +4,14 @@ Status codes: 200 when every record was answered (whatever each answer is — a
 foreign source or a bad ID number is a per-record ``rejected``, so one bad record
 never costs an agency the rest of its batch); 401 for a missing or wrong token;
 413 beyond the byte or record limit; 415 for a body that is not JSON; 400 for
-JSON that is not ``{"records": [...]}``; 503 when the broker did not confirm
-(nothing of the request counts as accepted, and re-sending is safe).
+JSON that is not ``{"records": [...]}``; 429 with ``Retry-After`` when the agency
+is over its rate limit (``ratelimit.py``; nothing of the request was looked at);
+503 when the broker did not confirm (nothing of the request counts as accepted,
+and re-sending is safe).
 
 Each push request is counted by agency (``unknown`` until a token is recognised)
-and status class, and timed; /healthz and /openapi.json are not. The hub's
+and status class, and timed (a 429 also by the limit it hit, in
+``jiandu_gateway_throttled_total``); /healthz and /openapi.json are not. The hub's
 /metrics is served on the gateway's metrics port, never on this agency-facing one.
 """
 
@@ -30,9 +33,10 @@ from starlette.routing import Route
 from adapters.gateway.batch import PushIntake
 from adapters.gateway.credentials import Agency, AgencyRegistry
 from adapters.gateway.openapi import BATCH_PATH, openapi_document
+from adapters.gateway.ratelimit import AgencyThrottle, RateLimits, Throttled
 from jiandu.errors import BrokerError, DeliveryError
 from jiandu.observability.labels import status_class
-from jiandu.observability.metrics.adapters import GATEWAY_REQUEST_SECONDS, GATEWAY_REQUESTS
+from jiandu.observability.metrics.adapters import GATEWAY_REQUEST_SECONDS, GATEWAY_REQUESTS, GATEWAY_THROTTLED
 
 __all__ = ["UNKNOWN_AGENCY", "Limits", "create_app"]
 
@@ -54,14 +58,24 @@ class Limits:
 class _Refused(Exception):
     """A request answered with an error status before any record was looked at."""
 
-    def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, error: str, message: str, headers: dict[str, str] | None = None, **extra: object
+    ) -> None:
         super().__init__(message)
-        self.response = JSONResponse({"error": error, "message": message}, status, headers=headers)
+        self.response = JSONResponse({"error": error, "message": message, **extra}, status, headers=headers)
 
 
-def create_app(push: PushIntake, agencies: AgencyRegistry, limits: Limits) -> Starlette:
-    """The ASGI application: the batch endpoint, /openapi.json and /healthz."""
-    document = openapi_document(max_records=limits.max_records, max_request_bytes=limits.max_request_bytes)
+def create_app(
+    push: PushIntake, agencies: AgencyRegistry, limits: Limits, throttle: AgencyThrottle | None = None
+) -> Starlette:
+    """The ASGI application: the batch endpoint, /openapi.json and /healthz.
+
+    ``throttle``: the per-agency rate limits (None: no limit).
+    """
+    throttle = throttle or AgencyThrottle(RateLimits())
+    document = openapi_document(
+        max_records=limits.max_records, max_request_bytes=limits.max_request_bytes, rates=throttle.limits
+    )
 
     async def push_records(request: Request) -> Response:
         started, status = time.perf_counter(), 500  # 500 unless answered: an unexpected error
@@ -79,7 +93,9 @@ def create_app(push: PushIntake, agencies: AgencyRegistry, limits: Limits) -> St
         try:
             agency = await _authenticate(request, agencies)
             request.state.agency = agency.id
+            _admit(agency.id, throttle.admit_request(agency.id))
             records = await _records(request, limits)
+            _admit(agency.id, throttle.admit_records(agency.id, len(records)))
         except _Refused as refused:
             return refused.response
         try:
@@ -125,6 +141,24 @@ async def _authenticate(request: Request, agencies: AgencyRegistry) -> Agency:
             headers={"WWW-Authenticate": 'Bearer realm="jiandu"'},
         )
     return agency
+
+
+def _admit(agency_id: str, throttled: Throttled | None) -> None:
+    """Raise the 429 of a request over the agency's rate limit."""
+    if throttled is None:
+        return
+    GATEWAY_THROTTLED.labels(agency_id, throttled.limit).inc()
+    _log.warning(
+        "throttled a push of %s: over its %s limit; Retry-After %d s", agency_id, throttled.limit, throttled.retry_after
+    )
+    raise _Refused(
+        429,
+        "rate_limited",
+        throttled.message,
+        headers={"Retry-After": str(throttled.retry_after)},
+        limit=throttled.limit,
+        retry_after_seconds=throttled.retry_after,
+    )
 
 
 async def _records(request: Request, limits: Limits) -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.gateway.ratelimit import RateLimits
 from jiandu.core.records import CATEGORIES, RECORD_TYPES
 from producers.rules import RULES
 
@@ -16,8 +17,11 @@ POLICY_RULES = ("source_not_allowed", "type_not_allowed")
 _REF = "#/components/schemas/"
 
 
-def openapi_document(*, max_records: int, max_request_bytes: int, version: str = "1.0.0") -> dict[str, Any]:
-    """The whole document; limits are the configured ones so that clients can split batches to fit."""
+def openapi_document(
+    *, max_records: int, max_request_bytes: int, rates: RateLimits | None = None, version: str = "1.0.0"
+) -> dict[str, Any]:
+    """The whole document; limits are the configured ones so that clients can split and pace batches to fit."""
+    rates = rates or RateLimits()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -27,10 +31,10 @@ def openapi_document(*, max_records: int, max_request_bytes: int, version: str =
                 "Partner agencies push canonical records (shared/spec/events.md). Every record is answered "
                 "individually: accepted (published and confirmed by the broker), duplicate (its event_id was "
                 "accepted before) or rejected (with the field and rule, and sent to the dead-letter topic). "
-                f"At most {max_records} records and {max_request_bytes} bytes per request."
+                f"At most {max_records} records and {max_request_bytes} bytes per request. {_rates_text(rates)}"
             ),
         },
-        "paths": {BATCH_PATH: {"post": _batch_operation(max_request_bytes)}, **_service_paths()},
+        "paths": {BATCH_PATH: {"post": _batch_operation(max_request_bytes, rates)}, **_service_paths()},
         "components": {
             "securitySchemes": {
                 "agencyToken": {
@@ -45,12 +49,30 @@ def openapi_document(*, max_records: int, max_request_bytes: int, version: str =
                 "RecordResult": _record_result(),
                 "BatchResponse": _batch_response(),
                 "Error": _error_schema(),
+                "RateLimited": _rate_limited_schema(),
             },
         },
     }
 
 
-def _batch_operation(max_request_bytes: int) -> dict[str, Any]:
+def _rates_text(rates: RateLimits) -> str:
+    limits = [
+        f"{rate:g} {what} per second (burst {burst})"
+        for what, rate, burst in (
+            ("requests", rates.requests_per_second, rates.requests_burst),
+            ("records", rates.records_per_second, rates.records_burst),
+        )
+        if rate
+    ]
+    if not limits:
+        return "No rate limit is configured."
+    return (
+        f"Each agency may send at most {' and '.join(limits)}; above that the answer is 429 with Retry-After "
+        "(seconds): wait that long, then send the same request again."
+    )
+
+
+def _batch_operation(max_request_bytes: int, rates: RateLimits) -> dict[str, Any]:
     return {
         "operationId": "pushRecords",
         "summary": "Push a batch of canonical records",
@@ -68,6 +90,7 @@ def _batch_operation(max_request_bytes: int) -> dict[str, Any]:
             "401": _error("Missing, malformed or unknown bearer token."),
             "413": _error(f"More than {max_request_bytes} bytes or more records than allowed: split the batch."),
             "415": _error("The body is not application/json."),
+            "429": _rate_limited(rates),
             "503": _error("The broker did not confirm the records: nothing counts as accepted; send them again."),
         },
     }
@@ -158,6 +181,32 @@ def _error_schema() -> dict[str, Any]:
         "type": "object",
         "required": ["error", "message"],
         "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    }
+
+
+def _rate_limited_schema() -> dict[str, Any]:
+    return {
+        "allOf": [{"$ref": f"{_REF}Error"}],
+        "type": "object",
+        "required": ["error", "message", "limit", "retry_after_seconds"],
+        "properties": {
+            "error": {"const": "rate_limited"},
+            "limit": {"type": "string", "enum": ["requests", "records"], "description": "the limit exceeded"},
+            "retry_after_seconds": {"type": "integer", "minimum": 1, "description": "as the Retry-After header"},
+        },
+    }
+
+
+def _rate_limited(rates: RateLimits) -> dict[str, Any]:
+    return {
+        "description": f"The agency is over its rate limit; nothing of the request was accepted. {_rates_text(rates)}",
+        "headers": {
+            "Retry-After": {
+                "description": "Whole seconds to wait before sending the request again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+        "content": _json({"$ref": f"{_REF}RateLimited"}),
     }
 
 

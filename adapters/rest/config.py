@@ -7,6 +7,8 @@ defaults:                      # optional: any per-source key, for every source
 sources:
   - source: court:210102       # names the checkpoint and the dead-letter origin
     base_url: https://court.example/api-gateway
+    allowed_sources: ["court:210102"]        # what the feed may deliver (adapters/rest/policy.py)
+    allowed_types: [court.judgment_effective, court.execution_filed]   # optional; default: court.*
     path: /api/v1/records      # default
     cursor: since              # since (default) | page_token
     start_since: 2024-01-01T00:00:00+08:00   # where a source with no checkpoint starts (default: the beginning)
@@ -16,11 +18,19 @@ sources:
 ```
 
 The same in TOML is a ``[defaults]`` table and ``[[sources]]`` tables.
+
+``allowed_sources`` is required in production mode (``load_sources(...,
+require_allowed=True)``): which agency units a feed speaks for is a security
+decision, and a guess would let one court's API write as every court. Elsewhere a
+feed without it may deliver its own category (``court:210102`` → ``court``), which
+still keeps one agency type from writing as another; a feed whose name does not
+start with a category must list them everywhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import tomllib
 from collections.abc import Mapping
@@ -31,12 +41,16 @@ from typing import Any
 
 import yaml
 
+from adapters.rest.policy import FeedPolicy, default_sources, policy_problems
 from jiandu.core.timeutil import parse_datetime
 from jiandu.errors import ConfigurationError
 
 __all__ = ["CURSOR_KINDS", "SourceConfig", "load_sources", "parse_sources"]
 
+log = logging.getLogger(__name__)
+
 CURSOR_KINDS = ("since", "page_token")
+_POLICY_KEYS = ("allowed_sources", "allowed_types")
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,99}")
 
 
@@ -48,6 +62,10 @@ class SourceConfig:
     """Code of the agency feed (``court:210102``): names its checkpoint and the records' origin."""
     base_url: str
     """Scheme, host and port (and any path prefix) of the agency API."""
+    allowed_sources: tuple[str, ...] = ()
+    """Sources the feed may deliver: categories, ``court:2101`` prefixes, sources or units; empty: its category."""
+    allowed_types: tuple[str, ...] = ()
+    """Record types (or ``<category>.*``) the feed may deliver; empty: those of the allowed sources' categories."""
     path: str = "/api/v1/records"
     """The records resource under ``base_url``."""
     cursor: str = "since"
@@ -71,6 +89,15 @@ class SourceConfig:
     auth_token: str = field(default="", compare=False)
     """Value of that header (e.g. ``Bearer …``); empty: no header. Secret."""
 
+    def __post_init__(self) -> None:
+        """Tuples, the default sources filled in, and the policy entries checked (ConfigurationError)."""
+        sources = tuple(self.allowed_sources) or default_sources(self.source)
+        object.__setattr__(self, "allowed_sources", sources)
+        object.__setattr__(self, "allowed_types", tuple(self.allowed_types))
+        problems = policy_problems(self.allowed_sources, self.allowed_types)
+        if problems:
+            raise ConfigurationError(f"source {self.source!r}: " + "; ".join(problems))
+
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         if shown["auth_token"]:
@@ -82,9 +109,17 @@ class SourceConfig:
         """The records resource's full URL."""
         return self.base_url.rstrip("/") + "/" + self.path.lstrip("/")
 
+    @property
+    def policy(self) -> FeedPolicy:
+        """What the feed may deliver; anything else is dead-lettered."""
+        return FeedPolicy(self.source, self.allowed_sources, self.allowed_types)
 
-def load_sources(path: Path) -> list[SourceConfig]:
-    """The sources of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file; ConfigurationError says what is wrong."""
+
+def load_sources(path: Path, *, require_allowed: bool = False) -> list[SourceConfig]:
+    """The sources of a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file; ConfigurationError says what is wrong.
+
+    ``require_allowed`` (production mode): every source must list its ``allowed_sources``.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -93,10 +128,12 @@ def load_sources(path: Path) -> list[SourceConfig]:
         document = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from exc
-    return parse_sources(document, where=str(path), base_dir=path.parent)
+    return parse_sources(document, where=str(path), base_dir=path.parent, require_allowed=require_allowed)
 
 
-def parse_sources(document: object, *, where: str = "sources", base_dir: Path | None = None) -> list[SourceConfig]:
+def parse_sources(
+    document: object, *, where: str = "sources", base_dir: Path | None = None, require_allowed: bool = False
+) -> list[SourceConfig]:
     """Sources from an already parsed document (``{"defaults": {...}, "sources": [...]}``)."""
     if not isinstance(document, Mapping) or not isinstance(document.get("sources"), list) or not document["sources"]:
         raise ConfigurationError(f"{where}: expected a non-empty `sources` list")
@@ -107,7 +144,9 @@ def parse_sources(document: object, *, where: str = "sources", base_dir: Path | 
     if not isinstance(defaults, Mapping):
         raise ConfigurationError(f"{where}: `defaults` must be a table of source settings")
     sources = [
-        _source({**defaults, **_table(entry, f"{where}: sources[{i}]")}, f"{where}: sources[{i}]", base_dir)
+        _source(
+            {**defaults, **_table(entry, f"{where}: sources[{i}]")}, f"{where}: sources[{i}]", base_dir, require_allowed
+        )
         for i, entry in enumerate(document["sources"])
     ]
     seen: set[str] = set()
@@ -124,23 +163,48 @@ def _table(entry: object, where: str) -> dict[str, Any]:
     return dict(entry)
 
 
-def _source(values: dict[str, Any], where: str, base_dir: Path | None) -> SourceConfig:
+def _source(values: dict[str, Any], where: str, base_dir: Path | None, require_allowed: bool) -> SourceConfig:
     auth = values.pop("auth", None) or {}
     if not isinstance(auth, Mapping):
         raise ConfigurationError(f"{where}: `auth` must be a table (header, token or token_file)")
     values["auth_header"] = auth.get("header", "Authorization")
     values["auth_token"] = _token(auth, where, base_dir)
     known = {f.name: f for f in dataclasses.fields(SourceConfig)}
+    _check_keys(values, list(known), where, require_allowed)
+    typed = {name: _typed(name, value, known[name].type, where) for name, value in values.items()}
+    try:
+        config = SourceConfig(**typed)  # type: ignore[arg-type]  # each value checked against its field's type
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
+    _check(config, where)
+    if "allowed_sources" not in values:
+        log.warning(
+            "rest %s: no allowed_sources; it may deliver records of its own category (%s) only. "
+            "List them: production mode requires it",
+            config.source,
+            ", ".join(config.allowed_sources),
+        )
+    return config
+
+
+def _check_keys(values: dict[str, Any], known: list[str], where: str, require_allowed: bool) -> None:
+    """Unknown keys, the required ones, the feed's name, and (production) its allowed sources."""
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigurationError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}, auth")
     for name in ("source", "base_url"):
         if not isinstance(values.get(name), str) or not values[name]:
             raise ConfigurationError(f"{where}: `{name}` is required")
-    typed = {name: _typed(name, value, known[name].type, where) for name, value in values.items()}
-    config = SourceConfig(**typed)  # type: ignore[arg-type]  # each value checked against its field's type
-    _check(config, where)
-    return config
+    if not _SOURCE_NAME.fullmatch(values["source"]):
+        raise ConfigurationError(f"{where}: source {values['source']!r}: use letters, digits and : . _ -")
+    if require_allowed and not values.get("allowed_sources"):
+        name = values["source"]
+        example = name if not policy_problems([name], []) else "court:210102"
+        raise ConfigurationError(
+            f"{where} ({name}): `allowed_sources` is required in production mode: list the sources this feed "
+            f'may deliver, e.g. allowed_sources: ["{example}"] (a source, a division prefix such as court:2101, '
+            "or a whole category such as court); a record in another name is then dead-lettered"
+        )
 
 
 def _token(auth: Mapping[str, Any], where: str, base_dir: Path | None) -> str:
@@ -159,6 +223,8 @@ def _token(auth: Mapping[str, Any], where: str, base_dir: Path | None) -> str:
 
 def _typed(name: str, value: object, kind: object, where: str) -> object:
     text = str(kind)
+    if text.startswith("tuple") and name in _POLICY_KEYS:
+        return _strings(name, value, where)
     try:
         if text == "int" and not isinstance(value, bool):
             return int(value)  # type: ignore[call-overload]
@@ -175,10 +241,15 @@ def _typed(name: str, value: object, kind: object, where: str) -> object:
     raise ConfigurationError(f"{where}: `{name}` = {value!r} is not a {text.replace(' | None', '')}")
 
 
+def _strings(name: str, value: object, where: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(item, str) and item for item in items):
+        raise ConfigurationError(f"{where}: `{name}` = {value!r} is not a string or a non-empty list of strings")
+    return tuple(items)
+
+
 def _check(config: SourceConfig, where: str) -> None:
     problems = []
-    if not _SOURCE_NAME.fullmatch(config.source):
-        problems.append(f"source {config.source!r}: use letters, digits and : . _ -")
     if not config.base_url.startswith(("http://", "https://")):
         problems.append(f"base_url {config.base_url!r}: must start with http:// or https://")
     if config.cursor not in CURSOR_KINDS:

@@ -12,6 +12,11 @@ record whose ``event_id`` it has already accepted; so at-least-once delivery plu
 dedup by event_id is exactly-once in effect, per event_id. (An agency that
 re-sends a record does the same, and is handled the same way.)
 
+Each record is first checked against the feed's policy (``allowed_sources``,
+``allowed_types``: :mod:`adapters.rest.policy`); one in another agency's name is
+dead-lettered (``source_not_allowed`` / ``type_not_allowed``), never published,
+and the page still moves the checkpoint: the refusal is on the dead-letter topic.
+
 Metrics: the source's last success is the last usable page the agency served (an
 empty one too: the source is alive); its checkpoint time, the last confirmed page.
 """
@@ -47,6 +52,9 @@ class Intake(Protocol):
 
     def submit(self, record: Mapping[str, Any], raw: bytes, origin: str) -> object:
         """Validate, pseudonymise, publish or dead-letter one record."""
+
+    def reject(self, record: object, raw: bytes, origin: str, *, field: str | None, rule: str, message: str) -> object:
+        """Dead-letter a record the feed may not deliver (its source or type is not the feed's)."""
 
     def confirm(self) -> IntakeReport:
         """Return once the broker has confirmed everything submitted; DeliveryError if it did not."""
@@ -101,6 +109,7 @@ class SourcePoller:
         self._stop = stop or threading.Event()
         self._client = client or AgencyClient(config, stop=self._stop)
         self._source_label = source_label(config.source)
+        self._policy = config.policy
         self.total = PollSummary()  # every poll of this poller's life
 
     def poll(self) -> PollSummary:
@@ -163,6 +172,17 @@ class SourcePoller:
         )
         return replace(checkpoint, page_token=None)
 
+    def _submit(self, record: object, origin: str) -> bool:
+        """Submit one record, or dead-letter it if the feed may not deliver it; True when refused."""
+        raw = raw_bytes(record)
+        refusal = self._policy.refusal(record)
+        if refusal is None:
+            # a record that is not a JSON object still goes in: the intake dead-letters it with the reason
+            self._intake.submit(cast(Mapping[str, Any], record), raw, origin)
+            return False
+        self._intake.reject(record, raw, origin, field=refusal.field, rule=refusal.rule, message=refusal.message)
+        return True
+
     def _following(self, checkpoint: Checkpoint, page: AgencyPage) -> tuple[str | None, str | None]:
         """(cursor, page token) the checkpoint holds once this page is confirmed."""
         cursor = page.cursor or checkpoint.cursor
@@ -180,10 +200,18 @@ class SourcePoller:
             )
         number = checkpoint.pages + 1
         before = (self._intake.report.accepted, self._intake.report.rejected)
-        for index, record in enumerate(page.records):
-            # a record that is not a JSON object still goes in: the intake dead-letters it with the reason
-            origin = origin_of(self.config.source, number, index)
-            self._intake.submit(cast(Mapping[str, Any], record), raw_bytes(record), origin)
+        refused = sum(
+            self._submit(record, origin_of(self.config.source, number, index))
+            for index, record in enumerate(page.records)
+        )
+        if refused:
+            log.warning(
+                "rest %s: page %d: %d records outside the feed's allowed sources or types were dead-lettered; "
+                "ask the agency why its API returns them, or widen allowed_sources / allowed_types if they are its own",
+                self.config.source,
+                number,
+                refused,
+            )
         report = self._intake.confirm()
         advanced = checkpoint.advanced(cursor=following[0], page_token=following[1], records=len(page.records))
         self._store.save(advanced)

@@ -4,11 +4,15 @@ Listings show when, which source, which adapter, where in the input, the record
 type and the reason — never the sealed payload. ``resubmit`` opens the original
 bytes with the pseudonym key, turns them into a record again and submits it
 through :class:`producers.RecordIntake`: a record that is still bad becomes a new
-dead letter with its new reason. How bytes become a record is a *transform*,
-``transform(raw_bytes, letter) -> record``: the default re-parses canonical JSON
-(what the JSON-lines ingest and the gateway seal); an adapter with its own
-format (file drops with a mapping) plugs its own in with
-``--transform package.module:function``, or calls :func:`resubmit_letters`.
+dead letter with its new reason. By default a file-drop row (its payload carries
+the row, its header line and the name of its mapping file:
+``adapters.files.RowPayload``) is mapped again through that mapping file as it
+reads now — fixed since, typically — found among ``--mappings`` (default: the
+shipped ``adapters/mappings``); anything else is re-parsed as canonical JSON
+(what the JSON-lines ingest and the gateway seal). ``--transform
+package.module:function`` replaces both for every chosen letter:
+``transform(opened_bytes, letter) -> record`` (for a file-drop row the bytes are its
+JSON payload; ``RowPayload.parse`` reads it); or call :func:`resubmit_letters`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from jiandu.errors import ConfigurationError, RecordError
 from jiandu.settings import Settings, kafka_client_config
 
 if TYPE_CHECKING:  # the Kafka clients load only when a dlq command runs, not for every `jiandu`
+    from adapters.files import Remapper
     from consumers.dead_letters import DeadLetter, ResubmissionLedger
     from jiandu.core.sealing import PayloadSeal
     from producers import RecordIntake, Submission
@@ -44,6 +49,7 @@ class ResubmitReport:
     rejected: int
     skipped_refused: int
     reasons: tuple[str, ...]
+    remapped: int = 0  # file-drop rows mapped again through their mapping files
 
 
 def add_parser(sub: Any) -> None:
@@ -62,6 +68,13 @@ def add_parser(sub: Any) -> None:
     actions.choices["list"].add_argument("--open", action="store_true", help="only letters not yet re-submitted")
     resubmit = actions.choices["resubmit"]
     resubmit.add_argument("--transform", default=None, help="module:function turning (raw, letter) into a record")
+    resubmit.add_argument(
+        "--mappings",
+        type=Path,
+        action="append",
+        help="where the mapping files file-drop rows name are: a folder or file; repeat to add more "
+        "(default: the shipped adapters/mappings)",
+    )
     resubmit.add_argument(
         "--include-refused", action="store_true", help="also records an agency was not allowed to send"
     )
@@ -83,7 +96,8 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         if args.dlq_command == "summary":
             return _summary(letters, ledger.states(letters))
         transform = _load_transform(args.transform) if args.transform else None
-        return _resubmit(settings, letters, ledger, transform, include_refused=args.include_refused)
+        remapper = _remapper(args.mappings) if args.mappings else None
+        return _resubmit(settings, letters, ledger, transform, remapper, include_refused=args.include_refused)
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -99,8 +113,14 @@ def resubmit_letters(
     transform: Transform | None = None,
     *,
     include_refused: bool = False,
+    remapper: Remapper | None = None,
 ) -> ResubmitReport:
-    """Submit open letters again (``transform`` None: canonical JSON); confirmed outcomes go to the ledger."""
+    """Submit open letters again; confirmed outcomes go to the ledger.
+
+    Without ``transform``: file-drop rows are mapped again through the mapping files they name
+    (``remapper``, default the shipped mappings; ConfigurationError before anything is sent when one
+    is missing), other letters re-parsed as canonical JSON.
+    """
     from adapters.gateway.credentials import is_refusal
     from consumers.dead_letters import OPEN
 
@@ -108,22 +128,53 @@ def resubmit_letters(
     states = ledger.states(letters)
     chosen = [letter for letter in letters if states[letter.position] == OPEN]
     refused = {letter.position for letter in chosen if is_refusal(letter.reason) and not include_refused}
-    outcomes = [
-        (letter, _submit_again(letter, intake, seal, transform)) for letter in chosen if letter.position not in refused
-    ]
+    opened = [(letter, letter.open(seal)) for letter in chosen if letter.position not in refused]
+    remapper = None if transform is not None else _remapper_for([raw for _, raw in opened], remapper)
+    outcomes = [(letter, _submit_again(letter, raw, intake, transform, remapper)) for letter, raw in opened]
     intake.confirm()
-    ledger.record((letter, ACCEPTED if done.queued else REJECTED) for letter, done in outcomes)
-    reasons = tuple(done.rejection.reason for _, done in outcomes if done.rejection is not None)
-    accepted = sum(1 for _, done in outcomes if done.queued)
-    return ResubmitReport(accepted, len(outcomes) - accepted, len(refused), reasons)
+    ledger.record((letter, ACCEPTED if done.queued else REJECTED) for letter, (done, _) in outcomes)
+    reasons = tuple(done.rejection.reason for _, (done, _) in outcomes if done.rejection is not None)
+    accepted = sum(1 for _, (done, _) in outcomes if done.queued)
+    remapped = sum(1 for _, (_, again) in outcomes if again)
+    return ResubmitReport(accepted, len(outcomes) - accepted, len(refused), reasons, remapped)
+
+
+def _remapper_for(payloads: list[bytes], remapper: Remapper | None) -> Remapper:
+    """The remapper for the file-drop rows among the payloads, checked to hold every mapping they name."""
+    from adapters.files import SHIPPED_MAPPINGS, Remapper, RowPayload, load_mappings
+
+    rows = [row for row in map(RowPayload.parse, payloads) if row is not None]
+    if remapper is None:
+        remapper = Remapper(load_mappings(SHIPPED_MAPPINGS) if rows else [])
+    remapper.require(rows)
+    return remapper
+
+
+def _remapper(paths: list[Path]) -> Remapper:
+    from adapters.files import Remapper, load_mapping, load_mappings
+
+    return Remapper(m for p in paths for m in (load_mappings(p) if p.is_dir() else [load_mapping(p)]))
 
 
 def _submit_again(
-    letter: DeadLetter, intake: RecordIntake, seal: PayloadSeal, transform: Transform | None
-) -> Submission:
-    raw, origin = letter.open(seal), f"{letter.adapter}:{letter.origin}"
-    if transform is None:
-        return intake.submit_bytes(raw, origin)
+    letter: DeadLetter, raw: bytes, intake: RecordIntake, transform: Transform | None, remapper: Remapper | None
+) -> tuple[Submission, bool]:
+    """The letter submitted again, and whether it was a file-drop row mapped again through its mapping."""
+    from adapters.files import RowPayload
+
+    origin = f"{letter.adapter}:{letter.origin}"
+    if transform is not None:
+        return _transformed(letter, raw, origin, intake, transform), False
+    row = RowPayload.parse(raw)
+    if row is None or remapper is None:
+        return intake.submit_bytes(raw, origin), False
+    again = remapper.remap(row)
+    if again.problem is not None:
+        return intake.reject(again.record, raw, origin, field=None, rule=again.rule, message=again.problem), True
+    return intake.submit(again.record, raw, origin), True
+
+
+def _transformed(letter: DeadLetter, raw: bytes, origin: str, intake: RecordIntake, transform: Transform) -> Submission:
     try:
         record = transform(raw, letter)
     except RecordError as exc:
@@ -166,6 +217,7 @@ def _resubmit(
     letters: list[DeadLetter],
     ledger: ResubmissionLedger,
     transform: Transform | None,
+    remapper: Remapper | None,
     *,
     include_refused: bool,
 ) -> int:
@@ -181,8 +233,11 @@ def _resubmit(
             ledger,
             transform,
             include_refused=include_refused,
+            remapper=remapper,
         )
     print(f"accepted {report.accepted}, rejected {report.rejected} (dead-lettered again with their reasons)")
+    if report.remapped:
+        print(f"{report.remapped} of them file-drop rows, mapped again through the mapping files they name")
     for reason in sorted(set(report.reasons)):
         print(f"  {report.reasons.count(reason):6}  {reason}")
     if report.skipped_refused:

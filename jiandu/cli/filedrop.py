@@ -1,17 +1,25 @@
-"""``jiandu filedrop``: the file-drop adapter as a process.
+"""``jiandu filedrop``: the file-drop adapter as a process; ``jiandu filedrop unseal``: a processed export back.
 
 Agencies export into ``<drop>/<folder>/``; each complete file is mapped by its
-mapping file, published through the shared intake, and moved to ``done/`` with
-a receipt. Checkpoints live under ``$JIANDU_DATA_DIR/filedrop/checkpoints``;
-SIGTERM or Ctrl-C stops at the next confirmed batch, and a restart (even after
-``kill -9``) resumes each file after its last confirmed line. /metrics, /healthz and
-/readyz (broker, topics, the drop folder writable) are served on the ``filedrop``
-port of ``JIANDU_METRICS_PORTS``.
+mapping file, published through the shared intake, and stored in ``done/``
+sealed (AES-256-GCM under a key derived from ``JIANDU_PSEUDONYM_KEY``) with a
+receipt; the clear file is unlinked. Sealed files and their receipts are deleted
+``JIANDU_FILEDROP_RETENTION_DAYS`` after processing (checked at start and hourly).
+Checkpoints live under ``$JIANDU_DATA_DIR/filedrop/checkpoints``; SIGTERM or
+Ctrl-C stops at the next confirmed batch, and a restart (even after ``kill -9``)
+resumes each file after its last confirmed line. /metrics, /healthz and /readyz
+(broker, topics, the drop folder writable) are served on the ``filedrop`` port of
+``JIANDU_METRICS_PORTS``.
+
+``jiandu filedrop unseal FILE --out PATH`` writes the original of a sealed export
+for an auditor: never over an existing file, and only when its sha256 is the one
+its receipt records.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import threading
@@ -24,11 +32,13 @@ from jiandu.settings import Settings
 
 __all__ = ["add_parser", "command"]
 
+log = logging.getLogger(__name__)
+
 
 def add_parser(sub: Any) -> None:
-    """The ``filedrop`` sub-command and its options."""
+    """The ``filedrop`` sub-command, its options and ``filedrop unseal``."""
     parser = sub.add_parser("filedrop", help="map agency export files (CSV, JSON lines) dropped into a folder")
-    parser.add_argument("--drop", type=Path, required=True, help="the drop folder: one sub-folder per source")
+    parser.add_argument("--drop", type=Path, default=None, help="the drop folder: one sub-folder per source")
     parser.add_argument("--once", action="store_true", help="process every file there, then exit")
     parser.add_argument(
         "--mappings",
@@ -40,15 +50,22 @@ def add_parser(sub: Any) -> None:
         "--settle", type=float, default=10.0, help="seconds a file must stay unchanged to count as complete (no .done)"
     )
     parser.add_argument("--confirm-every", type=int, default=1000, help="rows between broker confirmations")
+    actions = parser.add_subparsers(dest="filedrop_command")
+    unseal = actions.add_parser("unseal", help="write the original of a sealed export in done/ (for an audit)")
+    unseal.add_argument("file", type=Path, help="the sealed file, e.g. <drop>/court_210102/done/x.csv.sealed")
+    unseal.add_argument("--out", type=Path, required=True, help="where to write the original (must not exist)")
+    unseal.add_argument("--receipt", type=Path, default=None, help="its receipt (default: the one beside it)")
 
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the file drop until stopped (or, with ``--once``, until no file is left)."""
-    from adapters.files import SHIPPED_MAPPINGS, load_mapping, load_mappings
+    """Run the file drop until stopped (or, with ``--once``, until no file is left), or unseal one file."""
+    if args.filedrop_command == "unseal":
+        return _unseal(settings, args)
     from jiandu.cli.hub import create_topics
 
-    sources: list[Path] = args.mappings or [SHIPPED_MAPPINGS]
-    mappings = [m for p in sources for m in (load_mappings(p) if p.is_dir() else [load_mapping(p)])]
+    if args.drop is None:
+        raise InputError("give the drop folder with --drop DIR (or `jiandu filedrop unseal FILE --out PATH`)")
+    mappings = _mappings(args.mappings)
     if not args.drop.is_dir():
         raise InputError(f"the drop folder {args.drop} does not exist")
     if args.confirm_every < 1 or args.settle < 0:
@@ -62,8 +79,14 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
             metrics.stop()
 
 
+def _mappings(paths: list[Path] | None) -> list[Any]:
+    from adapters.files import SHIPPED_MAPPINGS, load_mapping, load_mappings
+
+    return [m for p in paths or [SHIPPED_MAPPINGS] for m in (load_mappings(p) if p.is_dir() else [load_mapping(p)])]
+
+
 def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metrics: MetricsServer | None) -> int:
-    from adapters.files import FileDrop
+    from adapters.files import FileDrop, FileSeal
     from jiandu.cli.hub import new_intake
 
     stop = threading.Event()
@@ -78,6 +101,8 @@ def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metr
                 checkpoint_dir=settings.data_dir / "filedrop" / "checkpoints",
                 settle_seconds=args.settle,
                 confirm_every=args.confirm_every,
+                seal=FileSeal(settings.pseudonym_key_bytes),
+                retention_days=settings.filedrop_retention_days,
             )
             print(f"file drop {args.drop}: {len(mappings)} mappings", flush=True)
             if metrics is not None:
@@ -87,6 +112,16 @@ def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metr
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+    return 0
+
+
+def _unseal(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.files import FileSeal, restore
+
+    copy = restore(args.file, args.out, FileSeal(settings.pseudonym_key_bytes), receipt=args.receipt)
+    log.info("unsealed %s to %s (%d bytes, sha256 %s)", args.file, args.out, copy.size, copy.sha256)
+    print(f"{args.out}: {copy.size} bytes, sha256 {copy.sha256} as the receipt records")
+    print("it holds raw ID numbers in clear: keep it only as long as the audit needs it, then delete it")
     return 0
 
 

@@ -23,10 +23,10 @@ from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings
 
 if TYPE_CHECKING:  # the web stack loads only when the gateway runs, not for every `jiandu`
-    from adapters.gateway import AcceptedEventIds, GatewayServer
+    from adapters.gateway import AcceptedEventIds, GatewayServer, RateLimits
     from producers import KafkaPublisher
 
-__all__ = ["add_parser", "command", "open_gateway", "receipts_path", "write_development_agencies"]
+__all__ = ["add_parser", "command", "open_gateway", "rate_limits", "receipts_path", "write_development_agencies"]
 
 
 def add_parser(sub: Any) -> None:
@@ -59,7 +59,15 @@ def open_gateway(settings: Settings, port: int) -> tuple[GatewayServer, KafkaPub
     Shared by ``jiandu gateway`` and tests; the caller stops the server first, then
     closes the publisher (confirming anything queued) and the receipts.
     """
-    from adapters.gateway import AcceptedEventIds, GatewayServer, Limits, PushIntake, create_app, load_agencies
+    from adapters.gateway import (
+        AcceptedEventIds,
+        AgencyThrottle,
+        GatewayServer,
+        Limits,
+        PushIntake,
+        create_app,
+        load_agencies,
+    )
     from jiandu.cli.hub import create_topics, new_intake
 
     settings.require_pseudonym_key()
@@ -69,18 +77,38 @@ def open_gateway(settings: Settings, port: int) -> tuple[GatewayServer, KafkaPub
             "see `jiandu gateway hash-token --help` and the README)"
         )
     agencies = load_agencies(Path(settings.gateway_agencies))
+    throttle = AgencyThrottle(rate_limits(settings))
+    if settings.gateway_receipt_days < 0:
+        raise ConfigurationError(
+            f"JIANDU_GATEWAY_RECEIPT_DAYS={settings.gateway_receipt_days}: use 0 (keep forever) or more days"
+        )
     create_topics(settings)
     publisher, intake = new_intake(settings, adapter="gateway")
-    receipts = AcceptedEventIds(receipts_path(settings))
+    receipts = AcceptedEventIds(receipts_path(settings), retention_days=settings.gateway_receipt_days)
     limits = Limits(settings.gateway_max_request_bytes, settings.gateway_max_records)
-    app = create_app(PushIntake(intake, receipts), agencies, limits)
+    app = create_app(PushIntake(intake, receipts), agencies, limits, throttle)
     try:
         server = GatewayServer(app, port, log_level=settings.log_level).start()
     except BaseException:
         publisher.close()
         receipts.close()
         raise
+    receipts.start_expiry()
     return server, publisher, receipts
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    """The per-agency rate limits of the settings; ConfigurationError names a setting that cannot work."""
+    from adapters.gateway import RateLimits
+
+    limits = RateLimits(
+        requests_per_second=settings.gateway_rate_requests_per_second,
+        requests_burst=settings.gateway_rate_requests_burst,
+        records_per_second=settings.gateway_rate_records_per_second,
+        records_burst=settings.gateway_rate_records_burst,
+    )
+    limits.check(settings.gateway_max_records)
+    return limits
 
 
 def write_development_agencies(path: Path, sources: Iterable[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jiandu.core.records import CATEGORIES
 from jiandu.errors import ConfigurationError, InputError
 from jiandu.observability import MetricsServer, serve_process_metrics
 from jiandu.settings import Settings
@@ -82,7 +83,7 @@ def run_rest_pull(settings: Settings, config: Path | None, *, once: bool) -> int
     path = config or (Path(settings.rest_sources) if settings.rest_sources else None)
     if path is None:
         raise ConfigurationError("no REST sources file: give --config FILE or set JIANDU_REST_SOURCES")
-    sources = load_sources(path)
+    sources = load_sources(path, require_allowed=settings.mode == "production")
     settings.require_pseudonym_key()
     httpx_log = logging.getLogger("httpx")  # a line per request drowns the poller's own (one per page)
     httpx_log.setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -167,7 +168,14 @@ def simulated_agencies(
             feed = AgencyFeed(group, initial=0, per_second=len(group) / max(seconds, 0.001))
             simulators.append(AgencySimulator(feed).start())
             url = simulators[-1].url
-            sources.append(SourceConfig(source=f"sim:{category}", base_url=url, poll_interval_seconds=poll_interval))
+            sources.append(
+                SourceConfig(
+                    source=f"sim:{category}",
+                    base_url=url,
+                    allowed_sources=_simulated_allowed(category),
+                    poll_interval_seconds=poll_interval,
+                )
+            )
         with tempfile.TemporaryDirectory(prefix="rest-pull-sim-", dir=settings.data_dir) as checkpoints:
             store = CheckpointStore(Path(checkpoints))
             pull = RestPull(sources, store, lambda _source: new_intake(settings, adapter=_ADAPTER)).start()
@@ -179,6 +187,11 @@ def simulated_agencies(
     finally:
         for simulator in simulators:
             simulator.stop()
+
+
+def _simulated_allowed(category: str) -> tuple[str, ...]:
+    """A simulated agency speaks for its category; a group of malformed sources for any (validation rejects them)."""
+    return (category,) if category in CATEGORIES else CATEGORIES
 
 
 def simulated_records(*, seed: int, persons: int, days: int, sources: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -202,7 +215,12 @@ def agency_sim_command(settings: Settings, args: argparse.Namespace) -> int:
     sources = args.source or []
     skipped = 0
     if args.records is None:
-        records = simulated_records(seed=args.seed, persons=args.persons, days=args.days, sources=sources)
+        try:
+            records = simulated_records(seed=args.seed, persons=args.persons, days=args.days, sources=sources)
+        except ValueError as exc:  # the generator's argument checks: --persons, --days
+            raise ConfigurationError(
+                f"cannot generate the simulated history: {exc}; change --persons or --days"
+            ) from None
     else:
         try:
             records, skipped = load_records(args.records, sources)

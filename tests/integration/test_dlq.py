@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 
+from adapters.files import SHIPPED_MAPPINGS, FileDrop, FileSeal, RowMapper, load_mapping
+from adapters.files.reading import csv_cells
 from adapters.jsonl import ingest_jsonl
 from consumers.dead_letters import DeadLetter, ResubmissionLedger, read_dead_letters
 from jiandu.broker import EmbeddedBroker
 from jiandu.cli.dlq import ledger_path, resubmit_letters
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
-from jiandu.core.identity import id_check_character, make_id_number
+from jiandu.core.identity import Pseudonymiser, id_check_character, make_id_number
 from jiandu.core.sealing import PayloadSeal
+from jiandu.core.validation import to_event
 from jiandu.serde import AvroCodec
 from jiandu.settings import Settings, kafka_client_config
 from tests.pipeline import all_messages, settings_for
@@ -74,14 +77,18 @@ def plant(settings: Settings, tmp_path: Path) -> None:
     assert (report.accepted, report.rejected) == (1, 4)
 
 
-def dlq(settings: Settings, *args: str, pythonpath: Path | None = None) -> str:
+def dlq_run(settings: Settings, *args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
     env.update(settings.to_env())
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "jiandu.cli", "dlq", *args], env=env, capture_output=True, text=True, timeout=40
     )
+
+
+def dlq(settings: Settings, *args: str, pythonpath: Path | None = None) -> str:
+    done = dlq_run(settings, *args, pythonpath=pythonpath)
     assert done.returncode == 0, done.stderr
     for raw in RAW_IDS:
         assert raw not in done.stdout and raw not in done.stderr, "a raw ID number was printed"
@@ -157,3 +164,111 @@ def test_resubmit_command_dead_letters_what_is_still_bad_and_takes_a_transform(
     assert "accepted 2, rejected 0" in fixed
     summary = dlq(settings, "summary")
     assert "5 dead letters, 2 open" in summary, summary  # the broken JSON line and the re-dead-lettered record
+
+
+JUDGMENT_TITLE = "沈阳市和平区人民法院 刑事判决生效信息 导出时间：2024年3月5日"
+JUDGMENT_HEADER = (
+    "序号,案号,被告人姓名,被告人身份证号,罪名代码,罪名,刑罚种类,有期徒刑(月),缓刑考验期(月),罚金(元),生效日期"
+)
+DEFENDANTS = [make_id_number("210102", date(1980, 1, 1 + i), 101 + i) for i in range(6)]
+WRONG_DEFENDANT = DEFENDANTS[5][:-1] + ("0" if DEFENDANTS[5][-1] != "0" else "1")
+JUDGMENTS = [  # the court started writing 判处缓刑 for probation; the mapping does not know the code yet
+    f'1,(2024)辽0102刑初31号,甲,{DEFENDANTS[0]},0224,诈骗罪,有期徒刑,36,0,"20,000.00",2024年3月1日',
+    f'1,(2024)辽0102刑初32号,乙,{DEFENDANTS[1]},0224,诈骗罪,判处缓刑,24,36,"10,000.00",2024年3月1日',
+    f"2,(2024)辽0102刑初32号,丙,{DEFENDANTS[2]},0224,诈骗罪,判处缓刑,12,24,,2024年3月2日",
+    f"1,(2024)辽0102刑初33号,丁,{DEFENDANTS[3]},0232,故意杀人罪,死缓,,,,2024年3月2日",
+    f"1,(2024)辽0102刑初34号,戊,{DEFENDANTS[4]},0264,盗窃罪,判处缓刑,8,12,0,2024年2月30日",
+    f"1,(2024)辽0102刑初35号,己,{WRONG_DEFENDANT},0264,盗窃罪,判处缓刑,8,12,0,2024年3月2日",
+]
+NO_CODE = "mapping court-judgments-local.yaml: column 刑罚种类 value '{}' has no code in sentence_type"
+BAD_DATE = (
+    "mapping court-judgments-local.yaml: column 生效日期 value '2024年2月30日' is not a valid date in the format "
+    "%Y年%m月%d日"
+)
+
+
+def _drop_judgments(settings: Settings, tmp_path: Path) -> Path:
+    """The court export through the file drop with a mapping that lacks 判处缓刑; returns the mapping file."""
+    mapping = tmp_path / "mappings" / "court-judgments-local.yaml"
+    mapping.parent.mkdir()
+    mapping.write_text((SHIPPED_MAPPINGS / "court-judgments.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    export = tmp_path / "drop" / "court_210102" / "刑事判决生效_20240305.csv"
+    export.parent.mkdir(parents=True)
+    export.write_bytes(("\r\n".join([JUDGMENT_TITLE, JUDGMENT_HEADER, *JUDGMENTS]) + "\r\n").encode("gb18030"))
+    create_topics(settings)
+    publisher, intake = new_intake(settings, adapter="filedrop")
+    with publisher:
+        drop = FileDrop(
+            export.parent.parent,
+            intake,
+            [load_mapping(mapping)],
+            checkpoint_dir=tmp_path / "checkpoints",
+            settle_seconds=0.0,
+            seal=FileSeal(settings.pseudonym_key_bytes),
+        )
+        (receipt,) = drop.run(once=True)
+    assert (receipt.document["accepted"], receipt.document["rejected"]) == (1, 5)
+    return mapping
+
+
+def _expected_events(mapping: Path, key: bytes, lines: list[int]) -> dict[str, Any]:
+    """What a correct mapping makes of some rows (by their number in JUDGMENTS), by event id."""
+    mapper = RowMapper(load_mapping(mapping), {"division": "210102"})
+    events = {}
+    for number in lines:
+        cells, problem = csv_cells(JUDGMENT_HEADER, JUDGMENTS[number])
+        assert problem is None
+        event = to_event(mapper.map(cells).record, Pseudonymiser(key), 0)
+        events[event.event_id] = event
+    return events
+
+
+def test_csv_rows_dead_lettered_for_a_missing_code_are_mapped_again_once_the_mapping_is_fixed(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    settings = settings_for(broker.bootstrap, topic_prefix, data_dir=tmp_path / "data")
+    mapping = _drop_judgments(settings, tmp_path)
+    first = {letter.origin.rsplit(":", 1)[1]: letter.reason for letter in letters_of(settings)}
+    assert first == {
+        "4": NO_CODE.format("判处缓刑"),
+        "5": NO_CODE.format("判处缓刑"),
+        "6": NO_CODE.format("死缓"),
+        "7": BAD_DATE,
+        "8": NO_CODE.format("判处缓刑"),
+    }
+
+    refused = dlq_run(settings, "resubmit")  # the shipped mappings do not hold it: nothing is sent
+    assert refused.returncode == 1 and "court-judgments-local.yaml, which are not loaded" in refused.stderr
+    assert "pass --mappings" in refused.stderr and "5 dead letters, 5 open" in dlq(settings, "summary")
+
+    text = mapping.read_text(encoding="utf-8")
+    mapping.write_text(text.replace("    缓刑: PROBATION\n", "    缓刑: PROBATION\n    判处缓刑: PROBATION\n"), "utf-8")
+    output = dlq(settings, "resubmit", "--mappings", str(mapping.parent))
+    assert "accepted 2, rejected 3" in output and "5 of them file-drop rows" in output
+    for raw in [*DEFENDANTS, WRONG_DEFENDANT]:
+        assert raw not in output
+
+    topic = catalogue_of(settings).event_topic("court.judgment_effective")
+    codec = AvroCodec()
+    events = {
+        e.event_id: e
+        for e in (codec.decode_event(m.split(b"\0", 1)[1]) for m in all_messages(settings.bootstrap, [topic]))
+    }
+    expected = _expected_events(mapping, settings.pseudonym_key_bytes, [0, 1, 2])
+    assert events.keys() == expected.keys()
+    for event_id, want in expected.items():
+        got = events[event_id]
+        fields = ("type", "source", "source_record_id", "jurisdiction", "occurred_at", "recorded_at", "body")
+        assert [getattr(got, f) for f in fields] == [getattr(want, f) for f in fields], event_id
+    assert events["court:210102/court.judgment_effective/(2024)辽0102刑初32号#1"].body["sentence_type"] == "PROBATION"
+
+    again = {letter.origin: letter.reason for letter in letters_of(settings) if letter.adapter == "dlq-resubmit"}
+    origin = "filedrop:court_210102/刑事判决生效_20240305.csv:{}"
+    assert again == {
+        origin.format(6): NO_CODE.format("死缓"),
+        origin.format(7): BAD_DATE,
+        origin.format(8): "id_number: wrong check character",
+    }
+    assert "8 dead letters, 3 open" in dlq(settings, "summary")
+    output = dlq(settings, "resubmit", "--mappings", str(mapping))  # still bad, and still self-sufficient
+    assert "accepted 0, rejected 3" in output and NO_CODE.format("死缓") in output and BAD_DATE in output

@@ -13,16 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from adapters.files import SHIPPED_MAPPINGS, FileDrop, load_mappings
+from adapters.files import SHIPPED_MAPPINGS, FileDrop, FileSeal, RowPayload, load_mappings
 from jiandu.broker import EmbeddedBroker, high_watermarks
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
 from jiandu.core.identity import make_id_number
 from jiandu.core.sealing import PayloadSeal
+from jiandu.core.timeutil import CST
 from jiandu.serde import AvroCodec
 from tests.pipeline import all_messages, settings_for
 
@@ -118,7 +119,12 @@ def test_shipped_exports_become_events_dead_letters_and_receipts(
     publisher, intake = new_intake(settings, adapter="filedrop")
     with publisher:
         file_drop = FileDrop(
-            drop, intake, load_mappings(SHIPPED_MAPPINGS), checkpoint_dir=tmp_path / "checkpoints", settle_seconds=0.3
+            drop,
+            intake,
+            load_mappings(SHIPPED_MAPPINGS),
+            checkpoint_dir=tmp_path / "checkpoints",
+            settle_seconds=0.3,
+            seal=FileSeal(settings.pseudonym_key_bytes),
         )
         receipts = {f"{r.document['folder']}/{r.document['file']}": r for r in file_drop.run(once=True)}
 
@@ -129,8 +135,9 @@ def test_shipped_exports_become_events_dead_letters_and_receipts(
     assert (drop / "police_210102" / "刑事立案_20240302.csv.tmp").exists(), "a .tmp file is never taken"
     for name, (mapping, accepted, rejected) in EXPECTED.items():
         receipt = receipts[name]
-        assert receipt.moved_to == drop / name.replace("/", "/done/") and receipt.moved_to.exists()
-        assert not (drop / name).exists()
+        assert receipt.moved_to == drop / (name.replace("/", "/done/") + ".sealed") and receipt.moved_to.exists()
+        assert receipt.path == drop / (name.replace("/", "/done/") + ".receipt.json")
+        assert not (drop / name).exists() and not (drop / name.replace("/", "/done/")).exists(), "no clear copy"
         assert json.loads(receipt.path.read_text(encoding="utf-8")) == receipt.document
         document = receipt.document
         assert document["mapping"] == mapping
@@ -171,7 +178,13 @@ def test_shipped_exports_become_events_dead_letters_and_receipts(
             letter = by_origin[f"{name}:{line}"]
             assert letter["reason"] == reason
             assert (letter["adapter"], letter["source"]) == ("filedrop", name.split("/")[0].replace("_", ":"))
-            assert seal.open(letter["payload_sealed"]) == _line(originals[name], line), "the original row, sealed"
+            payload = RowPayload.parse(seal.open(letter["payload_sealed"]))
+            assert payload is not None and payload.row == _line(originals[name], line), "the original row, sealed"
+            assert (payload.mapping, payload.origin) == (EXPECTED[name][0], f"{name}:{line}")
+            if name.endswith(".csv"):  # the header line goes with the row: it can be mapped again
+                skip = 1 if payload.mapping == "court-judgments.yaml" else 0
+                header = _line(originals[name], 1 + skip).decode(payload.encoding.replace("-sig", ""))
+                assert payload.header == header.removeprefix("\ufeff")
 
     raw_ids = {m for data in originals.values() for m in _ID_NUMBER.findall(data)}
     everything = all_messages(broker.bootstrap, [*catalogue.event_topics(), catalogue.dead_letters])
@@ -273,3 +286,73 @@ def _wait_for_checkpoint(path: Path, process: subprocess.Popen[bytes], *, past: 
             return line
         time.sleep(0.01)
     raise AssertionError(f"no checkpoint beyond line {past} within 45 s")
+
+
+def _jiandu(settings_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "jiandu.cli", *args]
+    return subprocess.run(command, env=settings_env, capture_output=True, text=True, timeout=60)
+
+
+def _old_receipt(done: Path, name: str, days_ago: int) -> None:
+    """A sealed file and its receipt, as a run ``days_ago`` days ago left them."""
+    finished = datetime.now(CST) - timedelta(days=days_ago)
+    (done / f"{name}.sealed").write_bytes(b"JDSEALF1 (content does not matter here)")
+    document = {"file": name, "sha256": "0" * 64, "finished_at": finished.isoformat(timespec="seconds")}
+    (done / f"{name}.receipt.json").write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_a_processed_gb18030_export_rests_only_sealed_and_an_auditor_unseals_its_exact_bytes(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    drop, export = tmp_path / "drop", tmp_path / "drop" / "social_210100" / "养老金发放_202403.csv"
+    lines = ["发放流水号,公民身份号码,姓名,发放年月,发放金额,发放日期,经办机构"]
+    persons = [make_id_number("210102", date(1940, 1, 1) + timedelta(days=i), i % 1000) for i in range(300)]
+    for i, person in enumerate(persons):
+        month = "2024-3" if i % 50 == 49 else "202403"  # some rows are dead-lettered: their letters are sealed
+        lines.append(f"YL{i:09d},{person},何老汉,{month},3250.60,20240305,沈阳市社会保险事业服务中心")
+    original = ("\r\n".join(lines) + "\r\n").encode("gb18030")
+    export.parent.mkdir(parents=True)
+    export.write_bytes(original)
+    export.with_name(export.name + ".done").touch()
+    (done := export.parent / "done").mkdir()
+    _old_receipt(done, "养老金发放_202311.csv", days_ago=91)
+    _old_receipt(done, "养老金发放_202312.csv", days_ago=89)
+    settings = settings_for(broker.bootstrap, topic_prefix, data_dir=tmp_path / "data", filedrop_retention_days=90)
+    env = settings.to_env()
+
+    run = _jiandu(env, "filedrop", "--drop", str(drop), "--once")
+    assert run.returncode == 0, run.stderr
+    assert "rows, accepted 294, rejected 6" in run.stdout and "done/养老金发放_202403.csv.sealed" in run.stdout
+    assert "retention: deleted social_210100/done/养老金发放_202311.csv.sealed" in run.stderr
+    assert sorted(p.name for p in done.iterdir()) == [
+        "养老金发放_202312.csv.receipt.json",
+        "养老金发放_202312.csv.sealed",
+        "养老金发放_202403.csv.receipt.json",
+        "养老金发放_202403.csv.sealed",
+    ], "only what was processed more than 90 days ago is deleted"
+
+    needles = {n.encode(encoding) for n in persons for encoding in ("utf-8", "gb18030")}
+    assert all(n in original for n in needles)
+    written = [p for root in (drop, settings.data_dir) for p in root.rglob("*") if p.is_file()]
+    holding = [str(p) for p in written if any(n in p.read_bytes() for n in needles)]
+    assert not holding, f"raw ID numbers rest in clear in {holding}"
+
+    sealed, out = done / "养老金发放_202403.csv.sealed", tmp_path / "audit" / "养老金发放_202403.csv"
+    out.parent.mkdir()
+    unseal = _jiandu(env, "filedrop", "unseal", str(sealed), "--out", str(out))
+    assert unseal.returncode == 0, unseal.stderr
+    assert out.read_bytes() == original and hashlib.sha256(out.read_bytes()).hexdigest() in unseal.stdout
+    again = _jiandu(env, "filedrop", "unseal", str(sealed), "--out", str(out))
+    assert again.returncode == 2 and "exists: give a new file name (unseal never overwrites)" in again.stderr
+
+    receipt = done / "养老金发放_202403.csv.receipt.json"
+    for damage, message in (
+        (lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:], "is damaged or was altered: chunk 0 does not authenticate"),
+        (lambda b: b[:-40], "is damaged or was altered: chunk 0 does not authenticate"),
+    ):
+        broken = tmp_path / "broken.sealed"
+        broken.write_bytes(damage(sealed.read_bytes()))
+        options = ("--out", str(tmp_path / "x.csv"), "--receipt", str(receipt))
+        refused = _jiandu(env, "filedrop", "unseal", str(broken), *options)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+        assert not (tmp_path / "x.csv").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from adapters.rest import CheckpointStore, SourceConfig, SourcePoller
 from jiandu.broker import EmbeddedBroker
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
 from jiandu.cli.restpull import checkpoint_dir, simulated_agencies
+from jiandu.core.records import CATEGORIES, RECORD_TYPES
 from jiandu.serde import AvroCodec
 from jiandu.settings import Settings
 from jiandu.simulate import generate_history
@@ -69,7 +71,13 @@ def test_poller_survives_500s_timeouts_and_429_and_gets_everything(
         settings = settings_for(broker.bootstrap, topic_prefix)
         create_topics(settings)
         config = SourceConfig(
-            source=SOURCE, base_url=sim.url, page_size=40, timeout_seconds=0.5, backoff_seconds=0.05, max_attempts=5
+            source=SOURCE,
+            base_url=sim.url,
+            allowed_sources=CATEGORIES,
+            page_size=40,
+            timeout_seconds=0.5,
+            backoff_seconds=0.05,
+            max_attempts=5,
         )
         store = CheckpointStore(tmp_path)
         publisher, intake = new_intake(settings, adapter="rest-pull")
@@ -117,6 +125,7 @@ def test_kill_9_mid_page_then_restart_delivers_every_record_once_by_event_id(
         config = tmp_path / "sources.yaml"
         config.write_text(
             f"sources:\n  - source: {SOURCE}\n    base_url: {sim.url}\n    page_size: {page_size}\n"
+            f"    allowed_sources: [{', '.join(CATEGORIES)}]\n"
             f"    cursor: {cursor}\n    backoff_seconds: 0.05\n",
             encoding="utf-8",
         )
@@ -162,3 +171,41 @@ def test_simulated_agencies_feed_the_hub_as_their_records_appear(
     assert sum(o.summary.records for o in pull.outcomes.values()) == len(records)
     assert set(_published(settings)[0]) == valid
     assert not list((tmp_path / "data").iterdir()), "the simulated checkpoints are gone with the simulation"
+
+
+def test_a_feed_delivers_only_its_allowed_sources_and_production_requires_the_list(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    """A misconfigured or compromised agency API serves records in other agencies' names: they are dead-lettered."""
+    records, valid, _ = _history(persons=40)
+    settings = settings_for(broker.bootstrap, topic_prefix, data_dir=tmp_path / "data", mode="production")
+    env = settings.to_env()
+    config = tmp_path / "sources.yaml"
+    command = [sys.executable, "-m", "jiandu.cli", "rest-pull", "--config", str(config), "--once"]
+    with AgencySimulator(AgencyFeed(records)) as sim:
+        sim.set_faults({"foreign_source": 2})
+        feed = f"sources:\n  - source: police:2101\n    base_url: {sim.url}\n    page_size: 50\n"
+        config.write_text(feed, encoding="utf-8")
+        refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "`allowed_sources` is required in production mode" in refused.stderr
+        assert not sim.served(), "nothing was polled with an incomplete configuration"
+
+        config.write_text(feed + '    allowed_sources: ["police:2101"]\n', encoding="utf-8")
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        served = list(sim.feed.records())
+
+    well_formed = [r for r in served if re.fullmatch(r"[a-z]+:\d{6}(:.+)?", str(r.get("source")))]
+    foreign = Counter(
+        "source" if not r["source"].startswith("police:2101") else "type"
+        for r in well_formed
+        if r.get("type") in RECORD_TYPES
+        and (not r["source"].startswith("police:2101") or not r["type"].startswith("police."))
+    )
+    ids, letters = _published(settings)
+    assert set(ids) == {i for i in valid if i.startswith("police:2101")}, "the feed's own units arrived, nothing else"
+    refusals = [letter for letter in letters if "not allowed for agency feed police:2101" in letter["reason"]]
+    assert Counter(letter["reason"].split(":", 1)[0] for letter in refusals) == foreign
+    assert foreign["source"] > 10, "other divisions and other agencies' records were in the feed"
+    assert {"SIM-FOREIGN-0001", "SIM-FOREIGN-0002"} <= {letter["source_record_id"] for letter in refusals}
+    assert all(letter["origin"].startswith("rest:police:2101:") for letter in letters)

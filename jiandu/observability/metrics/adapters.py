@@ -14,6 +14,7 @@ __all__ = [
     "FILES_PROCESSED",
     "GATEWAY_REQUESTS",
     "GATEWAY_REQUEST_SECONDS",
+    "GATEWAY_THROTTLED",
 ]
 
 ADAPTER_LAST_SUCCESS = TimestampGauge(
@@ -50,4 +51,9 @@ GATEWAY_REQUEST_SECONDS = Histogram(
     "jiandu_gateway_request_seconds",
     "Time to answer a push API request, including the broker's confirmation.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+GATEWAY_THROTTLED = Counter(
+    "jiandu_gateway_throttled_total",
+    "Push API requests answered 429 by an agency's rate limit, by agency and limit (requests or records).",
+    ["agency", "limit"],
 )

@@ -115,6 +115,15 @@ def test_bad_id_records_are_added_visible_and_fail_the_check_character(sim: Agen
     assert all(r["id_number"][:17] == "11010519491231002" for r in bad)
 
 
+def test_foreign_source_records_claim_another_agency_and_are_otherwise_valid(sim: AgencySimulator) -> None:
+    sim.set_faults({"foreign_source": 2})
+    assert sim.feed.total == 27 and sim.faults.snapshot().foreign_source == 0
+    foreign = [r for r in sim.feed.records() if r["source_record_id"].startswith("SIM-FOREIGN-")]
+    assert [r["source_record_id"] for r in foreign] == ["SIM-FOREIGN-0001", "SIM-FOREIGN-0002"]
+    assert {r["source"].split(":", 1)[0] for r in foreign} == {"court"}, "a police feed's record in a court's name"
+    assert all(r["id_number"] == "11010519491231002X" and r["type"] == "police.lodging" for r in foreign)
+
+
 def test_a_token_guards_the_records_api() -> None:
     with AgencySimulator(AgencyFeed(_records(3)), token="t0k") as simulator:
         assert httpx.get(f"{simulator.url}/api/v1/records").status_code == 401

@@ -101,7 +101,7 @@ def test_a_refusal_is_not_retried(sim: AgencySimulator) -> None:
 def test_stop_cuts_a_backoff_short(sim: AgencySimulator) -> None:
     sim.set_faults({"http_500": 1})
     stop = threading.Event()
-    config = SourceConfig(source="a:1", base_url=sim.url, backoff_seconds=30, backoff_max_seconds=30)
+    config = SourceConfig(source="police:210102", base_url=sim.url, backoff_seconds=30, backoff_max_seconds=30)
     client = AgencyClient(config, stop=stop)
     threading.Timer(0.2, stop.set).start()
     with pytest.raises(PollStopped):
@@ -116,7 +116,9 @@ def test_the_token_goes_in_the_configured_header() -> None:
         seen.append(request)
         return httpx.Response(200, json={"records": [], "next_page_token": None, "cursor": "c0"})
 
-    config = SourceConfig(source="a:1", base_url="http://agency.test", auth_header="X-Api-Key", auth_token="k3y")
+    config = SourceConfig(
+        source="police:210102", base_url="http://agency.test", auth_header="X-Api-Key", auth_token="k3y"
+    )
     client = AgencyClient(config, transport=httpx.MockTransport(agency))
     client.fetch(since="2024-01-01T00:00:00+08:00", page_token=None)
     assert seen[0].headers["X-Api-Key"] == "k3y"
@@ -132,7 +134,7 @@ def test_the_token_goes_in_the_configured_header() -> None:
     ],
 )
 def test_pages_of_the_wrong_shape_are_retried_then_given_up(body: object, reason: str) -> None:
-    config = SourceConfig(source="a:1", base_url="http://agency.test", max_attempts=2, backoff_seconds=0.01)
+    config = SourceConfig(source="police:210102", base_url="http://agency.test", max_attempts=2, backoff_seconds=0.01)
     client = AgencyClient(config, transport=httpx.MockTransport(lambda _: httpx.Response(200, json=body)))
     with pytest.raises(SourceUnavailable, match=reason):
         client.fetch(since=None, page_token=None)

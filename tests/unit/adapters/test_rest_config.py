@@ -70,14 +70,20 @@ def test_toml_sources_read_the_token_from_a_file(tmp_path: Path) -> None:
     ("document", "message"),
     [
         ({}, "non-empty `sources` list"),
-        ({"sources": [{"source": "a:1"}]}, "`base_url` is required"),
-        ({"sources": [{"source": "a:1", "base_url": "ftp://x"}]}, "must start with http"),
-        ({"sources": [{"source": "a:1", "base_url": "http://x", "cursor": "offset"}]}, "use since or page_token"),
-        ({"sources": [{"source": "a:1", "base_url": "http://x", "page_size": "many"}]}, "`page_size` = 'many'"),
-        ({"sources": [{"source": "a:1", "base_url": "http://x", "pagesize": 5}]}, "unknown key(s) pagesize"),
-        ({"sources": [{"source": "a:1", "base_url": "http://x", "start_since": "May"}]}, "not an ISO 8601"),
+        ({"sources": [{"source": "court:210102"}]}, "`base_url` is required"),
+        ({"sources": [{"source": "court:210102", "base_url": "ftp://x"}]}, "must start with http"),
+        (
+            {"sources": [{"source": "court:210102", "base_url": "http://x", "cursor": "offset"}]},
+            "use since or page_token",
+        ),
+        (
+            {"sources": [{"source": "court:210102", "base_url": "http://x", "page_size": "many"}]},
+            "`page_size` = 'many'",
+        ),
+        ({"sources": [{"source": "court:210102", "base_url": "http://x", "pagesize": 5}]}, "unknown key(s) pagesize"),
+        ({"sources": [{"source": "court:210102", "base_url": "http://x", "start_since": "May"}]}, "not an ISO 8601"),
         ({"sources": [{"source": "a b", "base_url": "http://x"}]}, "use letters, digits"),
-        ({"sources": [{"source": "a:1", "base_url": "http://x"}] * 2}, "listed twice"),
+        ({"sources": [{"source": "court:210102", "base_url": "http://x"}] * 2}, "listed twice"),
         ({"sources": [], "extra": 1}, "non-empty `sources` list"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from adapters.rest import (
     SourcePoller,
     SourceUnavailable,
 )
+from jiandu.core.records import CATEGORIES, RECORD_TYPES
 from jiandu.errors import DeliveryError
 from jiandu.serde import AvroCodec
 from jiandu.simulate import generate_history
@@ -95,7 +97,8 @@ def _poller(
     stop: threading.Event | None = None,
     **changes: Any,
 ) -> SourcePoller:
-    config = SourceConfig(**{"source": SOURCE, "base_url": sim_url, "page_size": 9, "backoff_seconds": 0.01, **changes})
+    values = {"source": SOURCE, "base_url": sim_url, "allowed_sources": CATEGORIES, "page_size": 9, **changes}
+    config = SourceConfig(**{"backoff_seconds": 0.01, **values})
     intake = RecordIntake(publisher, TopicCatalogue("t", 1), b"k", adapter="rest-pull")  # type: ignore[arg-type]
     client = AgencyClient(config, transport=transport, stop=stop)
     return SourcePoller(config, intake, CheckpointStore(tmp_path), client=client, stop=stop)
@@ -205,8 +208,8 @@ def test_rest_pull_runs_each_source_in_its_own_thread_and_reports_failures(tmp_p
     records = [{"type": "x", "source": "a:1", "source_record_id": str(i)} for i in range(12)]
     with AgencySimulator(AgencyFeed(records)) as good:
         sources = [
-            SourceConfig(source="a:1", base_url=good.url, page_size=5),
-            SourceConfig(source="b:1", base_url=good.url, path="/nope", page_size=5),
+            SourceConfig(source="a:1", base_url=good.url, allowed_sources=("police",), page_size=5),
+            SourceConfig(source="b:1", base_url=good.url, allowed_sources=("police",), path="/nope", page_size=5),
         ]
         publishers: dict[str, MemoryPublisher] = {}
 
@@ -248,3 +251,30 @@ def test_a_refused_page_token_falls_back_to_the_cursor_kept_beside_it(sim: Agenc
     assert [r.status for r in sim.served()][:2] == [400, 200]
     assert store.load(SOURCE).records == sim.feed.total
     poller.close()
+
+
+def test_records_outside_the_feeds_allowed_sources_and_types_are_dead_lettered(
+    sim: AgencySimulator, tmp_path: Path, history_records: tuple[list[dict[str, Any]], set[str], set[str]]
+) -> None:
+    records, valid, _ = history_records
+    sim.set_faults({"foreign_source": 2})  # copies of a valid record, in another agency's name
+    publisher = MemoryPublisher()
+    poller = _poller(sim.url, tmp_path, publisher, allowed_sources=("police",), allowed_types=("police.lodging",))
+    summary = poller.poll()
+    poller.close()
+    assert summary.records == len(records) + 2 and summary.accepted + summary.rejected == summary.records
+    assert publisher.event_ids() == {i for i in valid if i.startswith("police:") and "/police.lodging/" in i}
+    refused = {
+        str(letter["source_record_id"]): letter["reason"].split(":", 1)[0]
+        for letter in publisher.dead_letters()
+        if "not allowed for agency feed agency:sim" in letter["reason"]
+    }
+    expected = {
+        str(r["source_record_id"]): "source" if not str(r["source"]).startswith("police:") else "type"
+        for r in sim.feed.records()
+        if re.fullmatch(r"[a-z]+:\d{6}(:.+)?", str(r.get("source"))) and r.get("type") in RECORD_TYPES
+        if not str(r["source"]).startswith("police:") or r["type"] != "police.lodging"
+    }
+    assert refused == expected and {"SIM-FOREIGN-0001", "SIM-FOREIGN-0002"} <= refused.keys()
+    assert {"source", "type"} == set(refused.values())
+    assert CheckpointStore(tmp_path).load(SOURCE).records == summary.records, "refused records do not stall the feed"
