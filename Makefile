@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test system-packages lint unit integration bench bench-engine bench-smoke clean
+.PHONY: run test test-dates system-packages lint unit integration bench bench-engine bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,17 @@ run: $(STAMP)
 
 test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest
+
+# The suite with the clock set to other calendar days (month ends, a leap day, New Year), each from 23:59
+# China time so that the run crosses midnight there. Only the test process travels in time (the processes
+# tests start keep the real date); TEST_DATES and TEST_DATES_PATHS narrow it. The whole suite: ~10 min a day.
+TEST_DATES ?= 2024-02-29 2025-01-31 2025-12-31 2026-01-01 2026-06-30
+TEST_DATES_PATHS ?= tests
+test-dates: $(STAMP) system-packages
+	@for day in $(TEST_DATES); do \
+		echo "== the suite on $$day"; \
+		$(BIN)/python -m pytest -q -p no:cacheprovider --today=$$day $(TEST_DATES_PATHS) || exit 1; \
+	done
 
 system-packages:  # Debian packages the tests start servers from (PostgreSQL, Chromium), installed only if missing
 	sh scripts/install-system-packages.sh

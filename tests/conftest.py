@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from uuid import uuid4
 
 import pytest
@@ -13,6 +14,32 @@ from tests.pipeline import FREE_METRICS_PORTS
 
 # processes the tests start serve /metrics on free ports; tests of the endpoints set their own
 os.environ.setdefault("JIANDU_METRICS_PORTS", FREE_METRICS_PORTS)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--today",
+        metavar="YYYY-MM-DD",
+        help="run the tests as if it were 23:59 China time on this day (`make test-dates`); "
+        "processes the tests start keep the real date",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def calendar_day(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With ``--today``, the test process's wall clock starts at 23:59 CST of that day and ticks on."""
+    day = request.config.getoption("--today")
+    if not day:
+        yield
+        return
+    import time_machine
+
+    try:
+        start = datetime.fromisoformat(f"{day}T23:59:00+08:00")
+    except ValueError:
+        raise pytest.UsageError(f"--today={day}: give a date as YYYY-MM-DD") from None
+    with time_machine.travel(start, tick=True):
+        yield
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -23,6 +23,9 @@ from jiandu.simulate.places import Population
 __all__ = ["DEFECTS", "plant_defects"]
 
 _WITH_PERSON = ("wrong_check_character", "bad_length", "impossible_birth_date")
+# Raw material in the order a tie is broken: courts first, so that every history (the `jiandu run` sample
+# included, whatever its date) has invalid records on the way agencies push as well as those they are polled on.
+_MATERIALS = ("civil", "admin", "pension", "lodging")
 
 
 def plant_defects(ledger: Ledger, population: Population, count: int) -> None:
@@ -30,9 +33,13 @@ def plant_defects(ledger: Ledger, population: Population, count: int) -> None:
     rng = ledger.rng
     kinds = sorted(DEFECTS, key=lambda kind: ledger.planted[f"invalid_{kind}"] > 0)
     count = max(count, sum(ledger.planted[f"invalid_{kind}"] == 0 for kind in DEFECTS))
+    used = dict.fromkeys(_MATERIALS, 0)
     for index in range(count):
         kind = kinds[index % len(kinds)]
-        record, at = _raw_material(ledger, population, kind, ledger.day(hi=-4))
+        material = _least_used(used, kind)
+        if kind != "malformed_json":  # a malformed line never reaches its source's validation
+            used[material] += 1
+        record, at = _raw_material(ledger, population, material, ledger.day(hi=-4))
         ledger.add(break_record(rng, record, kind), at, source=str(record["source"]), defect=kind)
         ledger.planted[f"invalid_{kind}"] += 1
         if rng.random() < 0.4:
@@ -40,16 +47,25 @@ def plant_defects(ledger: Ledger, population: Population, count: int) -> None:
             ledger.planted["corrected_resend"] += 1
 
 
-def _raw_material(ledger: Ledger, population: Population, kind: str, day: date) -> tuple[Record, datetime]:
-    """A background record (never needed by a lead) and when it occurred."""
-    rng = ledger.rng
-    person = population.bystander()
-    choices: tuple[str, ...] = ("lodging", "pension", "civil", "admin")
+def _least_used(used: dict[str, int], kind: str) -> str:
+    """The raw material a defect of ``kind`` can be planted in that holds the fewest defects so far.
+
+    Spreading defects over the materials, rather than drawing them at random, puts at
+    least one parseable invalid record in every agency category whenever a few are
+    planted: which ways in see rejects no longer depends on the dates drawn.
+    """
+    choices: tuple[str, ...] = _MATERIALS
     if kind in _WITH_PERSON:
-        choices = ("lodging", "pension")
+        choices = ("pension", "lodging")
     elif kind == "bad_enum":
         choices = ("civil", "admin")
-    choice = rng.choice(choices)
+    return min(choices, key=lambda material: used[material])
+
+
+def _raw_material(ledger: Ledger, population: Population, choice: str, day: date) -> tuple[Record, datetime]:
+    """A background record of the ``choice`` material (never needed by a lead) and when it occurred."""
+    rng = ledger.rng
+    person = population.bystander()
     at = ledger.at(day, 9, 17)
     if choice == "pension" and (day - person.birth).days > 60 * 365:
         spec = pension(ledger, person, day.replace(day=1), "3120.00")

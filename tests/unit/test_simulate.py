@@ -603,3 +603,32 @@ def test_expected_leads_match_batch_engine() -> None:
     assert sorted(expected - engine) == []
     assert sorted(engine - expected) == []
     assert len(expected) > 20
+
+
+# Calendar days on which date arithmetic breaks first: month ends, a leap day, New Year, a
+# year after a leap year, and the day the run sample once had no invalid pushed record.
+CALENDAR = ("2024-02-29", "2024-03-31", "2024-12-31", "2025-01-01", "2025-02-28", "2026-12-07", "2027-06-30")
+
+
+@pytest.mark.parametrize("day", CALENDAR)
+def test_the_run_sample_has_accepted_and_rejected_records_on_every_way_in_whatever_the_date(
+    tmp_path: Path, day: str
+) -> None:
+    from jiandu.cli.run import split_sample
+
+    path = tmp_path / "sample.jsonl"
+    write_sample(path, now=datetime.fromisoformat(f"{day}T09:30:00+08:00"))
+    feeds = split_sample(path)
+    pseudonymiser = Pseudonymiser(KEY)
+    for way, records in (("pushed", feeds.pushed), ("pulled", feeds.pulled)):
+        verdicts = Counter(_accepted(record, pseudonymiser) for record in records)
+        assert verdicts[True] > 0 and verdicts[False] > 0, f"{day}, {way}: {verdicts}"
+    assert feeds.malformed, day
+
+
+def _accepted(record: Record, pseudonymiser: Pseudonymiser) -> bool:
+    try:
+        to_event(record, pseudonymiser, 0)
+    except RecordError:
+        return False
+    return True
