@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from jiandu.core.records import RECORD_TYPES
 from jiandu.models.conditions import ALWAYS, Condition, Params
 from jiandu.models.facts import Fact
+from jiandu.models.templates import ALWAYS_PROVIDED, check_templates
 
 __all__ = [
     "EntityKind",
@@ -106,12 +107,21 @@ class Interval:
         The state opens with the latest opening record at or before ``at``; a closing
         record after that opening and at or before ``at`` ends it.
         """
+        opener, closer = self.at(facts, at, params)
+        return None if closer is not None else opener
+
+    def at(self, facts: Sequence[Fact], at: int, params: Params) -> tuple[Fact | None, Fact | None]:
+        """(the latest opening record at or before ``at``, the first closing record after it and at or before ``at``).
+
+        In the state when the first is there and the second is not. A closing record
+        is what shows that a lead about the state at ``at`` had a false premise.
+        """
         openers = [f for f in facts if f.at <= at and self.opens.matches(f, params)]
         if not openers:
-            return None
+            return None, None
         opener = max(openers, key=lambda f: (f.at, f.id))
-        closed = any(opener.at < f.at <= at and self.closes.matches(f, params) for f in facts)
-        return None if closed else opener
+        closers = [f for f in facts if opener.at < f.at <= at and self.closes.matches(f, params)]
+        return opener, min(closers, key=lambda f: (f.at, f.id), default=None)
 
     def event_types(self) -> set[str]:
         """Record types the state is read from."""
@@ -133,9 +143,22 @@ class ModelInfo:
     summary_zh: str | Mapping[str, str]  # a template over the outcome's text, or one per finding
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_templates(self.id, self.templates())
+
     def event_types(self) -> set[str]:
         """Record types the model reads (the router forwards only these)."""
         raise NotImplementedError
+
+    def placeholders(self) -> frozenset[str]:
+        """The names ``summary_zh`` may use: what the shape puts in every outcome's text."""
+        return ALWAYS_PROVIDED
+
+    def templates(self) -> dict[str, tuple[str, frozenset[str]]]:
+        """Every text template of the model (where it is declared → (text, the names available there))."""
+        if isinstance(self.summary_zh, str):
+            return {"summary_zh": (self.summary_zh, self.placeholders())}
+        return {f"summary_zh[{k!r}]": (v, self.placeholders()) for k, v in self.summary_zh.items()}
 
 
 class Model(Protocol):

@@ -18,7 +18,7 @@ from typing import Any
 from jiandu.core.events import Event
 from jiandu.core.leads import Evidence, Lead, lead_id_of
 from jiandu.core.timeutil import format_cst, local_date
-from jiandu.models.declarations import EntityKind, Model, Outcome, OutcomeState
+from jiandu.models.declarations import EntityKind, Model, Outcome, OutcomeState, type_name_zh
 from jiandu.models.facts import EmittedLead, EntityState, Fact
 
 __all__ = ["Evaluation", "ModelEngine", "entities_of"]
@@ -161,8 +161,12 @@ def _summary(model: Model, o: Outcome, status: str, reason: str) -> str:
     if status == "RESOLVED":
         when = local_date(o.closed_at).isoformat() if o.closed_at else ""
         summary += f"（{when}的记录表明已按期履行，线索已核销）"
+    elif status == "WITHDRAWN" and o.state is OutcomeState.VOID and len(o.evidence) > 1:
+        disproof = o.evidence[-1]  # the record that shows the premise was false comes last
+        when, kind = local_date(disproof.at).isoformat(), type_name_zh(disproof.type)
+        summary += f"（{when}的{kind}记录表明线索前提不成立，线索已撤回）"
     elif status == "WITHDRAWN":
-        summary += f"（线索撤回：{reason}）"
+        summary += "（期限已变更、尚未届满，线索已撤回）" if o.state is OutcomeState.PENDING else "（线索已撤回）"
     return summary
 
 

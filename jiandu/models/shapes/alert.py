@@ -9,6 +9,7 @@ from jiandu.core.timeutil import local_date
 from jiandu.models.conditions import Params
 from jiandu.models.declarations import ModelInfo, On, Outcome, OutcomeState, person_of, type_name_zh
 from jiandu.models.facts import Fact
+from jiandu.models.templates import record_fields
 
 __all__ = ["ImmediateAlert"]
 
@@ -31,6 +32,16 @@ class ImmediateAlert(ModelInfo):
 
     def event_types(self) -> set[str]:
         return {on.type for on in self.triggers}
+
+    def placeholders(self) -> frozenset[str]:
+        names = {"kind_zh", "trigger_zh", "trigger_date"}
+        return super().placeholders() | names | self._trigger_fields()
+
+    def templates(self) -> dict[str, tuple[str, frozenset[str]]]:
+        return {**super().templates(), "reason": (self.reason, self._trigger_fields())}
+
+    def _trigger_fields(self) -> frozenset[str]:
+        return record_fields(on.type for on in self.triggers)
 
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         kind, key = person_of(entity)

@@ -39,6 +39,14 @@ class ShortfallAtTrigger(ModelInfo):
     def event_types(self) -> set[str]:
         return {on.type for on in self.triggers} | {self.required.type, self.payments.type}
 
+    def placeholders(self) -> frozenset[str]:
+        return super().placeholders() | {"trigger_zh", "trigger_date", "case_no", "required", "paid"}
+
+    def templates(self) -> dict[str, tuple[str, frozenset[str]]]:
+        amounts = frozenset({"required", "paid"})
+        reasons = {f"reasons[{k!r}]": (v, amounts) for k, v in self.reasons.items()}
+        return {**super().templates(), **reasons}
+
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         for trigger in facts:
             if any(on.matches(trigger, params) for on in self.triggers):

@@ -19,11 +19,24 @@ from jiandu.models.declarations import (
     type_name_zh,
 )
 from jiandu.models.facts import Fact
+from jiandu.models.templates import record_fields
 
-__all__ = ["FollowUpDeadline", "pending"]
+__all__ = ["FollowUpDeadline", "pending", "premise_false"]
 
 NO_CLOSING_EVIDENCE = "deadline passed without closing evidence"
 CLOSING_EVIDENCE = "closing evidence exists"
+
+
+def premise_false(outcome: Outcome, disproof: Fact) -> Outcome:
+    """The outcome as void: ``disproof`` shows the trigger does not qualify (a raised lead is WITHDRAWN with it)."""
+    return replace(
+        outcome,
+        state=OutcomeState.VOID,
+        reason=f"premise disproved by {disproof.type} of {local_date(disproof.at).isoformat()}",
+        evidence=(outcome.trigger, disproof),
+        closed_at=None,
+        wake_at=None,
+    )
 
 
 def pending(outcome: Outcome, due: int) -> Outcome:
@@ -73,6 +86,10 @@ class FollowUpDeadline(ModelInfo):
         types = {on.type for on in ons if on is not None}
         return types | (self.during.event_types() if self.during else set())
 
+    def placeholders(self) -> frozenset[str]:
+        names = {"trigger_zh", "trigger_date", "last_day", "days", "case_no"}
+        return super().placeholders() | names | record_fields(on.type for on in self.triggers)
+
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         belongs = same(*self.same) & self.related
         for trigger in facts:
@@ -80,8 +97,12 @@ class FollowUpDeadline(ModelInfo):
                 continue
             opener = None
             if self.during is not None:
-                opener = self.during.opener_at(facts, trigger.at, params)
-                if opener is None or not self.during_related(trigger, opener, params):
+                opener, closer = self.during.at(facts, trigger.at, params)
+                if opener is None:
+                    continue  # facts are only ever added: it never was in the state, so no lead was raised
+                if closer is not None or not self.during_related(trigger, opener, params):
+                    found = self._outcome(entity, trigger, opener, facts, clock, params, belongs)
+                    yield premise_false(found, closer or opener)
                     continue
             yield self._outcome(entity, trigger, opener, facts, clock, params, belongs)
 

@@ -37,6 +37,13 @@ class JoinAfterAnchor(ModelInfo):
     def event_types(self) -> set[str]:
         return {self.anchor.type, self.item.type}
 
+    def placeholders(self) -> frozenset[str]:
+        names = {"count", "anchor_month", "total", "anchor_zh", "anchor_value", "first_item", "last_item"}
+        return super().placeholders() | names
+
+    def templates(self) -> dict[str, tuple[str, frozenset[str]]]:
+        return {**super().templates(), "reason": (self.reason, frozenset({"count", "anchor_month"}))}
+
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         anchors = [f for f in facts if self.anchor.matches(f, params)]
         if not anchors:

@@ -9,7 +9,7 @@ from jiandu.core.timeutil import DAY_MS, deadline_after, local_date
 from jiandu.models.conditions import ALWAYS, Condition, Params
 from jiandu.models.declarations import ModelInfo, On, Outcome, OutcomeState, by_time, person_of, type_name_zh
 from jiandu.models.facts import Fact
-from jiandu.models.shapes.deadline import CLOSING_EVIDENCE, NO_CLOSING_EVIDENCE, pending
+from jiandu.models.shapes.deadline import CLOSING_EVIDENCE, NO_CLOSING_EVIDENCE, pending, premise_false
 
 __all__ = ["RecurringDeadline"]
 
@@ -22,7 +22,8 @@ class RecurringDeadline(ModelInfo):
     parameter) from the record that started it; any follow-up after that record and
     before the period's due instant satisfies it. An anchor's chain lasts until the next
     anchor; the first ``ends`` record in it ends the obligation (a period it precedes is
-    closed, one already overdue stays open, later follow-ups start nothing). A ``lapse`` follow-up (one that does
+    closed, one already overdue stays open, later follow-ups start nothing: a lead one of them started before
+    the end record arrived is withdrawn). A ``lapse`` follow-up (one that does
     not renew) starts no period but a check under ``lapse_finding``: one of
     ``lapse_follow_ups`` must occur within ``lapse_days`` (parameter). Identity: the
     record that started the period or the lapse check.
@@ -41,6 +42,10 @@ class RecurringDeadline(ModelInfo):
     def event_types(self) -> set[str]:
         ons = (*self.anchors, *self.follow_ups, self.ends, self.lapse, *self.lapse_follow_ups)
         return {on.type for on in ons}
+
+    def placeholders(self) -> frozenset[str]:
+        names = {"finding", "trigger_zh", "trigger_date", "last_day", "days", "case_no"}
+        return super().placeholders() | names
 
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         anchors = by_time(f for f in facts if any(on.matches(f, params) for on in self.anchors))
@@ -76,6 +81,24 @@ class RecurringDeadline(ModelInfo):
         for review in in_chain:
             if self.lapse.matches(review, params):
                 yield self._lapse(entity, anchor, review, facts, clock, params)
+        if ended:  # follow-ups after the end start nothing: what they started before the end was known is void
+            after_end = [r for r in reviews if obligation_end <= r.at < limit]
+            yield from self._void_after_end(entity, anchor, after_end, ended[0], params)
+
+    def _void_after_end(
+        self, entity: str, anchor: Fact, reviews: Sequence[Fact], end: Fact, params: Params
+    ) -> Iterator[Outcome]:
+        """The periods and lapse checks that follow-ups after the end of the obligation would have started."""
+        for review in reviews:
+            if self.lapse.matches(review, params):
+                days = int(params["lapse_days"])
+                finding = self.lapse_finding
+            elif self.renews(review, params):
+                days, finding = self._interval(anchor, params), self.name
+            else:
+                continue
+            base = self._base(entity, finding, anchor, review, deadline_after(review.at, days), days)
+            yield premise_false(base, end)
 
     def _interval(self, anchor: Fact, params: Params) -> int:
         value = anchor.fields.get(self.interval_field)

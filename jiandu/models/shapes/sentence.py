@@ -46,6 +46,22 @@ class SentenceRelease(ModelInfo):
         ons = (self.admissions, self.releases, self.rulings, *self.ruling_for_reason.values())
         return {on.type for on in ons}
 
+    def placeholders(self) -> frozenset[str]:
+        return super().placeholders() | {"trigger_zh", "trigger_date", "last_day", "case_no", "finding"}
+
+    def templates(self) -> dict[str, tuple[str, frozenset[str]]]:
+        extra = {
+            self.early_finding: {"release_reason", "adjusted_end"},
+            self.unruled_finding: {"release_reason"},
+            self.not_released_finding: {"adjusted_end"},
+        }
+        if isinstance(self.summary_zh, str):
+            return {"summary_zh": (self.summary_zh, self.placeholders())}
+        return {
+            f"summary_zh[{finding!r}]": (text, self.placeholders() | extra.get(finding, set()))
+            for finding, text in self.summary_zh.items()
+        }
+
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         admissions = by_time(f for f in facts if self.admissions.matches(f, params) and f.fields.get(self.end_field))
         releases = by_time(f for f in facts if self.releases.matches(f, params))
@@ -85,13 +101,8 @@ class SentenceRelease(ModelInfo):
         outcome = replace(outcome, text={**outcome.text, "adjusted_end": end.isoformat()})
         if released_on < end:
             return replace(outcome, reason=f"released {released_on} before adjusted sentence end {end}")
-        settled = max(f.at for f in (admission, *applied))
-        return replace(
-            outcome,
-            state=OutcomeState.CLOSED,
-            reason="released on or after the adjusted sentence end",
-            closed_at=settled,
-        )
+        # the rulings (or the admission) show the release was on time: a premise disproved, not a late follow-up
+        return replace(outcome, state=OutcomeState.VOID, reason="released on or after the adjusted sentence end")
 
     def _unruled(self, entity: str, release: Fact, ruling: On, facts: Sequence[Fact], params: Params) -> Outcome:
         found = by_time(
@@ -99,8 +110,8 @@ class SentenceRelease(ModelInfo):
         )
         reason = f"{release.fields.get(self.reason_field)} release without {ruling.type}"
         outcome = self._base(entity, self.unruled_finding, release, tuple(found[:1]), params)
-        if found:
-            return replace(outcome, state=OutcomeState.CLOSED, reason="ruling exists", closed_at=found[0].at)
+        if found:  # the ruling shows the release was lawful: the premise of a lead is disproved
+            return replace(outcome, state=OutcomeState.VOID, reason=f"premise disproved by {ruling.type}")
         return replace(outcome, reason=reason)
 
     def _not_released(

@@ -30,29 +30,39 @@ class StateAtTrigger(ModelInfo):
     def event_types(self) -> set[str]:
         return {on.type for on in self.triggers} | self.during.event_types()
 
+    def placeholders(self) -> frozenset[str]:
+        names = {"trigger_zh", "trigger_date", "case_no", "opened_date", "opened_case_no"}
+        return super().placeholders() | names
+
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         kind, key = person_of(entity)
         for trigger in facts:
             if not any(on.matches(trigger, params) for on in self.triggers):
                 continue
-            opener = self.during.opener_at(facts, trigger.at, params)
+            opener, closer = self.during.at(facts, trigger.at, params)
+            if opener is None:
+                continue  # facts are only ever added: it never was in the state, so no lead was raised
             outcome = Outcome(
                 identity=(trigger.id, key),
-                state=OutcomeState.OPEN if opener else OutcomeState.VOID,
+                state=OutcomeState.OPEN if closer is None else OutcomeState.VOID,
                 trigger=trigger,
                 subject_kind=kind,
                 subject_key=key,
                 finding=self.name,
                 severity=self.severity,
-                reason=self.reason if opener else "not in the state at the trigger's time",
-                evidence=(trigger, opener) if opener else (trigger,),
+                reason=self.reason if closer is None else _disproved(closer),
+                evidence=(trigger, opener if closer is None else closer),
                 case_no=trigger.fields.get("case_no"),
                 text={
                     "trigger_zh": type_name_zh(trigger.type),
                     "trigger_date": local_date(trigger.at).isoformat(),
                     "case_no": str(trigger.fields.get("case_no") or ""),
-                    "opened_date": local_date(opener.at).isoformat() if opener else "",
-                    "opened_case_no": str(opener.fields.get("case_no") or "") if opener else "",
+                    "opened_date": local_date(opener.at).isoformat(),
+                    "opened_case_no": str(opener.fields.get("case_no") or ""),
                 },
             )
             yield pending(outcome, trigger.at) if clock < trigger.at else outcome
+
+
+def _disproved(closer: Fact) -> str:
+    return f"premise disproved by {closer.type} of {local_date(closer.at).isoformat()}: not in the state at the trigger"

@@ -32,6 +32,13 @@ class WindowedCount(ModelInfo):
     def event_types(self) -> set[str]:
         return {self.counted.type}
 
+    def placeholders(self) -> frozenset[str]:
+        names = {"count", "at_least", "window_days", "trigger_zh", "first_date", "trigger_date"}
+        return super().placeholders() | names
+
+    def templates(self) -> dict[str, tuple[str, frozenset[str]]]:
+        return {**super().templates(), "reason": (self.reason, frozenset({"count", "at_least", "window_days"}))}
+
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         records = _distinct(by_time(f for f in facts if self.counted.matches(f, params)), self.distinct_by)
         at_least, window = int(params["at_least"]), int(params["window_days"]) * DAY_MS
