@@ -44,7 +44,10 @@ class Settings:
     clock_grace_seconds: int = 3600
     """Live mode: the hub clock trails wall-clock time by this much."""
     backtest_lateness_seconds: int = 86400
-    """Backtest mode: the hub clock trails the largest event time seen by this much."""
+    """Backtest mode: the hub clock trails the largest event time seen (in input order) by this much."""
+    backtest_workers: int = 0
+    """Streams workers `jiandu backtest` runs (at most JIANDU_PARTITIONS); 0: one per core. The output is the
+    same with any number."""
     live_tick_seconds: float = 5.0
     """Live mode: how often the workers advance the hub clock."""
     worker_web_port: int = 6066
@@ -177,6 +180,8 @@ class Settings:
         if self.log_format not in ("text", "json"):
             raise ConfigurationError(f"JIANDU_LOG_FORMAT={self.log_format!r}: use text or json")
         _parse_ports(self.metrics_ports)
+        if self.backtest_workers < 0:
+            raise ConfigurationError(f"JIANDU_BACKTEST_WORKERS={self.backtest_workers}: use 0 (one per core) or more")
         if self.webhook_max_attempts < 1:
             raise ConfigurationError(f"JIANDU_WEBHOOK_MAX_ATTEMPTS={self.webhook_max_attempts}: use 1 or more")
         if self.filedrop_retention_days < 0:

@@ -16,6 +16,7 @@ from typing import Any
 
 from jiandu.core.events import event_id_of
 from jiandu.core.identity import Pseudonymiser
+from jiandu.core.ordering import InputSequence
 from jiandu.core.sealing import PayloadSeal
 from jiandu.core.timeutil import utc_now_ms
 from jiandu.core.validation import to_event
@@ -86,13 +87,16 @@ class RecordIntake:
         *,
         adapter: str,
         codec: AvroCodec | None = None,
+        sequence: InputSequence | None = None,
     ) -> None:
+        """``sequence``: stamp every accepted event with its input position and backtest clock (backtests)."""
         self._publisher = publisher
         self._topics = catalogue
         self._pseudonymiser = Pseudonymiser(pseudonym_key)
         self._seal = PayloadSeal(pseudonym_key)
         self._codec = codec or AvroCodec()
         self._adapter = adapter
+        self._sequence = sequence
         self._counters = IntakeCounters(adapter)
         self.report = IntakeReport()
 
@@ -114,8 +118,13 @@ class RecordIntake:
             return self._reject(raw, origin, exc.reason, record, flow)
         except SchemaError as exc:  # validation should have caught it; still, never crash on one record
             return self._reject(raw, origin, f"cannot be encoded: {exc}", record, flow)
+        stamps = {"headers": self._sequence.stamp(event)} if self._sequence else {}
         self._publisher.send(
-            self._topics.event_topic(event.type), event.key, value, on_success=lambda: self._count_accepted(flow)
+            self._topics.event_topic(event.type),
+            event.key,
+            value,
+            on_success=lambda: self._count_accepted(flow),
+            **stamps,
         )
         return Submission(origin, event.event_id)
 

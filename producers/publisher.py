@@ -82,9 +82,10 @@ class KafkaPublisher:
         on_success: Callable[[], None] | None = None,
         *,
         partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Queue a message; ``on_success`` runs once its delivery is confirmed by :meth:`confirm`."""
-        future = self._producer.send(topic, key=key.encode(), value=value, partition=partition)
+        future = self._producer.send(topic, key=key.encode(), value=value, partition=partition, headers=headers)
         self._pending.append(PendingSend(future, on_success or (lambda: None)))
 
     def confirm(self, timeout: float = 120.0) -> None:

@@ -109,9 +109,9 @@ class _WorkerApp(faust.App):
 
 
 def create_app(
-    settings: Settings, catalogue: TopicCatalogue, engine: ModelEngine, *, mode: str = LIVE
+    settings: Settings, catalogue: TopicCatalogue, engine: ModelEngine, *, mode: str = LIVE, route: bool = True
 ) -> faust.App:
-    """The Faust app of the streams worker."""
+    """The Faust app of the streams worker; ``route=False``: it evaluates only (another worker routes)."""
     credentials = _credentials(settings)
     app = _WorkerApp(
         catalogue.streams_app_id,
@@ -147,7 +147,9 @@ def create_app(
         value_type=bytes,
     )
 
-    app.jiandu_router = EventRouter(app, settings, catalogue, credentials_to_aiokafka_auth(credentials), loop=app.loop)
+    if route:
+        auth = credentials_to_aiokafka_auth(credentials)
+        app.jiandu_router = EventRouter(app, settings, catalogue, auth, loop=app.loop)
     health = WorkerHealth(settings, catalogue, mode)
     app.jiandu_health = health  # type: ignore[attr-defined]
 
@@ -197,6 +199,8 @@ def create_app(
         are evaluated at the old clock (scheduling their deadlines); once it moved, every entity whose
         deadline it passed is evaluated. So a deadline fires before any fact routed after the clock
         passed it arrives, however the facts were batched (a late upload resolves a raised lead).
+        A fact stamped in input order (backtests) steps the clock to where the input was just before
+        it, is added, then steps the clock past itself: what the input says, whatever the batching.
         Each changed key is written once per message, with its last state, and with it the offset
         of the next message to apply.
         """
@@ -223,13 +227,18 @@ def create_app(
         if routed is None:
             step(tick)
         else:
-            for entity, clock, fact in routed:
-                if clock:
-                    step(clock)
-                state = state_of(partition, entity)
-                if state.add(fact):
-                    pending.setdefault(entity, set()).add(fact.type)
-            worker.facts_processed[partition] += len(routed)
+            for entry in routed:
+                if entry.fact is None:  # the input's clock passed midnight
+                    step(entry.clock)
+                    continue
+                # stamped in input order: the clock just before the fact, the fact, the clock after it
+                if entry.clock_before or entry.clock:
+                    step(entry.clock_before or entry.clock)
+                if state_of(partition, entry.entity).add(entry.fact):
+                    pending.setdefault(entry.entity, set()).add(entry.fact.type)
+                if entry.clock_before:
+                    step(entry.clock)
+                worker.facts_processed[partition] += 1
             evaluate_pending()
         evaluate_due()
         worker.applied[partition] = offset + 1

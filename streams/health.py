@@ -41,7 +41,7 @@ class WorkerHealth:
     async def refresh(self, app: Any, worker: StreamsWorker, table: Any) -> None:
         """Lag, clocks, deadlines, state size and dead letters into the gauges; the readiness."""
         router = app.jiandu_router
-        lags = await router.lags()
+        lags = await router.lags() if router is not None else {}
         lags.update(self._evaluator_lags(app, worker))
         worker.metrics.refresh(
             worker.clocks,
@@ -87,7 +87,7 @@ class WorkerHealth:
         facts = [tp for tp in app.consumer.assignment() if tp.topic == self.catalogue.facts]
         if not facts:
             return "no facts partition assigned (more workers than partitions, or still joining)"
-        if not router.assigned():
+        if router is not None and not router.assigned():
             return "no event partition assigned to the router"
         return None
 

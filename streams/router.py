@@ -28,6 +28,7 @@ from mode import Service
 
 from jiandu.settings import Settings
 from jiandu.topics import TopicCatalogue
+from streams.input_order import InputOrder
 
 __all__ = ["EventRouter", "router_group"]
 
@@ -68,6 +69,7 @@ class EventRouter(Service):
         self._last_commit = time.monotonic()
         self._committing = asyncio.Lock()  # the rebalance listener commits too
         self.routed_events = 0
+        self._input_order = InputOrder()
 
     async def on_start(self) -> None:
         session_ms = int(self.settings.session_timeout_seconds * 1000)
@@ -117,17 +119,18 @@ class EventRouter(Service):
         while True:
             records = await consumer.getmany(timeout_ms=_IDLE_MS if self._offsets else 1000)
             if records:
-                # in the order they were produced (each partition's own order kept): the backtest clock
-                # follows the events as they came in, not one partition after the other
-                values = [r.value for r in heapq.merge(*records.values(), key=_produced_at)]
+                # in the order they were produced (each partition's own order kept), or in input order
+                # when the intake stamped it (backtests): the clock follows the events as they came in
+                fetched = heapq.merge(*records.values(), key=_produced_at)
+                ready = self._input_order.add(fetched)
                 sent = [
                     await producer.send(facts, _FACTS_KEY, routed, partition, None, None)
-                    for partition, routed in worker.route(values)
+                    for partition, routed in worker.route(stamped for _, stamped in ready)
                 ]
                 # only now, with every fact of the batch handed to the producer, may its offsets be committed
                 self._pending.extend(sent)
-                self._offsets.update({tp: batch[-1].offset + 1 for tp, batch in records.items()})
-                self.routed_events += len(values)
+                self._offsets.update({TopicPartition(r.topic, r.partition): r.offset + 1 for r, _ in ready})
+                self.routed_events += len(ready)
             if self._offsets and (not records or time.monotonic() - self._last_commit >= _COMMIT_SECONDS):
                 await self._commit(consumer)
 

@@ -20,6 +20,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from jiandu.core.leads import Lead
+from jiandu.core.timeutil import local_date
 from jiandu.models import EntityState, Fact, ModelEngine, fact_of
 from jiandu.serde import AvroCodec
 from jiandu.settings import Settings
@@ -29,9 +30,11 @@ from streams.metrics import WorkerMetrics
 
 __all__ = [
     "BACKTEST",
+    "CLOCK_ONLY",
     "LIVE",
     "ROUTED_BATCH_SCHEMA",
     "Outputs",
+    "Routed",
     "StateCache",
     "StreamsWorker",
     "clock_key",
@@ -80,6 +83,13 @@ ROUTED_BATCH_SCHEMA: dict[str, Any] = {
                             "default": 0,
                             "doc": "when the intake accepted the event, epoch ms (for the lead latency metric)",
                         },
+                        {
+                            "name": "clock_before",
+                            "type": "long",
+                            "default": 0,
+                            "doc": "backtest: the hub clock just before the event in input order, epoch ms (0: "
+                            "unstamped); an entry with an empty entity and fact only moves the clock to ``clock``",
+                        },
                     ],
                 },
             },
@@ -90,12 +100,17 @@ ROUTED_BATCH_SCHEMA: dict[str, Any] = {
 
 
 
-def _without_ingested_at(schema: dict[str, Any]) -> dict[str, Any]:
-    """The first version of the schema, so that facts routed by an older worker can still be read."""
+def _without(schema: dict[str, Any], *names: str) -> dict[str, Any]:
+    """An earlier version of the schema (without fields added since), so that facts routed by an older
+    worker can still be read."""
     older = orjson.loads(orjson.dumps(schema))
     items = older["fields"][0]["type"]["items"]
-    items["fields"] = [f for f in items["fields"] if f["name"] != "ingested_at"]
+    items["fields"] = [f for f in items["fields"] if f["name"] not in names]
     return dict(older)
+
+
+#: A routed entry that moves the partition's clock only (``Routed.fact`` is None).
+CLOCK_ONLY = b""
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -173,7 +188,8 @@ class StreamsWorker:
         self.mode = mode
         self.codec = AvroCodec()
         self.codec.register("routed_batch", ROUTED_BATCH_SCHEMA)
-        self.codec.register("routed_batch", _without_ingested_at(ROUTED_BATCH_SCHEMA))  # read as the current one
+        for older in (("ingested_at", "clock_before"), ("clock_before",)):  # read as the current one
+            self.codec.register("routed_batch", _without(ROUTED_BATCH_SCHEMA, *older))
         self.metrics = WorkerMetrics((m.id for m in engine.models), engine.event_types())
         self.ingested: dict[str, int] = {}  # event id → ingestion time, of the facts message being applied
         self.clocks = PartitionClocks()
@@ -186,27 +202,48 @@ class StreamsWorker:
         self.router_clock = 0
 
     # -- router ------------------------------------------------------------
-    def route(self, values: Iterable[bytes]) -> list[tuple[int, bytes]]:
-        """(facts partition, ``RoutedBatch`` message) pairs for a batch of events, in routing order."""
+    def route(self, events: Iterable[tuple[bytes, int, int]]) -> list[tuple[int, bytes]]:
+        """(facts partition, ``RoutedBatch`` message) pairs for a batch of events, in routing order.
+
+        Each event comes as (value, clock before, clock after): the backtest clock stamped at
+        ingest in input order (:mod:`jiandu.core.ordering`), or (value, 0, 0) when unstamped.
+        In backtest mode an unstamped event moves the router's own clock (largest event time
+        seen minus the lateness); a stamped one carries its stamps to the evaluator, and when
+        the clock passes midnight (China time) every facts partition gets a clock-only entry
+        there, so that deadlines fire at the same place in the input whatever the batching.
+        """
         started = time.perf_counter()
         by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
         lateness = self.settings.backtest_lateness_seconds * 1000
         backtest = self.mode == BACKTEST
         types: collections.Counter[str] = collections.Counter()
-        for value in values:
+        for value, before, after in events:
             event = self.codec.decode_event(value)
             types[event.type] += 1
+            crossed = False
             if backtest:
-                self.router_clock = max(self.router_clock, event.occurred_at - lateness)
+                after = after or max(self.router_clock, event.occurred_at - lateness)
+                crossed = bool(before) and local_date(after) != local_date(self.router_clock or after)
+                self.router_clock = max(self.router_clock, after)
             entities = self.engine.route(event)
-            if not entities:
-                continue
-            fact = orjson.dumps(fact_of(event).row())
-            clock = self.router_clock if backtest else 0
-            for entity in entities:
-                by_partition[partition_of(entity.encode(), self.partitions)].append(
-                    {"entity": entity, "clock": clock, "fact": fact, "ingested_at": event.ingested_at}
-                )
+            if entities:
+                fact = orjson.dumps(fact_of(event).row())
+                clock = after if backtest else 0
+                for entity in entities:
+                    by_partition[partition_of(entity.encode(), self.partitions)].append(
+                        {
+                            "entity": entity,
+                            "clock": clock,
+                            "fact": fact,
+                            "ingested_at": event.ingested_at,
+                            "clock_before": before,
+                        }
+                    )
+            if crossed:
+                for partition in range(self.partitions):
+                    by_partition[partition].append(
+                        {"entity": "", "clock": after, "fact": CLOCK_ONLY, "ingested_at": 0, "clock_before": 0}
+                    )
         routed = [
             (partition, self.codec.encode("routed_batch", {"facts": chunk}))
             for partition, facts in sorted(by_partition.items())
@@ -220,19 +257,37 @@ class StreamsWorker:
         return self.codec.encode("routed", {"entity": "", "clock": clock, "event": None})
 
     # -- evaluator ---------------------------------------------------------
-    def unpack(self, value: bytes) -> tuple[int, list[tuple[bytes, int, Fact]] | None]:
-        """A facts message: (0, [(entity, clock, fact), …]) in routing order, or (clock, ``None``) for a tick."""
+    def unpack(self, value: bytes) -> tuple[int, list[Routed] | None]:
+        """A facts message: (0, [Routed, …]) in routing order, or (clock, ``None``) for a tick."""
         name, routed = self.codec.decode(value)
         if name == "routed_batch":
-            facts = [(f["entity"].encode(), f["clock"], Fact(*orjson.loads(f["fact"]))) for f in routed["facts"]]
-            self.ingested = {fact.id: f["ingested_at"] for (_, _, fact), f in zip(facts, routed["facts"], strict=True)}
-            return 0, facts
+            entries = [_routed(f) for f in routed["facts"]]
+            pairs = zip(entries, routed["facts"], strict=True)
+            self.ingested = {r.fact.id: f["ingested_at"] for r, f in pairs if r.fact is not None}
+            return 0, entries
         self.ingested = {}
         if routed["event"] is None:
             return routed["clock"], None
         # one event per message, as earlier versions of the router wrote them
         fact = fact_of(self.codec.decode_event(routed["event"]))
-        return 0, [(routed["entity"].encode(), routed["clock"], fact)]
+        return 0, [Routed(routed["entity"].encode(), routed["clock"], 0, fact)]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """One entry of a facts message: a fact for an entity, or (``fact`` None) a step of the clock."""
+
+    entity: bytes
+    clock: int  # the hub clock after the event (0: unstamped live fact)
+    clock_before: int  # backtest: the clock just before the event in input order (0: unstamped)
+    fact: Fact | None
+
+
+def _routed(entry: dict[str, Any]) -> Routed:
+    if not entry["entity"]:
+        return Routed(CLOCK_ONLY, entry["clock"], 0, None)
+    fact = Fact(*orjson.loads(entry["fact"]))
+    return Routed(entry["entity"].encode(), entry["clock"], entry.get("clock_before", 0), fact)
 
 
 def _chunks(facts: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -15,15 +15,16 @@ from streams.app import create_app
 __all__ = ["run_worker"]
 
 
-def run_worker(settings: Settings, *, mode: str, web_port: int | None) -> None:
+def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bool = True) -> None:
     """Run the streams worker until SIGTERM/SIGINT (blocks).
 
-    ``web_port``: where /metrics, /healthz and /readyz are served (None: nowhere, as backtests run it).
+    ``web_port``: where /metrics, /healthz and /readyz are served (None: nowhere, as backtests run it);
+    ``route=False``: evaluate only (a backtest's other workers: one router keeps the input order).
     """
     if settings.embedded:
         install_faust_shims(fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
     catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
-    app = create_app(settings, catalogue, build_engine(settings), mode=mode)
+    app = create_app(settings, catalogue, build_engine(settings), mode=mode, route=route)
     metrics = None
     if web_port is not None:
         metrics = serve_process_metrics(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from jiandu.broker import EmbeddedBroker, ensure_topics, find_free_port
+from jiandu.core.ordering import InputSequence
 from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from producers import KafkaPublisher, RecordIntake
@@ -47,8 +48,14 @@ def create_topics(settings: Settings) -> list[str]:
     )
 
 
-def new_intake(settings: Settings, *, adapter: str) -> tuple[KafkaPublisher, RecordIntake]:
-    """A publisher and the shared intake on it."""
+def new_intake(
+    settings: Settings, *, adapter: str, in_input_order: bool = False
+) -> tuple[KafkaPublisher, RecordIntake]:
+    """A publisher and the shared intake on it; ``in_input_order``: events stamped with their input
+    position and backtest clock (``jiandu.core.ordering``), as a backtest needs."""
     publisher = KafkaPublisher(kafka_client_config(settings))
-    intake = RecordIntake(publisher, catalogue_of(settings), settings.pseudonym_key_bytes, adapter=adapter)
+    sequence = InputSequence(settings.backtest_lateness_seconds * 1000) if in_input_order else None
+    intake = RecordIntake(
+        publisher, catalogue_of(settings), settings.pseudonym_key_bytes, adapter=adapter, sequence=sequence
+    )
     return publisher, intake

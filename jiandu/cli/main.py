@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--web-port", type=int, default=None, help="metrics and health port (default JIANDU_WORKER_WEB_PORT; -1: none)"
     )
+    worker.add_argument(
+        "--no-router",
+        action="store_true",
+        help="evaluate only, route no events (a backtest routes with one worker, in input order)",
+    )
 
     backtest = sub.add_parser("backtest", help="run the models over a history on fresh topics")
     backtest.add_argument("--input", type=Path, nargs="+", required=True)
@@ -130,7 +135,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     settings.require_pseudonym_key()
     port = settings.worker_web_port if args.web_port is None else args.web_port
-    run_worker(settings, mode=args.mode, web_port=None if port < 0 else port)
+    run_worker(settings, mode=args.mode, web_port=None if port < 0 else port, route=not args.no_router)
     return 0
 
 

@@ -114,11 +114,12 @@ class HubProcess:
 class WorkerProcess(HubProcess):
     """A ``jiandu worker`` subprocess; ``web_port`` serves its /metrics and health (None: none)."""
 
-    def __init__(self, settings: Settings, *, mode: str, log_path: Path, web_port: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, mode: str, log_path: Path, web_port: int | None = None, route: bool = True
+    ) -> None:
         port = -1 if web_port is None else web_port
-        super().__init__(
-            settings, ["worker", "--mode", mode, "--web-port", str(port)], name="streams worker", log_path=log_path
-        )
+        args = ["worker", "--mode", mode, "--web-port", str(port), *([] if route else ["--no-router"])]
+        super().__init__(settings, args, name="streams worker", log_path=log_path)
         self.mode = mode
         self.web_port = web_port
 

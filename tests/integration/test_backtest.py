@@ -116,3 +116,30 @@ def test_output_has_the_lead_record_fields_and_a_per_model_summary(
 def test_bad_clock_end_is_a_clear_error(tmp_path: Path) -> None:
     done = subprocess.run(_backtest("next tuesday", tmp_path / "x.jsonl"), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--clock-end" in done.stderr
+
+
+def _without_wall_clock(path: Path) -> list[dict]:
+    leads = [json.loads(line) for line in path.read_text().splitlines()]
+    for lead in leads:
+        del lead["detected_at"], lead["updated_at"]
+    return leads
+
+
+@pytest.mark.timeout(600)
+def test_a_backtest_is_deterministic_with_one_or_two_workers(
+    conformance_backtest: tuple[list[dict], str], tmp_path: Path
+) -> None:
+    """Order and time: the same input gives the same leads, statuses and evidence on every run, however
+    many workers run it and however Kafka interleaves the event topics (wall-clock fields aside)."""
+    first, _ = conformance_backtest
+    for lead in first:
+        del lead["detected_at"], lead["updated_at"]
+    for run, workers in enumerate(("1", "2")):
+        out = tmp_path / f"leads-{run}.jsonl"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
+        env |= {"JIANDU_PSEUDONYM_KEY": "conformance-key", "JIANDU_BACKTEST_WORKERS": workers}
+        done = subprocess.run(_backtest(CLOCK_END, out), env=env, capture_output=True, text=True, timeout=220)
+        assert done.returncode == 0, done.stderr[-3000:]
+        again = _without_wall_clock(out)
+        assert len(again) == len(first)
+        assert again == first, f"run {run + 2} ({workers} workers) differs from the first"
