@@ -5,23 +5,32 @@ field("bac_mg_per_100ml") >= param("bac_threshold")
 all_of(field("measure") == "CRIMINAL_DETENTION", field("action") == "START")
 reaches_threshold(param("thresholds"))             # M10's table, from configuration
 same("case_no") & covers_trigger_date("start_date", "end_date")
+start_of_month("period")                           # an instant taken from a field: 00:00 CST of its month's 1st
+
+Extension point: a ``Condition(test, text)`` wraps any ``(fact, params) -> bool``, a
+``Relation(test, text)`` any ``(trigger, other, params) -> bool`` and an
+``Instant(at, text)`` any ``fact -> epoch ms | None``; the text is what errors and
+listings show. A model file may define its own next to its ``MODEL``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from jiandu.core.timeutil import local_date
+from jiandu.core.timeutil import local_date, local_midnight_ms
 from jiandu.models.facts import Fact
 
 __all__ = [
     "ALWAYS",
     "ANY",
+    "OCCURRED",
     "Condition",
     "FieldRef",
+    "Instant",
     "Param",
     "Relation",
     "all_of",
@@ -34,6 +43,8 @@ __all__ = [
     "param",
     "reaches_threshold",
     "same",
+    "start_of_day",
+    "start_of_month",
 ]
 
 Params = Mapping[str, Any]
@@ -202,3 +213,46 @@ def month_after(other_field: str, trigger_field: str) -> Relation:
         lambda t, o, p: str(o.fields.get(other_field)) > str(t.fields.get(trigger_field))[:7],
         f"{other_field} later than the month of {trigger_field}",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Instant:
+    """An instant a model reads from a record (when a state is checked, for instance); None: the record has none."""
+
+    at: Callable[[Fact], int | None]
+    text: str
+
+    def __call__(self, fact: Fact) -> int | None:
+        return self.at(fact)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+#: When the record occurred (``occurred_at``).
+OCCURRED = Instant(lambda f: f.at, "occurred_at")
+
+
+def start_of_month(field_name: str) -> Instant:
+    """00:00 CST of the first day of the month a ``YYYY-MM`` (or date) field names, e.g. a pension's ``period``."""
+
+    def first_day(f: Fact) -> int | None:
+        value = str(f.fields.get(field_name) or "")
+        try:
+            return local_midnight_ms(date.fromisoformat(f"{value[:7]}-01"))
+        except ValueError:
+            return None
+
+    return Instant(first_day, f"start of the month of {field_name}")
+
+
+def start_of_day(field_name: str) -> Instant:
+    """00:00 CST of a date field (e.g. ``died_on``)."""
+
+    def midnight(f: Fact) -> int | None:
+        try:
+            return local_midnight_ms(date.fromisoformat(str(f.fields.get(field_name) or "")))
+        except ValueError:
+            return None
+
+    return Instant(midnight, f"start of {field_name}")

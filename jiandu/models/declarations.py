@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from jiandu.core.records import RECORD_TYPES
-from jiandu.models.conditions import ALWAYS, Condition, Params
+from jiandu.models.conditions import ALWAYS, ANY, Condition, Params, Relation
 from jiandu.models.facts import Fact
 from jiandu.models.templates import ALWAYS_PROVIDED, check_templates
 
@@ -96,10 +96,17 @@ def matching(ons: Sequence[On], facts: Iterable[Fact], params: Params) -> list[F
 
 @dataclass(frozen=True, slots=True)
 class Interval:
-    """A state a person is in from an opening record until a closing one (e.g. under community correction)."""
+    """A state a person is in from an opening record until a closing one (e.g. under community correction).
+
+    At an instant, the state is the one the latest opening record at or before it opened;
+    a closing record after that opening, at or before the instant, ends it if ``closed_by``
+    holds between the opening and the closing record (e.g. ``same("case_no")``: a release
+    ends the admission of its own case only; default: any closing record ends it).
+    """
 
     opens: On
     closes: On
+    closed_by: Relation = ANY
 
     def opener_at(self, facts: Sequence[Fact], at: int, params: Params) -> Fact | None:
         """The opening record of the state the entity is in at ``at``, or ``None`` if it is not in it.
@@ -120,7 +127,11 @@ class Interval:
         if not openers:
             return None, None
         opener = max(openers, key=lambda f: (f.at, f.id))
-        closers = [f for f in facts if opener.at < f.at <= at and self.closes.matches(f, params)]
+        closers = [
+            f
+            for f in facts
+            if opener.at < f.at <= at and self.closes.matches(f, params) and self.closed_by(opener, f, params)
+        ]
         return opener, min(closers, key=lambda f: (f.at, f.id), default=None)
 
     def event_types(self) -> set[str]:
