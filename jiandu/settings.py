@@ -6,6 +6,7 @@ Library code receives a :class:`Settings`; it never reads ``os.environ`` itself.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,9 @@ __all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "SETTINGS_DOC", "Settings", "kafka_clien
 #: ``make run`` works; production refuses to start without a real key.
 DEVELOPMENT_PSEUDONYM_KEY = "jiandu-development-key-not-secret"
 
-_SECRET_FIELDS = frozenset({"pseudonym_key", "kafka_sasl_password", "archive_url", "console_secret"})
+_SECRET_FIELDS = frozenset(
+    {"pseudonym_key", "kafka_sasl_password", "kafka_ssl_key_password", "archive_url", "console_secret"}
+)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -64,6 +67,16 @@ class Settings:
     """SASL user name."""
     kafka_sasl_password: str = ""
     """SASL password. Secret: masked when printed."""
+    kafka_ssl_cafile: str = ""
+    """With SSL or SASL_SSL: the CA certificates (PEM) that signed the brokers'; empty: the system trust store."""
+    kafka_ssl_certfile: str = ""
+    """With SSL or SASL_SSL: this client's certificate (PEM) for mutual TLS, with JIANDU_KAFKA_SSL_KEYFILE."""
+    kafka_ssl_keyfile: str = ""
+    """The private key (PEM) of JIANDU_KAFKA_SSL_CERTFILE."""
+    kafka_ssl_key_password: str = ""
+    """Password of JIANDU_KAFKA_SSL_KEYFILE, if it is encrypted. Secret: masked when printed."""
+    kafka_ssl_check_hostname: bool = True
+    """Check that the broker's certificate names the host connected to (`false` only for a test proxy)."""
     log_level: str = "info"
     """Log level of the hub's processes."""
     log_format: str = "text"
@@ -134,6 +147,11 @@ class Settings:
         return not self.kafka_bootstrap
 
     @property
+    def kafka_tls(self) -> bool:
+        """True when the clients talk TLS to the brokers (SSL or SASL_SSL)."""
+        return self.kafka_security_protocol.endswith("SSL")
+
+    @property
     def bootstrap(self) -> str:
         """The bootstrap address clients connect to."""
         return self.kafka_bootstrap or f"127.0.0.1:{self.broker_port}"
@@ -180,6 +198,7 @@ class Settings:
         if self.log_format not in ("text", "json"):
             raise ConfigurationError(f"JIANDU_LOG_FORMAT={self.log_format!r}: use text or json")
         _parse_ports(self.metrics_ports)
+        self._validate_kafka_security()
         if self.backtest_workers < 0:
             raise ConfigurationError(f"JIANDU_BACKTEST_WORKERS={self.backtest_workers}: use 0 (one per core) or more")
         if self.webhook_max_attempts < 1:
@@ -188,6 +207,29 @@ class Settings:
             raise ConfigurationError(
                 f"JIANDU_FILEDROP_RETENTION_DAYS={self.filedrop_retention_days}: use 0 (keep forever) or more days"
             )
+
+    def _validate_kafka_security(self) -> None:
+        protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+        if self.kafka_security_protocol not in protocols:
+            raise ConfigurationError(
+                f"JIANDU_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol!r}: use one of {', '.join(protocols)}"
+            )
+        files = {
+            "CAFILE": self.kafka_ssl_cafile,
+            "CERTFILE": self.kafka_ssl_certfile,
+            "KEYFILE": self.kafka_ssl_keyfile,
+        }
+        given = [name for name, value in files.items() if value]
+        if given and not self.kafka_tls:
+            raise ConfigurationError(
+                f"JIANDU_KAFKA_SSL_{given[0]} is set but JIANDU_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol}: use SSL or SASL_SSL, or leave the TLS files out"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ConfigurationError("JIANDU_KAFKA_SSL_CERTFILE and JIANDU_KAFKA_SSL_KEYFILE go together (mutual TLS)")
+        for name, value in files.items():
+            if value and not Path(value).is_file():
+                raise ConfigurationError(f"JIANDU_KAFKA_SSL_{name}={value}: no such file")
 
     def to_env(self) -> dict[str, str]:
         """``JIANDU_*`` variables that rebuild these settings in a child process."""
@@ -243,9 +285,20 @@ def _convert(name: str, raw: str, f: dataclasses.Field[object]) -> object:
             return float(raw)
         if kind == "Path":
             return Path(raw)
+        if kind == "bool":
+            return _boolean(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name}={raw!r}: expected a {kind}") from exc
     return raw
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not true or false")
 
 
 def _settings_doc() -> list[tuple[str, str, str]]:
@@ -285,4 +338,27 @@ def kafka_client_config(settings: Settings, *, with_bootstrap: bool = True) -> d
             sasl_plain_username=settings.kafka_sasl_username,
             sasl_plain_password=settings.kafka_sasl_password,
         )
+    if settings.kafka_tls:
+        config["ssl_check_hostname"] = settings.kafka_ssl_check_hostname
+        optional = {
+            "ssl_cafile": settings.kafka_ssl_cafile,
+            "ssl_certfile": settings.kafka_ssl_certfile,
+            "ssl_keyfile": settings.kafka_ssl_keyfile,
+            "ssl_password": settings.kafka_ssl_key_password,
+        }
+        config.update({name: value for name, value in optional.items() if value})
     return config
+
+
+def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of the asyncio clients (the streams worker's Faust app and router), as
+    :func:`kafka_client_config` configures kafka-python: CA file, client certificate, hostname check."""
+    if not settings.kafka_tls:
+        return None
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile or None)
+    if settings.kafka_ssl_certfile:
+        context.load_cert_chain(
+            settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile or None, settings.kafka_ssl_key_password or None
+        )
+    context.check_hostname = settings.kafka_ssl_check_hostname
+    return context

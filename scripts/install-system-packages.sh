@@ -24,6 +24,11 @@ if [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/promtool ]; then
     missing="$missing prometheus"
 fi
 
+# stunnel: the TLS-terminating proxy (client certificates required) the Kafka TLS tests put before the broker
+if ! command -v stunnel4 >/dev/null 2>&1; then
+    missing="$missing stunnel4"
+fi
+
 if [ -z "$missing" ]; then
     echo "install-system-packages: nothing to install"
     exit 0

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -49,7 +48,7 @@ from mode import ServiceT
 
 from jiandu.core.timeutil import utc_now_ms
 from jiandu.models import EntityState, ModelEngine
-from jiandu.settings import Settings
+from jiandu.settings import Settings, kafka_ssl_context
 from jiandu.topics import TopicCatalogue
 from streams.health import WorkerHealth
 from streams.router import EventRouter
@@ -78,9 +77,9 @@ _METRICS_SECONDS = 5.0
 log = logging.getLogger("jiandu.streams")
 
 def _credentials(settings: Settings) -> Any:
-    """Faust credentials for a secured production cluster (the embedded broker has none)."""
-    secure = settings.kafka_security_protocol.endswith("SSL")
-    context = ssl.create_default_context() if secure else None
+    """Faust credentials for a secured production cluster (the embedded broker has none): SASL and/or
+    TLS with the configured CA file, client certificate and hostname check (``kafka_ssl_context``)."""
+    context = kafka_ssl_context(settings)
     if settings.kafka_sasl_mechanism:
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,
