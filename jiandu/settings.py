@@ -6,6 +6,7 @@ Library code receives a :class:`Settings`; it never reads ``os.environ`` itself.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ class Settings:
     """HMAC-SHA256 key for `person_key` (events.md). Secret: masked when printed."""
     kafka_bootstrap: str = ""
     """Bootstrap servers of an existing Kafka. Empty: start the embedded Tansu broker."""
+    listen_host: str = "127.0.0.1"
+    """Address the push API, the console and every /metrics endpoint listen on. Keep 127.0.0.1 on a host (a
+    local TLS proxy in front); 0.0.0.0 in a container, where network policies and the ingress decide who reaches
+    them."""
     broker_port: int = 19092
     """Port of the embedded broker on 127.0.0.1."""
     topic_prefix: str = "jiandu"
@@ -199,6 +204,12 @@ class Settings:
             raise ConfigurationError(f"JIANDU_LOG_FORMAT={self.log_format!r}: use text or json")
         _parse_ports(self.metrics_ports)
         self._validate_kafka_security()
+        try:
+            ipaddress.ip_address(self.listen_host)
+        except ValueError:
+            raise ConfigurationError(
+                f"JIANDU_LISTEN_HOST={self.listen_host!r}: give an IP address (127.0.0.1, or 0.0.0.0 in a container)"
+            ) from None
         if self.backtest_workers < 0:
             raise ConfigurationError(f"JIANDU_BACKTEST_WORKERS={self.backtest_workers}: use 0 (one per core) or more")
         if self.webhook_max_attempts < 1:

@@ -18,7 +18,7 @@ from kafka.errors import for_code as kafka_error_for_code
 from jiandu.errors import BrokerError
 from jiandu.topics import TopicSpec
 
-__all__ = ["delete_topics", "ensure_topics", "high_watermarks"]
+__all__ = ["delete_topics", "ensure_topics", "high_watermarks", "replicated_configs"]
 
 _METADATA_POLL_SECONDS = 0.1
 #: The Fetch used to read high watermarks must wait at least 1 ms: Tansu answers
@@ -126,14 +126,24 @@ def _highwater_consumer(bootstrap: str, client_config: Mapping[str, Any] | None)
         consumer.close(autocommit=False)
 
 
+def replicated_configs(replication_factor: int) -> dict[str, str]:
+    """Topic configs that make ``acks=all`` mean something on a replicated cluster: a write needs every
+    replica but one (2 of 3), so one broker may fail without losing an acknowledged record or stopping
+    writes, and a replica that fell behind never becomes leader."""
+    if replication_factor < 3:
+        return {}
+    return {"min.insync.replicas": str(replication_factor - 1), "unclean.leader.election.enable": "false"}
+
+
 def _create_missing(
     admin: KafkaAdminClient, specs: list[TopicSpec], replication_factor: int, timeout: float
 ) -> list[str]:
+    durability = replicated_configs(replication_factor)
     request = {
         spec.name: {
             "num_partitions": spec.partitions,
             "replication_factor": replication_factor,
-            "configs": dict(spec.config),
+            "configs": {**durability, **spec.config},
         }
         for spec in specs
     }

@@ -71,7 +71,7 @@ def open_console(
         publish=publish,
         poll_seconds=poll_seconds,
     )
-    return ConsoleServer(create_app(archive, config), port).start()
+    return ConsoleServer(create_app(archive, config), port, host=settings.listen_host).start()
 
 
 def _serve(settings: Settings, port: int) -> int:

@@ -88,7 +88,7 @@ def open_gateway(settings: Settings, port: int) -> tuple[GatewayServer, KafkaPub
     limits = Limits(settings.gateway_max_request_bytes, settings.gateway_max_records)
     app = create_app(PushIntake(intake, receipts), agencies, limits, throttle)
     try:
-        server = GatewayServer(app, port, log_level=settings.log_level).start()
+        server = GatewayServer(app, port, host=settings.listen_host, log_level=settings.log_level).start()
     except BaseException:
         publisher.close()
         receipts.close()

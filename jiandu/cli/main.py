@@ -67,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("broker", help="run the embedded broker in the foreground")
     sub.add_parser("topics", help="create every topic of the catalogue (idempotent)")
+    acls = sub.add_parser("acls", help="print the Kafka ACLs of each principal as kafka-acls.sh commands")
+    acls.add_argument(
+        "--principal",
+        action="append",
+        default=[],
+        metavar="ROLE=PRINCIPAL",
+        help="e.g. adapter=User:jiandu-adapter; roles: adapter, worker, downstream, operator "
+        "(default: User:jiandu-<role> for each)",
+    )
     schemas = sub.add_parser("schemas", help="write or check schemas/*.avsc")
     schemas.add_argument("--write", action="store_true")
     schemas.add_argument("--dir", type=Path, default=Path("schemas"))
@@ -211,6 +220,21 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _acls(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.broker.acls import ROLES, acl_commands, hub_acls
+    from jiandu.cli.hub import catalogue_of
+
+    principals = {role: f"User:jiandu-{role}" for role in ROLES}
+    for option in args.principal:
+        role, _, principal = option.partition("=")
+        if role not in ROLES or not principal:
+            print(f"jiandu acls: --principal {option!r}: use ROLE=PRINCIPAL with a role of {', '.join(ROLES)}")
+            return 2
+        principals[role] = principal
+    print("\n".join(acl_commands(hub_acls(catalogue_of(settings), principals))))
+    return 0
+
+
 def _schemas(settings: Settings, args: argparse.Namespace) -> int:
     import json
 
@@ -252,6 +276,7 @@ _COMMANDS = {
     "backtest": _backtest,
     "broker": _broker,
     "topics": _topics,
+    "acls": _acls,
     "models": _models,
     "simulate": _simulate,
     "schemas": _schemas,

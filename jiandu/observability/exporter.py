@@ -107,10 +107,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, process: str, readiness: Readiness) -> None:
+    def __init__(self, host: str, port: int, process: str, readiness: Readiness) -> None:
         self.process = process
         self.readiness = readiness
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__((host, port), _Handler)
 
 
 class MetricsServer:
@@ -138,17 +138,19 @@ class MetricsServer:
         self._server.readiness.close()
 
 
-def start_metrics_server(process: str, port: int, readiness: Readiness | None = None) -> MetricsServer:
-    """Serve the process's metrics and health on 127.0.0.1:``port`` (0: a free port) from a thread."""
+def start_metrics_server(
+    process: str, port: int, readiness: Readiness | None = None, *, host: str = "127.0.0.1"
+) -> MetricsServer:
+    """Serve the process's metrics and health on ``host:port`` (0: a free port) from a thread."""
     from jiandu import __version__
 
     BUILD.info({"version": __version__, "process": process})
     try:
-        server = _Server(port, process, readiness or Readiness())
+        server = _Server(host, port, process, readiness or Readiness())
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigurationError(
-                f"metrics port {port} of {process} on 127.0.0.1 is taken; set JIANDU_METRICS_PORTS={process}=PORT "
+                f"metrics port {port} of {process} on {host} is taken; set JIANDU_METRICS_PORTS={process}=PORT "
                 f"(or {process}=0 for a free port)"
             ) from exc
         raise

@@ -83,4 +83,4 @@ def serve_process_metrics(
     readiness = broker_readiness(Readiness(), settings, topics)
     for name, check in checks:
         readiness.add(name, check)
-    return start_metrics_server(process, port, readiness)
+    return start_metrics_server(process, port, readiness, host=settings.listen_host)
