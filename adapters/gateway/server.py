@@ -25,9 +25,11 @@ _START_TIMEOUT = 10.0
 class GatewayServer:
     """uvicorn serving an app on ``127.0.0.1:port`` from a daemon thread."""
 
-    def __init__(self, app: Starlette, port: int, *, log_level: str = "warning") -> None:
+    def __init__(self, app: Starlette, port: int, *, host: str = HOST, log_level: str = "warning") -> None:
+        """``host``: the address to listen on (JIANDU_LISTEN_HOST; 127.0.0.1 unless in a container)."""
         self.app = app
-        self._socket = _bind(port)
+        self.host = host
+        self._socket = _bind(host, port)
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", server_header=False)
         self._server = uvicorn.Server(config)
@@ -36,7 +38,7 @@ class GatewayServer:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8480``."""
-        return f"http://{HOST}:{self.port}"
+        return f"http://{HOST if self.host in ('0.0.0.0', '::') else self.host}:{self.port}"
 
     def start(self) -> GatewayServer:
         """Serve in the background; returns once the server accepts connections."""
@@ -70,15 +72,15 @@ class GatewayServer:
         self.stop()
 
 
-def _bind(port: int) -> socket.socket:
+def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise ConfigurationError(
-            f"the gateway cannot listen on {HOST}:{port}: {exc.strerror or exc}; "
+            f"the gateway cannot listen on {host}:{port}: {exc.strerror or exc}; "
             "set JIANDU_GATEWAY_PORT to a free port (or stop what holds it)"
         ) from exc
     sock.set_inheritable(True)

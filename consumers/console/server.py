@@ -25,8 +25,10 @@ _START_TIMEOUT = 10.0
 class ConsoleServer:
     """uvicorn serving the console app on ``127.0.0.1:port`` from a daemon thread."""
 
-    def __init__(self, app: Starlette, port: int, *, log_level: str = "warning") -> None:
-        self._socket = _bind(port)
+    def __init__(self, app: Starlette, port: int, *, host: str = HOST, log_level: str = "warning") -> None:
+        """``host``: the address to listen on (JIANDU_LISTEN_HOST; 127.0.0.1 unless in a container)."""
+        self.host = host
+        self._socket = _bind(host, port)
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", server_header=False)
         self._server = uvicorn.Server(config)
@@ -35,7 +37,7 @@ class ConsoleServer:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8490``."""
-        return f"http://{HOST}:{self.port}"
+        return f"http://{HOST if self.host in ('0.0.0.0', '::') else self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -69,15 +71,15 @@ class ConsoleServer:
         self.stop()
 
 
-def _bind(port: int) -> socket.socket:
+def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise ConfigurationError(
-            f"the console cannot listen on {HOST}:{port}: {exc.strerror or exc}; "
+            f"the console cannot listen on {host}:{port}: {exc.strerror or exc}; "
             "set JIANDU_CONSOLE_PORT to a free port (or stop what holds it)"
         ) from exc
     sock.set_inheritable(True)
