@@ -28,7 +28,10 @@ class ConsoleServer:
     def __init__(self, app: Starlette, port: int, *, log_level: str = "warning") -> None:
         self._socket = _bind(port)
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", server_header=False)
+        # log_config=None: uvicorn's lines go through the process's logging (its file, masking), not to stderr
+        config = uvicorn.Config(
+            app, log_config=None, log_level=log_level, access_log=False, lifespan="off", server_header=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"console-{self.port}", daemon=True)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jiandu.cli.arguments import port
 from jiandu.errors import ConfigurationError, InputError
 from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
@@ -33,7 +34,7 @@ __all__ = ["add_parser", "command", "open_console", "session_secret"]
 def add_parser(sub: Any) -> None:
     """Register ``console`` and ``console hash-password`` on the main parser's sub-parsers."""
     console = sub.add_parser("console", help="the officers' console (127.0.0.1:JIANDU_CONSOLE_PORT)")
-    console.add_argument("--port", type=int, default=None, help="override JIANDU_CONSOLE_PORT (0: a free port)")
+    console.add_argument("--port", type=port, default=None, help="override JIANDU_CONSOLE_PORT (0: a free port)")
     actions = console.add_subparsers(dest="console_command")
     hashing = actions.add_parser("hash-password", help="print the password_hash of a password for the users file")
     hashing.add_argument("--stdin", action="store_true", help="read the password from standard input (no prompt)")
