@@ -61,7 +61,7 @@ from jiandu.observability.labels import source_label
 from jiandu.observability.metrics.adapters import ADAPTER_CHECKPOINT, ADAPTER_LAST_SUCCESS, FILES_PROCESSED
 from producers import RecordIntake
 
-__all__ = ["DropFile", "FileDrop"]
+__all__ = ["DropFile", "FileDrop", "declare_source_folders"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class FileDrop:
         self._next_housekeeping = float("-inf")
         if seal is None:
             log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
+        declare_source_folders(drop)
 
     def run(self, *, once: bool = False, stop: threading.Event | None = None) -> Iterator[Receipt]:
         """Process complete files as they appear; with ``once``, stop when no file is left to wait for.
@@ -341,6 +342,21 @@ def _takeable(path: Path) -> bool:
     name = path.name
     hidden = name.startswith((".", "~$"))
     return not hidden and not name.endswith(_NEVER_TAKEN) and path.is_file()
+
+
+def declare_source_folders(drop: Path) -> None:
+    """Export ``files_processed_total`` at 0 for every source folder in ``drop`` now.
+
+    A series that first appears already holding a count hides that count from rate() and
+    increase(); declared before the metrics endpoint opens, the first files are seen.
+    """
+    if not drop.is_dir():
+        return
+    for folder in drop.iterdir():
+        if folder.is_dir() and not folder.name.startswith("."):
+            category, _, division = folder.name.partition("_")
+            for outcome in (DONE, _FAILED):
+                FILES_PROCESSED.labels(source_label(f"{category}:{division}"), outcome)
 
 
 def _source_of(file: DropFile, mapper: RowMapper | None = None) -> str:

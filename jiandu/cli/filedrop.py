@@ -71,6 +71,9 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         raise InputError(f"the drop folder {args.drop} does not exist")
     if args.confirm_every < 1 or args.settle < 0:
         raise InputError("--confirm-every must be at least 1 and --settle not negative")
+    from adapters.files import declare_source_folders
+
+    declare_source_folders(args.drop)
     metrics = _serve_metrics(settings, args.drop)
     try:
         create_topics(settings)
