@@ -140,9 +140,11 @@ def _models(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.broker import require_reachable
     from streams import run_worker
 
     settings.require_pseudonym_key()
+    require_reachable(settings.bootstrap)  # else the worker's start-up fails with a traceback
     port = settings.worker_web_port if args.web_port is None else args.web_port
     run_worker(settings, mode=args.mode, web_port=None if port < 0 else port)
     return 0

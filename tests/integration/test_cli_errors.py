@@ -58,6 +58,8 @@ CASES: dict[str, Callable[[Path, int], Case]] = {
         ["ingest", _nothing_valid(tmp)], "no Kafka broker answers at 127.0.0.1:", code=1
     ),
     "dlq without a broker": lambda tmp, _: Case(["dlq", "summary"], "no Kafka broker answers", code=1),
+    "worker without a broker": lambda tmp, _: Case(["worker", "--web-port", "-1"], "no Kafka broker answers", code=1),
+    "topics without a broker": lambda tmp, _: Case(["topics"], "no Kafka broker answers", code=1),
     "ingest missing file": lambda tmp, _: Case(["ingest", str(tmp / "absent.jsonl")], "no such file"),
     "ingest of nothing valid": lambda tmp, _: Case(
         ["ingest", _nothing_valid(tmp)], "none of the 2 records was valid", broker=True
