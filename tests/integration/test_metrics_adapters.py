@@ -333,8 +333,10 @@ def test_filedrop_counts_rows_files_and_checkpoints(
         (social, pension, "id_number:check_character"): 2,
         (social, pension, "mapping"): 1,
     }
-    assert family(samples, "jiandu_files_processed_total") == {
+    assert family(samples, "jiandu_files_processed_total") == {  # every source folder's outcomes, from 0
         (("outcome", "done"), ("source", social)): 1,
+        (("outcome", "failed"), ("source", social)): 0,
+        (("outcome", "done"), ("source", "court:210102")): 0,
         (("outcome", "failed"), ("source", "court:210102")): 1,
     }
     for name in ("jiandu_adapter_last_success_age_seconds", "jiandu_adapter_checkpoint_age_seconds"):
