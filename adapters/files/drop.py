@@ -59,7 +59,7 @@ from jiandu.core.timeutil import format_cst, utc_now_ms
 from jiandu.errors import InputError
 from jiandu.observability.labels import source_label
 from jiandu.observability.metrics.adapters import ADAPTER_CHECKPOINT, ADAPTER_LAST_SUCCESS, FILES_PROCESSED
-from producers import RecordIntake
+from producers import RecordIntake, declare_flow
 
 __all__ = ["DropFile", "FileDrop", "declare_source_folders"]
 
@@ -128,7 +128,7 @@ class FileDrop:
         self._next_housekeeping = float("-inf")
         if seal is None:
             log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
-        declare_source_folders(drop)
+        declare_source_folders(drop, mappings)
 
     def run(self, *, once: bool = False, stop: threading.Event | None = None) -> Iterator[Receipt]:
         """Process complete files as they appear; with ``once``, stop when no file is left to wait for.
@@ -344,19 +344,27 @@ def _takeable(path: Path) -> bool:
     return not hidden and not name.endswith(_NEVER_TAKEN) and path.is_file()
 
 
-def declare_source_folders(drop: Path) -> None:
-    """Export ``files_processed_total`` at 0 for every source folder in ``drop`` now.
+def declare_source_folders(drop: Path, mappings: Sequence[FormatMapping] = ()) -> None:
+    """Export the counters of every source folder in ``drop`` at 0, before the metrics endpoint opens.
 
-    A series that first appears already holding a count hides that count from rate() and
-    increase(); declared before the metrics endpoint opens, the first files are seen.
+    ``files_processed_total`` (done, failed) and, for each record type a mapping of the
+    folder can give, the intake's received, accepted and every rejection reason. A
+    series that first appears already holding a count hides that count from rate() and
+    increase(): the dashboard's files processed and rejections stayed 0 through a run.
     """
     if not drop.is_dir():
         return
     for folder in drop.iterdir():
-        if folder.is_dir() and not folder.name.startswith("."):
-            category, _, division = folder.name.partition("_")
-            for outcome in (DONE, _FAILED):
-                FILES_PROCESSED.labels(source_label(f"{category}:{division}"), outcome)
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        category, _, division = folder.name.partition("_")
+        source = f"{category}:{division}"
+        for outcome in (DONE, _FAILED):
+            FILES_PROCESSED.labels(source_label(source), outcome)
+        for mapping in mappings:
+            if mapping.folder.fullmatch(folder.name):
+                for record_type in mapping.record_type.possible:
+                    declare_flow(_ADAPTER, source, record_type, rules=("mapping", "unreadable"))
 
 
 def _source_of(file: DropFile, mapper: RowMapper | None = None) -> str:

@@ -73,7 +73,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         raise InputError("--confirm-every must be at least 1 and --settle not negative")
     from adapters.files import declare_source_folders
 
-    declare_source_folders(args.drop)
+    declare_source_folders(args.drop, mappings)
     metrics = _serve_metrics(settings, args.drop)
     try:
         create_topics(settings)

@@ -127,6 +127,11 @@ def counts(samples: Samples, name: str, adapter: str) -> dict[tuple[str, ...], f
     }
 
 
+def nonzero(values: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
+    """Without the series at 0 (the file drop exports its known flows at 0 from the start)."""
+    return {key: value for key, value in values.items() if value}
+
+
 def assert_private(text: str, key: bytes) -> None:
     """No raw ID number fed, nor the person key of a valid one, anywhere in the exposition."""
     lowered = text.lower()
@@ -327,9 +332,9 @@ def test_filedrop_counts_rows_files_and_checkpoints(
 
     text, samples = scrape(port)
     social, pension = "social:210100", "social.pension_paid"
-    assert counts(samples, INTAKE[0], "filedrop") == {(social, pension): 8}
-    assert counts(samples, INTAKE[1], "filedrop") == {(social, pension): 5}
-    assert counts(samples, INTAKE[2], "filedrop") == {
+    assert nonzero(counts(samples, INTAKE[0], "filedrop")) == {(social, pension): 8}
+    assert nonzero(counts(samples, INTAKE[1], "filedrop")) == {(social, pension): 5}
+    assert nonzero(counts(samples, INTAKE[2], "filedrop")) == {
         (social, pension, "id_number:check_character"): 2,
         (social, pension, "mapping"): 1,
     }

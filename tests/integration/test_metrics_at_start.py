@@ -2,7 +2,7 @@
 
 A counter series that first appears already holding a count hides that count from
 ``rate()`` and ``increase()``: the dashboard's files processed and console requests
-stayed 0 through a whole run. And a gauge a process exports but never sets reads 0
+and the rejections stayed 0 through a whole run. And a gauge a process exports but never sets reads 0
 beside the true value of the process that does set it (``jiandu_dead_letter_messages``
 was 0 on the adapters' process while the worker said 20). Real processes on the
 session's broker, scraped as soon as their endpoint answers.
@@ -29,11 +29,22 @@ pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
 #: Families only the streams worker sets; any other process exporting them would report a false 0.
 WORKER_ONLY = ("jiandu_dead_letter_messages", "jiandu_state_entities", "jiandu_state_bytes")
 
+#: court_210102's mappings: the judgments (a fixed type) among them
+COURT_JUDGMENTS = {"adapter": "filedrop", "source": "court:210102", "type": "court.judgment_effective"}
+
 EXPECTED_ZEROS: dict[str, list[tuple[str, dict[str, str]]]] = {
     "filedrop": [
-        ("jiandu_files_processed_total", {"source": source, "outcome": outcome})
-        for source in ("court:210102", "police:210102")
-        for outcome in ("done", "failed")
+        *[
+            ("jiandu_files_processed_total", {"source": source, "outcome": outcome})
+            for source in ("court:210102", "police:210102")
+            for outcome in ("done", "failed")
+        ],
+        *[
+            ("jiandu_records_rejected_total", {**COURT_JUDGMENTS, "reason": reason})
+            for reason in ("id_number:check_character", "case_no:required", "occurred_at:datetime", "mapping")
+        ],
+        ("jiandu_records_received_total", COURT_JUDGMENTS),
+        ("jiandu_records_accepted_total", COURT_JUDGMENTS),
     ],
     "console": [
         *[("jiandu_console_requests_total", {"status_class": status}) for status in ("2xx", "3xx", "4xx", "5xx")],
