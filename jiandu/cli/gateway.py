@@ -146,6 +146,10 @@ def _serve(settings: Settings, port: int) -> int:
     opened: list[GatewayServer] = []  # the readiness checks look at the gateway once it is open
     catalogue = catalogue_of(settings)
     topics = [*catalogue.event_topics(), catalogue.dead_letters]
+    if settings.gateway_agencies:  # every agency's request counts at 0 before the endpoint opens
+        from adapters.gateway import declare_requests, load_agencies
+
+        declare_requests(load_agencies(Path(settings.gateway_agencies)))
     metrics = serve_process_metrics(settings, "gateway", topics, checks=_readiness(opened))
     try:
         _serve_until_stopped(settings, port, stop, opened, metrics.url if metrics else None)

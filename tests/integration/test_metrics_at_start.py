@@ -20,11 +20,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from consumers.console import hash_password
 from jiandu.broker import EmbeddedBroker, find_free_port
+from jiandu.cli.gateway import write_development_agencies
 from jiandu.cli.hub import create_topics
 from jiandu.cli.processes import HubProcess
 from tests.pipeline import settings_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 #: Families only the streams worker sets; any other process exporting them would report a false 0.
 WORKER_ONLY = ("jiandu_dead_letter_messages", "jiandu_state_entities", "jiandu_state_bytes")
@@ -52,12 +55,17 @@ EXPECTED_ZEROS: dict[str, list[tuple[str, dict[str, str]]]] = {
         *[("jiandu_console_denied_total", {"reason": reason}) for reason in ("scope", "role", "csrf")],
     ],
     "alerts": [("jiandu_alerts_routed_total", {"kind": kind}) for kind in ("department", "severity")],
+    "gateway": [
+        *[("jiandu_gateway_requests_total", {"agency": "dev-court", "status_class": c}) for c in ("2xx", "4xx", "5xx")],
+        ("jiandu_gateway_requests_total", {"agency": "unknown", "status_class": "4xx"}),
+    ],
 }
 
 
 @pytest.fixture
 def started(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterator[dict[str, int]]:
-    """The file drop (two empty source folders), the console and the alert router; their metrics ports."""
+    """The file drop (two empty source folders), the console, the alert router and the push API (one
+    agency); their metrics ports."""
     ports = {name: find_free_port() for name in EXPECTED_ZEROS}
     users = tmp_path / "users.yaml"
     users.write_text(
@@ -65,6 +73,8 @@ def started(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterat
         '    role: admin\n    jurisdiction: ""\n',
         encoding="utf-8",
     )
+    agencies = tmp_path / "agencies.yaml"
+    write_development_agencies(agencies, ["court:210100"])
     settings = settings_for(
         broker.bootstrap,
         topic_prefix,
@@ -72,12 +82,19 @@ def started(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterat
         metrics_ports=",".join(f"{name}={port}" for name, port in ports.items()),
         console_port=find_free_port(),
         console_users=str(users),
+        gateway_port=find_free_port(),
+        gateway_agencies=str(agencies),
     )
     create_topics(settings)
     drop = tmp_path / "drop"
     for folder in ("court_210102", "police_210102"):
         (drop / folder).mkdir(parents=True)
-    commands = {"filedrop": ["filedrop", "--drop", str(drop)], "console": ["console"], "alerts": ["alerts"]}
+    commands = {
+        "filedrop": ["filedrop", "--drop", str(drop)],
+        "console": ["console"],
+        "alerts": ["alerts"],
+        "gateway": ["gateway"],
+    }
     processes = [
         HubProcess(settings, command, name=name, log_path=tmp_path / f"{name}.log").start()
         for name, command in commands.items()
@@ -89,25 +106,33 @@ def started(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterat
             process.stop()
 
 
-def _scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def _first_scrapes(ports: dict[str, int]) -> dict[str, Samples]:
+    """Each process's exposition the first time its endpoint answers (all polled together, so that each
+    is read as early as a Prometheus server could)."""
+    first: dict[str, Samples] = {}
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, f"no /metrics on port {port}"
-            time.sleep(0.2)
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+    while len(first) < len(ports):
+        assert time.monotonic() < deadline, f"no /metrics from {sorted(set(ports) - set(first))}"
+        for name, port in ports.items():
+            if name in first:
+                continue
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.TransportError:
+                continue
+            first[name] = {
+                (sample.name, frozenset(sample.labels.items())): sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+            }
+        time.sleep(0.05)
+    return first
 
 
 def test_known_label_sets_are_exported_at_zero_from_the_start(started: dict[str, int]) -> None:
+    first = _first_scrapes(started)
     for process, expected in EXPECTED_ZEROS.items():
-        samples = _scrape(started[process])
+        samples = first[process]
         for name, labels in expected:
             assert samples.get((name, frozenset(labels.items()))) == 0.0, (process, name, labels)
         exported = {name for name, _ in samples}
