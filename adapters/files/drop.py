@@ -358,13 +358,18 @@ def declare_source_folders(drop: Path, mappings: Sequence[FormatMapping] = ()) -
         if not folder.is_dir() or folder.name.startswith("."):
             continue
         category, _, division = folder.name.partition("_")
-        source = f"{category}:{division}"
         for outcome in (DONE, _FAILED):
-            FILES_PROCESSED.labels(source_label(source), outcome)
+            FILES_PROCESSED.labels(source_label(f"{category}:{division}"), outcome)
         for mapping in mappings:
-            if mapping.folder.fullmatch(folder.name):
-                for record_type in mapping.record_type.possible:
-                    declare_flow(_ADAPTER, source, record_type, rules=("mapping", "unreadable"))
+            if (match := mapping.folder.fullmatch(folder.name)) is None:
+                continue
+            captures = {k: v for k, v in match.groupdict().items() if v is not None}
+            try:  # the source its rows will carry: the mapping's template, filled from the folder's name
+                source = RowMapper(mapping, captures).envelope().get("source", f"{category}:{division}")
+            except (KeyError, ValueError):  # a template naming a group this folder lacks fails per file, later
+                source = f"{category}:{division}"
+            for record_type in mapping.record_type.possible:
+                declare_flow(_ADAPTER, str(source), record_type, rules=("mapping", "unreadable"))
 
 
 def _source_of(file: DropFile, mapper: RowMapper | None = None) -> str:
