@@ -315,7 +315,7 @@ def _print_leads(
             print(summary.line(), flush=True)
         return stop.is_set() or (deadline is not None and time.monotonic() > deadline)
 
-    print("leads (Ctrl-C stops the hub; -v shows the log lines):", flush=True)
+    print(f"leads (Ctrl-C stops the hub; log lines in {settings.data_dir}/*.log):", flush=True)
     try:
         for lead in follow_leads(kafka_client_config(settings), catalogue.leads, settings.partitions, should_stop):
             summary.lead(lead.status)
