@@ -21,6 +21,9 @@ __all__ = ["IdNumberMask", "JsonLinesFormatter", "configure_logging", "logging_c
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])|(?<!\d)\d{15}(?!\d)")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _CHATTY = ("kafka", "aiokafka", "httpx", "uvicorn", "uvicorn.access", "uvicorn.error")
+#: kafka-python's own timing diagnostic ("Task … ran for 0.108s (>0.100s threshold). It is blocking the event
+#: loop"): a WARNING whenever the machine is busy, about the client's internals, nothing a user can act on
+_DIAGNOSTICS = ("kafka.net.selector",)
 
 
 def mask_id_numbers(text: str) -> str:
@@ -96,7 +99,10 @@ def logging_config(
         "handlers": handlers,
         "root": {"level": level.upper(), "handlers": list(handlers)},
         # per-connection and per-request INFO lines of the client libraries drown the hub's own
-        "loggers": {name: {"level": logging.getLevelName(quiet)} for name in _CHATTY},
+        "loggers": {
+            **{name: {"level": logging.getLevelName(quiet)} for name in _CHATTY},
+            **{name: {"level": "ERROR"} for name in _DIAGNOSTICS},
+        },
     }
 
 
