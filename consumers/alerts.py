@@ -15,7 +15,8 @@ holds every version of every lead that was ever of that severity, so its subscri
 see the escalation and the lead's end.
 
 Each copy the broker confirmed counts in ``jiandu_alerts_routed_total{kind}``
-(``department`` or ``severity``); :attr:`AlertRouter.membership` tells a readiness
+(``department`` or ``severity``; severity counts more than department when leads
+changed severity, one copy per severity topic); :attr:`AlertRouter.membership` tells a readiness
 probe whether the router has joined its group.
 """
 
@@ -43,6 +44,9 @@ __all__ = ["AlertRouter", "alert_group"]
 log = logging.getLogger(__name__)
 _BATCH = 5000
 _KINDS = ("department", "severity")
+# exported at 0 as soon as the module is imported, before the metrics endpoint opens: a series that
+# appears already holding a count hides that count from rate() and increase()
+_ROUTED = {kind: ALERTS_ROUTED.labels(kind) for kind in _KINDS}
 
 
 def alert_group(catalogue: TopicCatalogue) -> str:
@@ -70,7 +74,7 @@ class AlertRouter:
         self.membership = membership or GroupMembership(self.group)
         self._codec = AvroCodec()
         self._history = SeverityHistory(history)
-        self._routed = {kind: ALERTS_ROUTED.labels(kind) for kind in _KINDS}
+        self._routed = _ROUTED
         self._consumer = group_consumer(
             client_config, catalogue.leads, self.group, options or GroupOptions(), self.membership
         )

@@ -9,15 +9,16 @@ every call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import Counter
 
 from jiandu.core.records import RECORD_TYPES
 from jiandu.observability.labels import reason_label, source_label, type_label
 from jiandu.observability.metrics.intake import RECORDS_ACCEPTED, RECORDS_RECEIVED, RECORDS_REJECTED
+from producers.known_reasons import reason_labels
 
-__all__ = ["Flow", "IntakeCounters"]
+__all__ = ["Flow", "IntakeCounters", "declare_flow"]
 
 _KNOWN_TYPES = frozenset(RECORD_TYPES)
 _MAX_FLOWS = 4_096  # (source, type) pairs as sent; garbage sources must not grow the cache without end
@@ -57,3 +58,18 @@ class IntakeCounters:
     def rejected(self, flow: Flow, field: str | None, rule: str) -> None:
         """Count a dead letter the broker confirmed, by reason ``<field>:<rule>``."""
         RECORDS_REJECTED.labels(self.adapter, flow.source, flow.type, reason_label(field, rule)).inc()
+
+
+def declare_flow(adapter: str, source: str, record_type: str, rules: Iterable[str] = ()) -> None:
+    """Export a flow an adapter knows before its first record at 0: received, accepted and every reason.
+
+    A series that first appears already holding a count hides that count from ``rate()``
+    and ``increase()``. ``rules``: the adapter's own reasons without a field
+    (the file drop's ``mapping`` and ``unreadable``).
+    """
+    labels = (adapter, source_label(source), type_label(record_type, _KNOWN_TYPES))
+    RECORDS_RECEIVED.labels(*labels)
+    RECORDS_ACCEPTED.labels(*labels)
+    reasons = reason_labels(record_type) if record_type in _KNOWN_TYPES else frozenset()
+    for reason in (*reasons, *(reason_label(None, rule) for rule in rules)):
+        RECORDS_REJECTED.labels(*labels, reason)

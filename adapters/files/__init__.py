@@ -12,7 +12,7 @@ from pathlib import Path
 
 from adapters.files.completion import CompletionWatch
 from adapters.files.convert import MappedRow, RowMapper
-from adapters.files.drop import DropFile, FileDrop
+from adapters.files.drop import DropFile, FileDrop, declare_source_folders
 from adapters.files.filing import Receipt, receipt_path, restore
 from adapters.files.letters import Remapped, Remapper, RowPayload, RowPayloads
 from adapters.files.mapping import FormatMapping, load_mapping, load_mappings
@@ -42,6 +42,7 @@ __all__ = [
     "RowPayload",
     "RowPayloads",
     "SealedCopy",
+    "declare_source_folders",
     "fingerprint",
     "load_mapping",
     "load_mappings",

@@ -59,9 +59,9 @@ from jiandu.core.timeutil import format_cst, utc_now_ms
 from jiandu.errors import InputError
 from jiandu.observability.labels import source_label
 from jiandu.observability.metrics.adapters import ADAPTER_CHECKPOINT, ADAPTER_LAST_SUCCESS, FILES_PROCESSED
-from producers import RecordIntake
+from producers import RecordIntake, declare_flow
 
-__all__ = ["DropFile", "FileDrop"]
+__all__ = ["DropFile", "FileDrop", "declare_source_folders"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class FileDrop:
         self._next_housekeeping = float("-inf")
         if seal is None:
             log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
+        declare_source_folders(drop, mappings)
 
     def run(self, *, once: bool = False, stop: threading.Event | None = None) -> Iterator[Receipt]:
         """Process complete files as they appear; with ``once``, stop when no file is left to wait for.
@@ -341,6 +342,34 @@ def _takeable(path: Path) -> bool:
     name = path.name
     hidden = name.startswith((".", "~$"))
     return not hidden and not name.endswith(_NEVER_TAKEN) and path.is_file()
+
+
+def declare_source_folders(drop: Path, mappings: Sequence[FormatMapping] = ()) -> None:
+    """Export the counters of every source folder in ``drop`` at 0, before the metrics endpoint opens.
+
+    ``files_processed_total`` (done, failed) and, for each record type a mapping of the
+    folder can give, the intake's received, accepted and every rejection reason. A
+    series that first appears already holding a count hides that count from rate() and
+    increase(): the dashboard's files processed and rejections stayed 0 through a run.
+    """
+    if not drop.is_dir():
+        return
+    for folder in drop.iterdir():
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        category, _, division = folder.name.partition("_")
+        for outcome in (DONE, _FAILED):
+            FILES_PROCESSED.labels(source_label(f"{category}:{division}"), outcome)
+        for mapping in mappings:
+            if (match := mapping.folder.fullmatch(folder.name)) is None:
+                continue
+            captures = {k: v for k, v in match.groupdict().items() if v is not None}
+            try:  # the source its rows will carry: the mapping's template, filled from the folder's name
+                source = RowMapper(mapping, captures).envelope().get("source", f"{category}:{division}")
+            except (KeyError, ValueError):  # a template naming a group this folder lacks fails per file, later
+                source = f"{category}:{division}"
+            for record_type in mapping.record_type.possible:
+                declare_flow(_ADAPTER, str(source), record_type, rules=("mapping", "unreadable"))
 
 
 def _source_of(file: DropFile, mapper: RowMapper | None = None) -> str:

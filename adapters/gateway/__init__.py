@@ -12,7 +12,7 @@ Modules:
 - server.py       uvicorn on 127.0.0.1 in a stoppable thread
 """
 
-from adapters.gateway.app import Limits, create_app
+from adapters.gateway.app import Limits, create_app, declare_requests
 from adapters.gateway.batch import BatchResult, PushIntake, RecordResult
 from adapters.gateway.credentials import Agency, AgencyRegistry, hash_token, load_agencies, new_token, verify_token
 from adapters.gateway.openapi import BATCH_PATH, openapi_document
@@ -33,6 +33,7 @@ __all__ = [
     "RateLimits",
     "RecordResult",
     "create_app",
+    "declare_requests",
     "hash_token",
     "load_agencies",
     "new_token",

@@ -38,7 +38,7 @@ from jiandu.errors import BrokerError, DeliveryError
 from jiandu.observability.labels import status_class
 from jiandu.observability.metrics.adapters import GATEWAY_REQUEST_SECONDS, GATEWAY_REQUESTS, GATEWAY_THROTTLED
 
-__all__ = ["UNKNOWN_AGENCY", "Limits", "create_app"]
+__all__ = ["UNKNOWN_AGENCY", "Limits", "create_app", "declare_requests"]
 
 #: The agency label of a request whose token was missing or not recognised.
 UNKNOWN_AGENCY = "unknown"
@@ -73,6 +73,7 @@ def create_app(
     ``throttle``: the per-agency rate limits (None: no limit).
     """
     throttle = throttle or AgencyThrottle(RateLimits())
+    declare_requests(agencies)
     document = openapi_document(
         max_records=limits.max_records, max_request_bytes=limits.max_request_bytes, rates=throttle.limits
     )
@@ -125,6 +126,15 @@ def create_app(
     app = Starlette(routes=routes)
     app.state.agencies = agencies  # what the process's readiness checks look at
     return app
+
+
+def declare_requests(agencies: AgencyRegistry) -> None:
+    """Export every agency's request counts at 0: a series that first appears holding a count hides that
+    count from rate() and increase(). An unknown agency only ever gets 4xx."""
+    for agency_id in agencies.ids:
+        for status in ("2xx", "4xx", "5xx"):
+            GATEWAY_REQUESTS.labels(agency_id, status)
+    GATEWAY_REQUESTS.labels(UNKNOWN_AGENCY, "4xx")
 
 
 async def _authenticate(request: Request, agencies: AgencyRegistry) -> Agency:

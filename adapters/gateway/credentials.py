@@ -137,6 +137,11 @@ class AgencyRegistry:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The configured agency ids."""
+        return tuple(self._by_id)
+
     def get(self, agency_id: str) -> Agency | None:
         """The agency with this id, if configured."""
         return self._by_id.get(agency_id)

@@ -102,6 +102,8 @@ class AgencyClient:
         )
         self.source_label = source_label(config.source)
         self._retries = ADAPTER_RETRIES.labels(ADAPTER, self.source_label)
+        for status in ("2xx", "3xx", "4xx", "5xx", "error"):  # at 0 from the start: rate() sees the first answers
+            AGENCY_API_RESPONSES.labels(self.source_label, status)
 
     def fetch(self, *, since: str | None, page_token: str | None) -> AgencyPage:
         """The page at ``page_token`` (else ``since``); retries as the module says."""

@@ -20,6 +20,9 @@ DENIAL_REASONS = (SCOPE, ROLE, CSRF)
 
 _SIGNINS = {True: CONSOLE_SIGNINS.labels("ok"), False: CONSOLE_SIGNINS.labels("failed")}
 _DENIED = {reason: CONSOLE_DENIED.labels(reason) for reason in DENIAL_REASONS}
+# every status class exported at 0 from the start: rate() and increase() miss the first count of a series
+# that appears already holding it
+_REQUESTS = {status: CONSOLE_REQUESTS.labels(status) for status in ("2xx", "3xx", "4xx", "5xx")}
 
 
 def count_signin(ok: bool) -> None:
@@ -53,6 +56,11 @@ class RequestCounting:
         try:
             await self.app(scope, receive, send_counted)
         except Exception:  # Starlette's error middleware, outside this one, answers 500
-            CONSOLE_REQUESTS.labels(status_class(status or 500)).inc()
+            _count_request(status or 500)
             raise
-        CONSOLE_REQUESTS.labels(status_class(status)).inc()
+        _count_request(status)
+
+
+def _count_request(status: int | None) -> None:
+    counter = _REQUESTS.get(status_class(status))
+    (counter or CONSOLE_REQUESTS.labels(status_class(status))).inc()

@@ -30,7 +30,10 @@ class ConsoleServer:
         self.host = host
         self._socket = _bind(host, port)
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off", server_header=False)
+        # log_config=None: uvicorn's lines go through the process's logging (its file, masking), not to stderr
+        config = uvicorn.Config(
+            app, log_config=None, log_level=log_level, access_log=False, lifespan="off", server_header=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"console-{self.port}", daemon=True)
 

@@ -5,7 +5,7 @@ Other layers import from here, not from the submodules.
 
 from __future__ import annotations
 
-from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks
+from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, require_reachable
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
 from jiandu.broker.tansu_compat import (
     faust_shims_installed,
@@ -21,5 +21,6 @@ __all__ = [
     "find_free_port",
     "high_watermarks",
     "install_faust_shims",
+    "require_reachable",
     "uninstall_faust_shims",
 ]

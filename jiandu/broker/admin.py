@@ -6,6 +6,7 @@ tools, not the hot path.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -18,12 +19,31 @@ from kafka.errors import for_code as kafka_error_for_code
 from jiandu.errors import BrokerError
 from jiandu.topics import TopicSpec
 
-__all__ = ["delete_topics", "ensure_topics", "high_watermarks", "replicated_configs"]
+__all__ = ["delete_topics", "ensure_topics", "high_watermarks", "replicated_configs", "require_reachable"]
 
 _METADATA_POLL_SECONDS = 0.1
 #: The Fetch used to read high watermarks must wait at least 1 ms: Tansu answers
 #: ``max_wait_ms=0`` with an empty response.
 _HIGHWATER_FETCH_WAIT_MS = 10
+
+
+def require_reachable(bootstrap: str, *, timeout: float = 2.0) -> None:
+    """Raise :class:`BrokerError` at once unless one of the bootstrap servers accepts a TCP connection.
+
+    Without it a Kafka client retries a refused connection for its whole bootstrap
+    timeout (about 30 s of ``ECONNREFUSED`` warnings) before it gives up.
+    """
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):
+                return
+        except (OSError, ValueError):
+            continue
+    raise BrokerError(
+        f"no Kafka broker answers at {bootstrap}: start one (`jiandu broker`, or `jiandu run` for the whole hub) "
+        "or point JIANDU_KAFKA_BOOTSTRAP at yours"
+    )
 
 
 def ensure_topics(
@@ -93,6 +113,7 @@ def high_watermarks(
 @contextmanager
 def _admin(bootstrap: str, client_config: Mapping[str, Any] | None) -> Iterator[KafkaAdminClient]:
     """A KafkaAdminClient, closed on exit, with a failure to connect translated."""
+    require_reachable(bootstrap)
     try:
         client = KafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
     except KafkaError as exc:

@@ -31,6 +31,9 @@ def add_parser(sub: Any) -> None:
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Run the alert router until SIGTERM or Ctrl-C."""
+    # imported before the endpoint opens: the module exports alerts_routed_total at 0 for both kinds
+    # (a series that appears holding a count hides it from rate())
+    import consumers.alerts  # noqa: F401
     from consumers._group import GroupMembership
     from jiandu.cli.hub import catalogue_of
 

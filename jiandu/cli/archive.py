@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from jiandu.cli.arguments import non_negative_float
 from jiandu.cli.hub import catalogue_of, create_topics
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError
@@ -42,18 +43,20 @@ def add_parser(sub: Any) -> None:
     actions = archive.add_subparsers(dest="archive_command", required=False)
     run = actions.add_parser("run", help="the archiver (the default): consume leads and actions into the archive")
     for parser in (archive, run):
-        parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+        parser.add_argument("--duration", type=non_negative_float, default=None, help="stop after this many seconds")
     actions.add_parser("rebuild", help="forget the lead versions and re-read the lead and outcome topics")
     act = actions.add_parser("act", help="record an officer's action on a lead")
-    act.add_argument("lead_id")
-    act.add_argument("--officer", required=True)
-    act.add_argument("--action", required=True, choices=["acknowledge", "assign", "outcome", "close"])
+    act.add_argument("lead_id", help="the lead (its lead_id, as the console and the lead topic show it)")
+    act.add_argument("--officer", required=True, help="who acts (the officer's user name)")
+    act.add_argument(
+        "--action", required=True, choices=["acknowledge", "assign", "outcome", "close"], help="what the officer does"
+    )
     act.add_argument("--assignee", default=None, help="with --action assign")
     act.add_argument("--outcome", default=None, help="with --action outcome: 发出纠正违法通知书, 检察建议, 立案监督, …")
-    act.add_argument("--note", default="")
+    act.add_argument("--note", default="", help="free text kept with the action")
     act.add_argument("--at", default=None, help="ISO 8601 time of the action (default: now)")
     stats = actions.add_parser("stats", help="raised, worked and confirmed leads by model, jurisdiction and month")
-    stats.add_argument("--model", default=None)
+    stats.add_argument("--model", default=None, help="only this model, e.g. M02")
     stats.add_argument("--jurisdiction", default=None, help="division code prefix, e.g. 2101")
 
 

@@ -19,13 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jiandu.cli.arguments import port
 from jiandu.errors import ConfigurationError, InputError
 from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
 
 if TYPE_CHECKING:  # the web stack and Kafka clients load only when the console runs
     from consumers.archive import Action, LeadArchive
-    from consumers.console import ConsoleServer
+    from consumers.console import ConsoleServer, UserDirectory
 
 __all__ = ["add_parser", "command", "open_console", "session_secret"]
 
@@ -33,7 +34,7 @@ __all__ = ["add_parser", "command", "open_console", "session_secret"]
 def add_parser(sub: Any) -> None:
     """Register ``console`` and ``console hash-password`` on the main parser's sub-parsers."""
     console = sub.add_parser("console", help="the officers' console (127.0.0.1:JIANDU_CONSOLE_PORT)")
-    console.add_argument("--port", type=int, default=None, help="override JIANDU_CONSOLE_PORT (0: a free port)")
+    console.add_argument("--port", type=port, default=None, help="override JIANDU_CONSOLE_PORT (0: a free port)")
     actions = console.add_subparsers(dest="console_command")
     hashing = actions.add_parser("hash-password", help="print the password_hash of a password for the users file")
     hashing.add_argument("--stdin", action="store_true", help="read the password from standard input (no prompt)")
@@ -61,12 +62,10 @@ def open_console(
     settings: Settings, port: int, archive: LeadArchive, publish: Callable[[Action], None], *, poll_seconds: float = 5.0
 ) -> ConsoleServer:
     """Build and start the console over ``archive``; the caller stops it. Shared by the command and tests."""
-    from consumers.console import ConsoleConfig, ConsoleServer, SessionSigner, create_app, load_users
+    from consumers.console import ConsoleConfig, ConsoleServer, SessionSigner, create_app
 
-    if not settings.console_users:
-        raise ConfigurationError("JIANDU_CONSOLE_USERS is not set: the console needs its users file (YAML)")
     config = ConsoleConfig(
-        users=load_users(Path(settings.console_users)),
+        users=_users(settings),
         signer=SessionSigner(session_secret(settings)),
         publish=publish,
         poll_seconds=poll_seconds,
@@ -74,10 +73,22 @@ def open_console(
     return ConsoleServer(create_app(archive, config), port, host=settings.listen_host).start()
 
 
+def _users(settings: Settings) -> UserDirectory:
+    """The users file of the settings, loaded and checked."""
+    from consumers.console import load_users
+
+    if not settings.console_users:
+        raise ConfigurationError("JIANDU_CONSOLE_USERS is not set: the console needs its users file (YAML)")
+    return load_users(Path(settings.console_users))
+
+
 def _serve(settings: Settings, port: int) -> int:
     from consumers.archive.probe import ArchiveProbe
     from jiandu.cli.hub import catalogue_of
 
+    # before the metrics endpoint opens: a bad users file fails first, and importing the console
+    # exports its series at 0 (a series that appears holding a count hides it from rate())
+    _users(settings)
     probe = ArchiveProbe(settings.archive_url, settings.data_dir)
     opened: list[ConsoleServer] = []  # the readiness check looks at the console once it is open
     checks = [("database", probe.problem), ("console", lambda: _console_problem(opened))]

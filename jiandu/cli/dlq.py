@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jiandu.cli.arguments import positive_int
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import ConfigurationError, RecordError
 from jiandu.settings import Settings, kafka_client_config
@@ -64,7 +65,9 @@ def add_parser(sub: Any) -> None:
         action = actions.add_parser(name, help=text)
         action.add_argument("--source", default=None, help="only sources starting with this, e.g. court:2101")
         action.add_argument("--reason", default=None, help="only reasons containing this text (any case)")
-    actions.choices["list"].add_argument("--limit", type=int, default=None, help="at most this many (newest last)")
+    actions.choices["list"].add_argument(
+        "--limit", type=positive_int, default=None, help="at most this many (newest last)"
+    )
     actions.choices["list"].add_argument("--open", action="store_true", help="only letters not yet re-submitted")
     resubmit = actions.choices["resubmit"]
     resubmit.add_argument("--transform", default=None, help="module:function turning (raw, letter) into a record")
@@ -83,7 +86,10 @@ def add_parser(sub: Any) -> None:
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ``jiandu dlq`` action."""
     from consumers.dead_letters import ResubmissionLedger, matching, read_dead_letters
+    from jiandu.broker import require_reachable
     from jiandu.cli.hub import catalogue_of
+
+    require_reachable(settings.bootstrap)
 
     letters = matching(
         read_dead_letters(kafka_client_config(settings), catalogue_of(settings).dead_letters),

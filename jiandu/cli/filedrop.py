@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from jiandu.cli.arguments import positive_int
 from jiandu.errors import InputError
 from jiandu.observability import MetricsServer, serve_process_metrics
 from jiandu.settings import Settings
@@ -49,7 +50,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--settle", type=float, default=10.0, help="seconds a file must stay unchanged to count as complete (no .done)"
     )
-    parser.add_argument("--confirm-every", type=int, default=1000, help="rows between broker confirmations")
+    parser.add_argument("--confirm-every", type=positive_int, default=1000, help="rows between broker confirmations")
     actions = parser.add_subparsers(dest="filedrop_command")
     unseal = actions.add_parser("unseal", help="write the original of a sealed export in done/ (for an audit)")
     unseal.add_argument("file", type=Path, help="the sealed file, e.g. <drop>/court_210102/done/x.csv.sealed")
@@ -70,6 +71,9 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         raise InputError(f"the drop folder {args.drop} does not exist")
     if args.confirm_every < 1 or args.settle < 0:
         raise InputError("--confirm-every must be at least 1 and --settle not negative")
+    from adapters.files import declare_source_folders
+
+    declare_source_folders(args.drop, mappings)
     metrics = _serve_metrics(settings, args.drop)
     try:
         create_topics(settings)

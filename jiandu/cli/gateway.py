@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jiandu.cli.arguments import port
 from jiandu.errors import ConfigurationError
 from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings
@@ -32,7 +33,7 @@ __all__ = ["add_parser", "command", "open_gateway", "rate_limits", "receipts_pat
 def add_parser(sub: Any) -> None:
     """Register ``gateway`` and ``gateway hash-token`` on the main parser's sub-parsers."""
     gateway = sub.add_parser("gateway", help="the HTTP push API for agencies (127.0.0.1:JIANDU_GATEWAY_PORT)")
-    gateway.add_argument("--port", type=int, default=None, help="override JIANDU_GATEWAY_PORT (0: a free port)")
+    gateway.add_argument("--port", type=port, default=None, help="override JIANDU_GATEWAY_PORT (0: a free port)")
     actions = gateway.add_subparsers(dest="gateway_command")
     token = actions.add_parser("hash-token", help="issue a bearer token for an agency and print its hash")
     token.add_argument("--agency", required=True, help="the agency id of the credentials file")
@@ -145,6 +146,10 @@ def _serve(settings: Settings, port: int) -> int:
     opened: list[GatewayServer] = []  # the readiness checks look at the gateway once it is open
     catalogue = catalogue_of(settings)
     topics = [*catalogue.event_topics(), catalogue.dead_letters]
+    if settings.gateway_agencies:  # every agency's request counts at 0 before the endpoint opens
+        from adapters.gateway import declare_requests, load_agencies
+
+        declare_requests(load_agencies(Path(settings.gateway_agencies)))
     metrics = serve_process_metrics(settings, "gateway", topics, checks=_readiness(opened))
     try:
         _serve_until_stopped(settings, port, stop, opened, metrics.url if metrics else None)

@@ -17,6 +17,7 @@ from jiandu.cli import filedrop as filedrop_cli
 from jiandu.cli import gateway as gateway_cli
 from jiandu.cli import restpull as restpull_cli
 from jiandu.cli import webhooks as webhooks_cli
+from jiandu.cli.arguments import CommandParser, non_negative_float, port_or_none, positive_int
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError, JianduError
 from jiandu.observability.logs import configure_logging
@@ -26,20 +27,30 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jiandu", description="Jiandu Hub (监督数据共享中心)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = CommandParser(prog="jiandu", description="Jiandu Hub (监督数据共享中心)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the hub: embedded broker, streams worker, sample replay, leads")
     run.add_argument("--sample", type=Path, default=None, help="JSON-lines records to replay (default: generated)")
-    run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run.add_argument(
+        "--duration", type=non_negative_float, default=None, help="stop after this many seconds (default: Ctrl-C)"
+    )
+    run.add_argument(
+        "-v", "--verbose", action="store_true", help="also show the processes' log lines (always in the data dir)"
+    )
 
     ingest = sub.add_parser("ingest", help="publish canonical JSON-lines records")
-    ingest.add_argument("files", nargs="+", type=Path)
+    ingest.add_argument("files", nargs="+", type=Path, help="JSON-lines files, one canonical record a line")
 
     worker = sub.add_parser("worker", help="run one streams worker (Faust)")
-    worker.add_argument("--mode", choices=["live", "backtest"], default="live")
     worker.add_argument(
-        "--web-port", type=int, default=None, help="metrics and health port (default JIANDU_WORKER_WEB_PORT; -1: none)"
+        "--mode", choices=["live", "backtest"], default="live", help="hub clock: wall clock (live) or event time"
+    )
+    worker.add_argument(
+        "--web-port",
+        type=port_or_none,
+        default=None,
+        help="metrics and health port (default JIANDU_WORKER_WEB_PORT; -1: none)",
     )
     worker.add_argument(
         "--no-router",
@@ -48,9 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     backtest = sub.add_parser("backtest", help="run the models over a history on fresh topics")
-    backtest.add_argument("--input", type=Path, nargs="+", required=True)
+    backtest.add_argument("--input", type=Path, nargs="+", required=True, help="JSON-lines records of the history")
     backtest.add_argument("--clock-end", required=True, help="ISO 8601, e.g. 2025-03-01T00:00:00+08:00")
-    backtest.add_argument("--out", type=Path, required=True)
+    backtest.add_argument("--out", type=Path, required=True, help="where to write the final lead versions (JSON lines)")
     backtest.add_argument(
         "--batch", action="store_true", help="the in-memory batch collision instead of the pipeline (no Kafka)"
     )
@@ -58,10 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the configured supervision models and their parameters")
     models.add_argument("--params", action="store_true", help="print every parameter as YAML (JIANDU_MODEL_PARAMS)")
     simulate = sub.add_parser("simulate", help="generate a realistic agency history with planted cases")
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--persons", type=int, default=1000)
+    simulate.add_argument("--seed", type=int, default=1, help="random seed (same seed, same history)")
+    simulate.add_argument("--persons", type=positive_int, default=1000, help="storylines (persons) to generate")
     simulate.add_argument("--start", default="2024-01-01T00:00:00+08:00", help="ISO 8601 start of the history")
-    simulate.add_argument("--days", type=int, default=120)
+    simulate.add_argument("--days", type=positive_int, default=120, help="length of the history in days")
     simulate.add_argument("--out", type=Path, required=True, help="JSON-lines records")
     simulate.add_argument("--expected", type=Path, default=None, help="also write the planted OPEN leads here")
 
@@ -77,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
         "(default: User:jiandu-<role> for each)",
     )
     schemas = sub.add_parser("schemas", help="write or check schemas/*.avsc")
-    schemas.add_argument("--write", action="store_true")
-    schemas.add_argument("--dir", type=Path, default=Path("schemas"))
+    schemas.add_argument("--write", action="store_true", help="rewrite the files instead of checking them")
+    schemas.add_argument("--dir", type=Path, default=Path("schemas"), help="the folder of the .avsc files")
     sub.add_parser("settings", help="print the settings (secrets masked) and the configuration table")
     gateway_cli.add_parser(sub)
     dlq_cli.add_parser(sub)
@@ -122,6 +133,9 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     print(f"accepted {report.accepted}, rejected {report.rejected}")
     for reason, count in report.reasons().most_common():
         print(f"  {count:6}  {reason}")
+    if report.accepted == 0:
+        what = f"none of the {report.rejected} records was valid" if report.rejected else "no records found"
+        raise InputError(f"{what} in {', '.join(map(str, args.files))}; nothing was published")
     return 0
 
 
@@ -140,9 +154,11 @@ def _models(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.broker import require_reachable
     from streams import run_worker
 
     settings.require_pseudonym_key()
+    require_reachable(settings.bootstrap)  # else the worker's start-up fails with a traceback
     port = settings.worker_web_port if args.web_port is None else args.web_port
     run_worker(settings, mode=args.mode, web_port=None if port < 0 else port, route=not args.no_router)
     return 0
@@ -240,6 +256,10 @@ def _schemas(settings: Settings, args: argparse.Namespace) -> int:
 
     from jiandu.avro_schemas import all_schemas
 
+    if not args.dir.is_dir():
+        raise InputError(
+            f"schemas folder {args.dir} does not exist; pass --dir with the folder holding the .avsc files"
+        )
     stale = []
     for name, schema in all_schemas().items():
         path = args.dir / f"{name}.avsc"
@@ -266,7 +286,9 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from jiandu.cli.run import run_hub
 
-    return run_hub(settings, sample=args.sample, duration=args.duration)
+    if args.sample is not None and not args.sample.is_file():
+        raise InputError(f"cannot read --sample {args.sample}: no such file (leave --sample out for a generated one)")
+    return run_hub(settings, sample=args.sample, duration=args.duration, verbose=args.verbose)
 
 
 _COMMANDS = {

@@ -71,9 +71,12 @@ class HubProcess:
     def check_alive(self) -> None:
         """Raise with the log tail if the process died."""
         if self._process is not None and self._process.poll() is not None:
+            errors = self.log_errors()
             raise JianduError(
                 f"{self.name} (pid {self._process.pid}) exited with code {self._process.returncode}; "
-                f"first errors:\n{self.log_errors()}\nlast log lines:\n{self.log_tail()}"
+                f"its log is {self.log_path}"
+                + (f"\nfirst errors:\n{errors}" if errors else "")
+                + f"\nlast log lines:\n{self.log_tail(10)}"
             )
 
     def log_tail(self, lines: int = 30) -> str:
@@ -84,11 +87,11 @@ class HubProcess:
             return "(no log)"
 
     def log_errors(self, count: int = 5) -> str:
-        """The first error lines of the log: usually the cause of a crash."""
+        """The first error lines of the log, usually the cause of a crash; empty when there are none."""
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
-            return "(no log)"
+            return ""
         return "\n".join([line for line in lines if "ERROR" in line or "Error:" in line][:count])
 
     def kill(self) -> None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jiandu.cli.arguments import non_negative_float, non_negative_int, port, positive_int
 from jiandu.core.records import CATEGORIES
 from jiandu.errors import ConfigurationError, InputError
 from jiandu.observability import MetricsServer, serve_process_metrics
@@ -47,18 +48,20 @@ def add_parsers(sub: Any) -> None:
     pull.add_argument("--config", type=Path, default=None, help="YAML or TOML sources file (JIANDU_REST_SOURCES)")
     pull.add_argument("--once", action="store_true", help="stop when every source has caught up")
     sim = sub.add_parser("agency-sim", help="serve a simulated agency records API on 127.0.0.1")
-    sim.add_argument("--port", type=int, default=0, help="0: a free port (printed)")
+    sim.add_argument("--port", type=port, default=0, help="port on 127.0.0.1 (0: a free port, printed)")
     sim.add_argument("--records", type=Path, default=None, help="JSON-lines records (default: a generated history)")
     sim.add_argument("--source", action="append", help="serve only this source and its units (repeatable)")
     sim.add_argument(
         "--fault", action="append", help="NAME=VALUE: http_500=3, timeout=1, rate_limit=1, retry_after=2, …"
     )
     sim.add_argument("--seed", type=int, default=7, help="generated history: seed")
-    sim.add_argument("--persons", type=int, default=200, help="generated history: storylines")
-    sim.add_argument("--days", type=int, default=60, help="generated history: days, ending about now")
-    sim.add_argument("--initial", type=int, default=None, help="records visible at start (default: all)")
-    sim.add_argument("--per-second", type=float, default=0.0, help="records appearing each second after that")
-    sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every records request")
+    sim.add_argument("--persons", type=positive_int, default=200, help="generated history: storylines")
+    sim.add_argument("--days", type=positive_int, default=60, help="generated history: days, ending about now")
+    sim.add_argument("--initial", type=non_negative_int, default=None, help="records visible at start (default: all)")
+    sim.add_argument(
+        "--per-second", type=non_negative_float, default=0.0, help="records appearing each second after that"
+    )
+    sim.add_argument("--latency", type=non_negative_float, default=0.0, help="seconds added to every records request")
     sim.add_argument("--token", default=None, help="require Authorization: Bearer TOKEN")
 
 

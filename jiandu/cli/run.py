@@ -19,7 +19,10 @@ webhook deliverer when JIANDU_WEBHOOK_SUBSCRIPTIONS is set. Every process serves
 /metrics, /healthz and /readyz (the adapters running in this process on the
 ``run`` port of JIANDU_METRICS_PORTS).
 
-One line per lead version is printed as leads arrive.
+The terminal shows the addresses, then one line per lead version as leads arrive
+and a short summary every half minute; log lines go to files in the data
+directory (``run.log`` for this process, one file per child), and ``-v`` shows this
+process's on stderr as well. Every port is checked before anything starts.
 """
 
 from __future__ import annotations
@@ -43,14 +46,20 @@ import httpx
 from adapters.jsonl import read_lines
 from consumers.lead_tail import follow_leads, lead_line
 from jiandu.cli.hub import broker_for, catalogue_of, create_topics, new_intake
+from jiandu.cli.ports import hub_listeners, require_free
 from jiandu.cli.processes import HubProcess, WorkerProcess
+from jiandu.cli.run_summary import PushTotals, RunSummary
 from jiandu.observability import serve_process_metrics
+from jiandu.observability.logs import configure_logging
 from jiandu.settings import Settings, kafka_client_config
-from streams import LIVE
 
 __all__ = ["run_hub"]
 
 _REPLAY_SECONDS = 30.0
+_SUMMARY_SECONDS = 30.0
+#: The streams worker's mode (``streams.LIVE``), spelled here: importing ``streams`` would register the
+#: worker's metric families in this process, which would then export worker gauges it never sets.
+_LIVE = "live"
 _PUSHED_CATEGORIES = ("court", "prison")
 _PUSH_BATCH = 20
 _EXAMPLE_EXPORTS = Path(__file__).resolve().parents[2] / "samples" / "exports"
@@ -65,23 +74,27 @@ class SampleFeeds:
     malformed: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-def run_hub(settings: Settings, *, sample: Path | None, duration: float | None) -> int:
+def run_hub(settings: Settings, *, sample: Path | None, duration: float | None, verbose: bool = False) -> int:
     """Run until Ctrl-C (or ``duration`` seconds); stops everything it started."""
     settings.require_pseudonym_key()
+    require_free(hub_listeners(settings))
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    log_file = data_dir / "run.log"
+    configure_logging(settings.log_level, settings.log_format, "run", log_file=log_file, to_stderr=verbose)
+    feeds = split_sample(sample or _generated_sample(data_dir))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with broker_for(settings, log_dir=data_dir) as settings:
         create_topics(settings)
         print(f"broker: {settings.bootstrap}{' (embedded Tansu)' if settings.embedded else ''}")
-        children = _start_children(settings)
+        children = _start_children(settings, log_file)
+        push = PushTotals()
         try:
-            feeds = split_sample(sample or _generated_sample(data_dir))
             with contextlib.ExitStack() as running:
                 _serve_metrics(settings, running)
-                _start_agencies(settings, feeds, stop, running)
-                _print_leads(settings, children, stop, duration)
+                _start_agencies(settings, feeds, push, stop, running)
+                _print_leads(settings, children, RunSummary(push, _SUMMARY_SECONDS), stop, duration)
         except KeyboardInterrupt:
             pass
         finally:
@@ -91,11 +104,11 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None) 
     return 0
 
 
-def _start_children(settings: Settings) -> list[HubProcess]:
+def _start_children(settings: Settings, own_log: Path) -> list[HubProcess]:
     """The streams worker and the consuming side, each a process of its own with a log in the data dir."""
     logs = settings.data_dir
     children: list[HubProcess] = [
-        WorkerProcess(settings, mode=LIVE, log_path=logs / "worker.log", web_port=settings.worker_web_port),
+        WorkerProcess(settings, mode=_LIVE, log_path=logs / "worker.log", web_port=settings.worker_web_port),
         HubProcess(settings, ["alerts"], name="alert router", log_path=logs / "alerts.log"),
         HubProcess(settings, ["archive", "run"], name="archiver", log_path=logs / "archive.log"),
     ]
@@ -113,10 +126,10 @@ def _start_children(settings: Settings) -> list[HubProcess]:
         children.append(HubProcess(settings, ["webhooks", "run"], name="webhooks", log_path=logs / "webhooks.log"))
     for child in children:
         child.start()
-        print(f"{child.name}: pid {child.pid}, log {child.log_path}")
+    started = ", ".join(f"{child.name} (pid {child.pid}, {child.log_path.name})" for child in children)
+    print(f"processes: {started}; logs in {logs} (this one: {own_log.name})")
     print(
-        f"console: http://127.0.0.1:{settings.console_port}/ (sign in as admin, password {password}; "
-        f"users in {users})"
+        f"console: http://127.0.0.1:{settings.console_port}/ (sign in as admin, password {password}; users in {users})"
     )
     return children
 
@@ -184,14 +197,16 @@ def split_sample(sample: Path) -> SampleFeeds:
     return feeds
 
 
-def _start_agencies(settings: Settings, feeds: SampleFeeds, stop: threading.Event, running: Any) -> None:
+def _start_agencies(
+    settings: Settings, feeds: SampleFeeds, push: PushTotals, stop: threading.Event, running: Any
+) -> None:
     from jiandu.cli.restpull import simulated_agencies
 
     running.enter_context(simulated_agencies(settings, feeds.pulled, seconds=_REPLAY_SECONDS))
     print(f"REST pull: {len(feeds.pulled)} records from simulated agency APIs (police, correction, admin, social, …)")
     url, tokens = running.enter_context(_push_api(settings, feeds.pushed))
     print(f"push API: {url} (OpenAPI at {url}/openapi.json), {len(feeds.pushed)} court and prison records")
-    threading.Thread(target=_push, args=(url, tokens, feeds.pushed, stop), daemon=True).start()
+    threading.Thread(target=_push, args=(url, tokens, feeds.pushed, push, stop), daemon=True).start()
     drop = _drop_folder(settings.data_dir)
     if drop is not None:
         print(f"file drop: {drop} (example agency exports, CSV with Chinese headers, GB18030 and UTF-8)")
@@ -216,7 +231,10 @@ def _push_api(settings: Settings, records: list[dict[str, Any]]) -> Iterator[tup
         receipts.close()
 
 
-def _push(url: str, tokens: dict[str, str], records: list[dict[str, Any]], stop: threading.Event) -> None:
+def _push(
+    url: str, tokens: dict[str, str], records: list[dict[str, Any]], totals: PushTotals, stop: threading.Event
+) -> None:
+    """Push the records in batches over the replay period; print the answers added up."""
     by_category: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_category.setdefault(str(record.get("source")).split(":")[0], []).append(record)
@@ -227,7 +245,6 @@ def _push(url: str, tokens: dict[str, str], records: list[dict[str, Any]], stop:
     ]
     batches.sort(key=lambda batch: min(str(r.get("occurred_at")) for r in batch[1]))
     pause = _REPLAY_SECONDS / max(len(batches), 1)
-    totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
     with httpx.Client(timeout=30.0) as client:
         for category, batch in batches:
             if stop.is_set():
@@ -238,12 +255,11 @@ def _push(url: str, tokens: dict[str, str], records: list[dict[str, Any]], stop:
                 headers={"Authorization": f"Bearer {tokens[category]}"},
             )
             if answer.status_code == 200:
-                for key in totals:
-                    totals[key] += answer.json()[key]
+                totals.add(answer.json())
             else:
                 print(f"push API answered {answer.status_code}: {answer.text[:200]}", file=sys.stderr)
             time.sleep(pause)
-    print(f"push API: {totals['accepted']} accepted, {totals['rejected']} rejected (dead-lettered)", flush=True)
+    print(totals.line(), flush=True)
 
 
 def _drop_folder(data_dir: Path) -> Path | None:
@@ -283,7 +299,11 @@ def _submit_malformed(settings: Settings, lines: list[tuple[str, bytes]]) -> Non
 
 
 def _print_leads(
-    settings: Settings, children: list[HubProcess], stop: threading.Event, duration: float | None
+    settings: Settings,
+    children: list[HubProcess],
+    summary: RunSummary,
+    stop: threading.Event,
+    duration: float | None,
 ) -> None:
     deadline = None if duration is None else time.monotonic() + duration
     catalogue = catalogue_of(settings)
@@ -291,9 +311,14 @@ def _print_leads(
     def should_stop() -> bool:
         for child in children:
             child.check_alive()
+        if summary.due():
+            print(summary.line(), flush=True)
         return stop.is_set() or (deadline is not None and time.monotonic() > deadline)
 
-    print("leads (Ctrl-C stops the hub):")
-    for lead in follow_leads(kafka_client_config(settings), catalogue.leads, settings.partitions, should_stop):
-        print(lead_line(lead), flush=True)
-        sys.stdout.flush()
+    print(f"leads (Ctrl-C stops the hub; log lines in {settings.data_dir}/*.log):", flush=True)
+    try:
+        for lead in follow_leads(kafka_client_config(settings), catalogue.leads, settings.partitions, should_stop):
+            summary.lead(lead.status)
+            print(lead_line(lead), flush=True)
+    finally:
+        print(summary.line(), flush=True)

@@ -15,6 +15,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jiandu.cli.arguments import positive_int
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import ConfigurationError
 from jiandu.observability import MetricsServer, serve_process_metrics
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> None:
         action.add_argument("--group", default=argparse.SUPPRESS, help="the deliverer whose dead letters to use")
         action.add_argument("--subscription", default=None, help="only this subscription id")
         action.add_argument("--lead", default=None, help="only this lead_id")
-    redeliver.add_argument("--attempts", type=int, default=1, help="attempts per delivery (backoff between)")
+    redeliver.add_argument("--attempts", type=positive_int, default=1, help="attempts per delivery (backoff between)")
 
 
 def store_path(settings: Settings, group: str) -> Path:

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 __all__ = ["IdNumberMask", "JsonLinesFormatter", "configure_logging", "logging_config", "mask_id_numbers"]
@@ -20,6 +21,9 @@ __all__ = ["IdNumberMask", "JsonLinesFormatter", "configure_logging", "logging_c
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])|(?<!\d)\d{15}(?!\d)")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _CHATTY = ("kafka", "aiokafka", "httpx", "uvicorn", "uvicorn.access", "uvicorn.error")
+#: kafka-python's own timing diagnostic ("Task … ran for 0.108s (>0.100s threshold). It is blocking the event
+#: loop"): a WARNING whenever the machine is busy, about the client's internals, nothing a user can act on
+_DIAGNOSTICS = ("kafka.net.selector",)
 
 
 def mask_id_numbers(text: str) -> str:
@@ -64,28 +68,48 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def logging_config(level: str, log_format: str, process: str) -> dict[str, Any]:
-    """A :func:`logging.config.dictConfig` for the hub's processes (Faust's worker takes one too)."""
+def logging_config(
+    level: str, log_format: str, process: str, *, log_file: Path | None = None, to_stderr: bool = True
+) -> dict[str, Any]:
+    """A :func:`logging.config.dictConfig` for the hub's processes (Faust's worker takes one too).
+
+    ``log_file``: also append to this file; ``to_stderr=False`` with a file keeps the
+    terminal for what the command prints (``jiandu run``: addresses, leads, summaries).
+    """
     formatter: dict[str, Any] = (
         {"()": JsonLinesFormatter, "process": process} if log_format == "json" else {"format": _TEXT_FORMAT}
     )
     quiet = max(logging.WARNING, logging.getLevelName(level.upper()))
+    handlers: dict[str, dict[str, Any]] = {}
+    if to_stderr or log_file is None:
+        handlers["default"] = {"class": "logging.StreamHandler", "formatter": "default", "filters": ["mask"]}
+    if log_file is not None:
+        handlers["file"] = {
+            "class": "logging.FileHandler",
+            "filename": str(log_file),
+            "encoding": "utf-8",
+            "formatter": "default",
+            "filters": ["mask"],
+        }
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"mask": {"()": IdNumberMask}},
         "formatters": {"default": formatter},
-        "handlers": {
-            "default": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["mask"]},
-        },
-        "root": {"level": level.upper(), "handlers": ["default"]},
+        "handlers": handlers,
+        "root": {"level": level.upper(), "handlers": list(handlers)},
         # per-connection and per-request INFO lines of the client libraries drown the hub's own
-        "loggers": {name: {"level": logging.getLevelName(quiet)} for name in _CHATTY},
+        "loggers": {
+            **{name: {"level": logging.getLevelName(quiet)} for name in _CHATTY},
+            **{name: {"level": "ERROR"} for name in _DIAGNOSTICS},
+        },
     }
 
 
-def configure_logging(level: str, log_format: str, process: str) -> None:
-    """Set up the root logger (text or JSON lines, ID numbers masked)."""
+def configure_logging(
+    level: str, log_format: str, process: str, *, log_file: Path | None = None, to_stderr: bool = True
+) -> None:
+    """Set up the root logger (text or JSON lines, ID numbers masked; see :func:`logging_config`)."""
     import logging.config
 
-    logging.config.dictConfig(logging_config(level, log_format, process))
+    logging.config.dictConfig(logging_config(level, log_format, process, log_file=log_file, to_stderr=to_stderr))

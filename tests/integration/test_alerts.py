@@ -11,6 +11,7 @@ from types import ModuleType
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from prometheus_client import REGISTRY
 
 from consumers._group import GroupOptions
 from consumers.alerts import AlertRouter
@@ -120,6 +121,7 @@ def test_a_lead_that_escalates_stays_on_its_earlier_severity_topic(
     escalated = lead_version(1, 2, severity="HIGH", model_id="M01")
     resolved = lead_version(1, 3, severity="HIGH", model_id="M01", status="RESOLVED")
     steady = lead_version(2, 1, severity="LOW", model_id="M01")
+    routed_before = {kind: _routed(kind) for kind in ("department", "severity")}
     for versions in ([medium, steady], [escalated, resolved]):  # a restart of the router in between
         publish_leads(broker.bootstrap, catalogue.leads, versions)
         router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20), history=history)
@@ -145,3 +147,12 @@ def test_a_lead_that_escalates_stays_on_its_earlier_severity_topic(
     assert versions_on("MEDIUM") == seen(medium, escalated, resolved)
     assert versions_on("HIGH") == seen(escalated, resolved)
     assert versions_on("LOW") == seen(steady)
+    # what jiandu_alerts_routed_total's help says: one department copy per version, a severity copy per
+    # severity topic, so the escalated lead's two later versions count twice under severity
+    routed = {kind: _routed(kind) - n for kind, n in routed_before.items()}
+    assert routed == {"department": 4, "severity": 6}
+
+
+def _routed(kind: str) -> float:
+    """This process's jiandu_alerts_routed_total of one kind (the routers above run in it)."""
+    return REGISTRY.get_sample_value("jiandu_alerts_routed_total", {"kind": kind}) or 0.0

@@ -1,5 +1,6 @@
 """`jiandu run`: a newcomer sees leads printed and in the console within a minute, every process
-answers /metrics, /healthz and /readyz, and everything stops cleanly."""
+answers /metrics, /healthz and /readyz, and everything stops cleanly. The terminal shows the
+addresses, the lead lines and short summaries; the log lines go to files."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def test_run_shows_leads_in_the_console_within_a_minute_and_stops_what_it_starte
         [sys.executable, "-m", "jiandu.cli", "run", "--duration", str(DURATION)],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,  # what a terminal shows: both
         text=True,
     )
     output = _Output(process)
@@ -77,12 +78,16 @@ def test_run_shows_leads_in_the_console_within_a_minute_and_stops_what_it_starte
         assert leads_seen - started < 60, f"leads reached the console {leads_seen - started:.0f} s after the start"
         for port in [ports["worker"], *metrics.values()]:
             _assert_healthy(port)
+        # the worker alone measures the dead-letter topic; the adapters' process must not export a false 0
+        assert "jiandu_dead_letter_messages " in httpx.get(f"http://127.0.0.1:{ports['worker']}/metrics").text
+        assert "jiandu_dead_letter_messages" not in httpx.get(f"http://127.0.0.1:{metrics['run']}/metrics").text
         process.wait(timeout=DURATION + 60)
     finally:
         _stop(process)
     output.join(timeout=10)
     assert process.returncode == 0, "\n".join(output.lines[-40:])
     _assert_leads_printed("\n".join(output.lines))
+    _assert_quiet_terminal(output.lines, tmp_path / "data")
     for port in [*ports.values(), *metrics.values()]:
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served after jiandu run ended"
@@ -140,6 +145,27 @@ def _assert_leads_printed(stdout: str) -> None:
     assert len({line[1:4] for line in leads}) >= 8, "leads of many models"
     assert "社区矫正" in stdout and "刑事拘留" in stdout
     # data arrived the three ways: REST pull, the push API and the file drop
-    assert re.search(r"push API: [1-9]\d* accepted, [1-9]\d* rejected", stdout), stdout[-2000:]
+    # the sample puts rejected records on every way in, whatever the date (tests/unit/test_simulate.py)
+    pushed = r"push API: [1-9]\d* accepted, \d+ duplicates? \(already sent\), [1-9]\d* rejected"
+    assert re.search(pushed, stdout), stdout[-2000:]
     assert re.search(r"file drop: 10 files, [1-9]\d* accepted, 13 dead-lettered", stdout), stdout[-2000:]
     assert re.search(r"REST pull: [1-9]\d* records", stdout)
+
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING) |^(INFO|WARNING):|^\{\"ts\"")
+_SUMMARY = re.compile(
+    r"^\[\d+:\d\d\] records: [1-9]\d* accepted, [1-9]\d* dead-lettered, \d+ duplicates ignored · "
+    r"leads: [1-9]\d* versions \(\d+ OPEN"
+)
+
+
+def _assert_quiet_terminal(lines: list[str], data_dir: Path) -> None:
+    """Addresses, lead lines, summaries; no log line (they are in the data dir's files)."""
+    logged = [line for line in lines if _LOG_LINE.search(line) or "kafka." in line or "Traceback" in line]
+    assert logged == [], "log lines on the terminal:\n" + "\n".join(logged[:20])
+    assert not any("blocking the event loop" in line for line in lines)
+    summaries = [line for line in lines if _SUMMARY.search(line)]
+    assert len(summaries) >= 2, "a summary every 30 s and one at the end:\n" + "\n".join(lines[-20:])
+    other = [line for line in lines if not line.startswith("[M") and line not in summaries]
+    assert len(other) <= 12, "the terminal is for addresses, leads and summaries:\n" + "\n".join(other)
+    assert " INFO " in (data_dir / "run.log").read_text(encoding="utf-8"), "the log lines went to run.log"

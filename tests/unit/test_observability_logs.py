@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,21 @@ def test_configure_logging_writes_masked_json_lines_from_a_real_process() -> Non
     ], "one JSON object per line; httpx's INFO lines are quietened"
     assert f"KeyError: '{MASK}'" in entries[1]["exc"]
     assert ID_18 not in done.stderr and ID_15 not in done.stderr
+
+
+def test_a_log_file_without_stderr_keeps_the_terminal_clean_and_still_masks(tmp_path: Path) -> None:
+    """`jiandu run` logs to data/run.log only (its terminal is for addresses, leads and summaries)."""
+    log_file = tmp_path / "run.log"
+    script = (
+        "import logging; from jiandu.observability.logs import configure_logging; "
+        f"configure_logging('info', 'text', 'run', log_file=__import__('pathlib').Path({str(log_file)!r}), "
+        "to_stderr=False); "
+        f"logging.getLogger('jiandu.test').info('person %s seen', {ID_18!r}); "
+        "logging.getLogger('kafka.net.selector').warning('blocking the event loop')"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""
+    written = log_file.read_text(encoding="utf-8")
+    assert f"INFO jiandu.test person {MASK} seen" in written and ID_18 not in written
+    assert "blocking the event loop" not in written, "kafka-python's timing diagnostic is not for users"

@@ -18,7 +18,9 @@ __all__ = [
 
 ALERTS_ROUTED = Counter(
     "jiandu_alerts_routed_total",
-    "Lead versions copied to alert topics, by kind of topic (department, severity).",
+    "Lead versions copied to alert topics, by kind of topic (department, severity). severity can exceed "
+    "department: a lead that changed severity is copied to the topics of its current and earlier severities "
+    "(one department copy, several severity copies).",
     ["kind"],
 )
 WEBHOOK_DELIVERIES = Counter(
