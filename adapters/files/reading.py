@@ -14,10 +14,11 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import json
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from jiandu.core.jsoninput import JsonInputError, parse_json
 
 __all__ = ["FileFingerprint", "Row", "csv_cells", "csv_header", "fingerprint", "read_rows"]
 
@@ -148,9 +149,9 @@ def _json_row(line: _Line, encoding: str) -> Row:
     if not line.valid:
         return Row(line.number, line.number, line.raw, problem=f"line {line.number} is not valid {encoding} text")
     try:
-        cells = json.loads(line.text)
-    except json.JSONDecodeError as exc:
-        return Row(line.number, line.number, line.raw, problem=f"not valid JSON: {exc}")
+        cells = parse_json(line.text)
+    except JsonInputError as exc:
+        return Row(line.number, line.number, line.raw, problem=str(exc))
     if not isinstance(cells, dict):
         return Row(line.number, line.number, line.raw, problem="a JSON line must be an object of column: value")
     return Row(line.number, line.number, line.raw, cells)

@@ -17,7 +17,6 @@ and status class, and timed (a 429 also by the limit it hit, in
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -34,6 +33,7 @@ from adapters.gateway.batch import PushIntake
 from adapters.gateway.credentials import Agency, AgencyRegistry
 from adapters.gateway.openapi import BATCH_PATH, openapi_document
 from adapters.gateway.ratelimit import AgencyThrottle, RateLimits, Throttled
+from jiandu.core.jsoninput import JsonInputError, parse_json
 from jiandu.errors import BrokerError, DeliveryError
 from jiandu.observability.labels import status_class
 from jiandu.observability.metrics.adapters import GATEWAY_REQUEST_SECONDS, GATEWAY_REQUESTS, GATEWAY_THROTTLED
@@ -103,7 +103,8 @@ def create_app(
         except (DeliveryError, BrokerError) as exc:
             _log.error("request %s of %s: broker did not confirm: %s", request_id, agency.id, exc)
             message = f"the broker did not confirm the records ({exc}); nothing was accepted, send them again"
-            return JSONResponse({"error": "broker_unavailable", "message": message}, 503)
+            retry = str(push.retry_after)
+            return JSONResponse({"error": "broker_unavailable", "message": message}, 503, {"Retry-After": retry})
         body = result.to_json()
         _log.info(
             "request %s of %s: %d accepted, %d duplicate, %d rejected",
@@ -167,9 +168,9 @@ async def _records(request: Request, limits: Limits) -> list[Any]:
         raise _Refused(415, "unsupported_media_type", f"send application/json, not {content_type}")
     body = await _body(request, limits.max_request_bytes)
     try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _Refused(400, "invalid_json", f"the body is not valid UTF-8 JSON: {exc}") from None
+        document = parse_json(body)
+    except JsonInputError as exc:
+        raise _Refused(400, "invalid_json", f"the body is not strict UTF-8 JSON: {exc}") from None
     records = document.get("records") if isinstance(document, dict) else None
     if not isinstance(records, list):
         raise _Refused(400, "invalid_request", 'the body must be a JSON object {"records": [ ... ]}')

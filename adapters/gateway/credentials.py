@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from jiandu.core.records import CATEGORIES, RECORD_TYPES
+from jiandu.core.validation import jurisdiction_outside_source
 from jiandu.errors import ConfigurationError
 
 __all__ = [
@@ -90,6 +91,9 @@ class Agency:
                 f"{REFUSED} {self.id}: a {self.category} agency submits {self.category}.* types, not {record_type}"
             )
             return Refusal("type", "type_not_allowed", message)
+        outside = jurisdiction_outside_source(record)
+        if outside is not None:
+            return Refusal("jurisdiction", "jurisdiction_not_allowed", f"{REFUSED} {self.id}: {outside}")
         return None
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ __all__ = ["BATCH_PATH", "POLICY_RULES", "openapi_document"]
 
 BATCH_PATH = "/api/v1/records:batch"
 #: Rules of the gateway's own policy, besides the validation rules of :data:`producers.rules.RULES`.
-POLICY_RULES = ("source_not_allowed", "type_not_allowed")
+POLICY_RULES = ("source_not_allowed", "type_not_allowed", "jurisdiction_not_allowed")
 
 _REF = "#/components/schemas/"
 

@@ -15,7 +15,6 @@ holds raw ID numbers) and never the token. Every answer is counted by status cla
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import random
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 
 from adapters.rest.config import SourceConfig
+from jiandu.core.jsoninput import JsonInputError, parse_json
 from jiandu.errors import JianduError
 from jiandu.observability.labels import source_label, status_class
 from jiandu.observability.metrics.adapters import ADAPTER_RETRIES, AGENCY_API_RESPONSES
@@ -210,11 +210,9 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 def _page(body: bytes, attempt: int) -> AgencyPage:
     """Check the shape of a records page; a broken one is worth a retry (proxies and gateways garble bodies)."""
     try:
-        value = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise _Retry(f"body is not JSON ({len(body)} bytes, broken at byte {exc.pos})") from None
-    except UnicodeDecodeError as exc:
-        raise _Retry(f"body is not UTF-8 ({len(body)} bytes, broken at byte {exc.start})") from None
+        value = parse_json(body)
+    except JsonInputError as exc:
+        raise _Retry(f"body is not JSON ({len(body)} bytes): {exc}") from None
     if not isinstance(value, dict) or not isinstance(value.get("records"), list):
         raise _Retry("body is not a records page (no `records` list)")
     token, cursor = value.get("next_page_token"), value.get("cursor")

@@ -47,8 +47,10 @@ def create_topics(settings: Settings) -> list[str]:
     )
 
 
-def new_intake(settings: Settings, *, adapter: str) -> tuple[KafkaPublisher, RecordIntake]:
-    """A publisher and the shared intake on it."""
-    publisher = KafkaPublisher(kafka_client_config(settings))
+def new_intake(
+    settings: Settings, *, adapter: str, confirm_timeout: float | None = None
+) -> tuple[KafkaPublisher, RecordIntake]:
+    """A publisher and the shared intake on it (``confirm_timeout``: see :class:`KafkaPublisher`)."""
+    publisher = KafkaPublisher(kafka_client_config(settings), confirm_timeout=confirm_timeout)
     intake = RecordIntake(publisher, catalogue_of(settings), settings.pseudonym_key_bytes, adapter=adapter)
     return publisher, intake
