@@ -7,6 +7,17 @@ Layout of the drop folder::
         刑事判决_20240301.csv.done     optional marker: the export is complete
         done/                         processed files, sealed (<name>.sealed), each with <name>.receipt.json
         unmatched/                    complete files no mapping applies to, with a receipt saying why
+        refused/                      files the hub will not read, with a receipt saying why
+
+**Hostile input.** An export larger than ``max_file_bytes`` is refused unread; a row
+longer than ``row_limits.row_bytes`` or with a cell longer than ``row_limits.field_chars``
+is dead-lettered (its payload cut to the row limit) and the file read on; a file whose
+processing fails for any reason other than the broker is refused with its receipt, so
+one file never stops the others. Symbolic links are never followed: a linked source
+folder is skipped (with a warning), a linked file is moved (the link itself) to
+``refused/``, files are opened with ``O_NOFOLLOW``, nothing resolving outside the drop
+folder is read, and a ``done/``, ``unmatched/`` or ``refused/`` that is a link is not
+moved into.
 
 **Complete.** A file is taken when ``<name>.done`` exists, or when its size and
 change time have not changed for ``settle_seconds`` while this process watched
@@ -39,6 +50,7 @@ failed (no single mapping, unreadable), the last file done, the last checkpoint.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -48,15 +60,16 @@ from pathlib import Path
 
 from adapters.files.completion import MARKER_SUFFIX, CompletionWatch
 from adapters.files.convert import RowMapper
-from adapters.files.filing import DONE, RECEIPT_SUFFIX, UNMATCHED, Receipt, file_done, set_aside
+from adapters.files.filing import DONE, RECEIPT_SUFFIX, REFUSED, UNMATCHED, Receipt, file_done, set_aside
 from adapters.files.letters import RowPayloads
 from adapters.files.mapping import FormatMapping
-from adapters.files.reading import FileFingerprint, Row, csv_header, fingerprint, read_rows
+from adapters.files.reading import FileFingerprint, Row, RowLimits, csv_header, fingerprint, read_rows
 from adapters.files.retention import DoneFolders
 from adapters.files.sealed import FileSeal
 from adapters.files.state import CheckpointStore, Progress
+from jiandu.core.idscan import mask_id_numbers
 from jiandu.core.timeutil import format_cst, utc_now_ms
-from jiandu.errors import InputError
+from jiandu.errors import BrokerError, DeliveryError, InputError
 from jiandu.observability.labels import source_label
 from jiandu.observability.metrics.adapters import ADAPTER_CHECKPOINT, ADAPTER_LAST_SUCCESS, FILES_PROCESSED
 from producers import RecordIntake
@@ -109,9 +122,12 @@ class FileDrop:
         seal: FileSeal | None = None,
         retention_days: int = 0,
         housekeeping_seconds: float = 3600.0,
+        max_file_bytes: int = 268_435_456,
+        row_limits: RowLimits | None = None,
     ) -> None:
         """``seal`` stores processed files sealed (without it they stay in clear: development only);
-        ``retention_days`` after processing they are deleted with their receipts (0: kept forever)."""
+        ``retention_days`` after processing they are deleted with their receipts (0: kept forever);
+        ``max_file_bytes`` and ``row_limits``: the limits of one export and one row (see Hostile input)."""
         if confirm_every < 1:
             raise ValueError("confirm_every must be at least 1")
         self._drop = drop
@@ -126,6 +142,10 @@ class FileDrop:
         self._done = DoneFolders(drop, seal, retention_days)
         self._housekeeping = housekeeping_seconds
         self._next_housekeeping = float("-inf")
+        self._max_file_bytes = max_file_bytes
+        self._row_limits = row_limits or RowLimits()
+        self._skipped_links: set[Path] = set()
+        self._given_up: dict[Path, tuple[int, int, int]] = {}
         if seal is None:
             log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
 
@@ -139,7 +159,11 @@ class FileDrop:
             self.housekeep_if_due()
             ready, settling = self.poll()
             for file in ready:
-                receipt = self.process(file, stop)
+                try:
+                    receipt = self.process(file, stop)
+                except InputError as exc:  # unreadable now (permissions, changed while read): not a reason to stop
+                    self._give_up(file, exc)
+                    continue
                 if receipt is None:
                     return
                 yield receipt
@@ -170,10 +194,29 @@ class FileDrop:
         mapper = RowMapper(*matches[0])
         source = _source_of(file, mapper)
         try:
+            size = file.path.lstat().st_size
+        except OSError as exc:
+            raise InputError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
+        if size > self._max_file_bytes:
+            FILES_PROCESSED.labels(source, _FAILED).inc()
+            return self._refuse(
+                file, f"{size} bytes: more than {self._max_file_bytes} (JIANDU_FILEDROP_MAX_FILE_BYTES)"
+            )
+        try:
             progress = self._convert(file, mapper, source, stop or threading.Event())
         except InputError:
             FILES_PROCESSED.labels(source, _FAILED).inc()
             raise
+        except (DeliveryError, BrokerError):
+            raise  # the broker, not the file: the file stays and resumes from its checkpoint
+        except Exception as exc:  # an input never stops the adapter: this file is set aside, the others go on
+            log.exception("%s: failed part-way; moved to %s/", file.origin, REFUSED)
+            FILES_PROCESSED.labels(source, _FAILED).inc()
+            problem = f"failed part-way ({type(exc).__name__}: {mask_id_numbers(str(exc))[:500]})"
+            try:
+                return self._refuse(file, problem)
+            except (OSError, InputError) as moving:
+                raise InputError(f"{problem}; and it cannot be moved aside: {moving}") from exc
         if progress is None:
             return None
         receipt = self._finish(file, progress)
@@ -191,11 +234,54 @@ class FileDrop:
         return progress if self._send_rows(file, content, mapper, progress, stop, source) else None
 
     def _candidates(self) -> list[Path]:
-        """Export files in the source folders."""
+        """Export files in the source folders; links are never followed (linked files are refused)."""
         if not self._drop.is_dir():
             raise InputError(f"the drop folder {self._drop} does not exist")
-        folders = sorted(p for p in self._drop.iterdir() if p.is_dir() and not p.name.startswith("."))
-        return [path for folder in folders for path in folder.iterdir() if _takeable(path)]
+        root = self._drop.resolve()
+        folders = []
+        for folder in sorted(p for p in self._drop.iterdir() if not p.name.startswith(".")):
+            if folder.is_symlink() or (folder.is_dir() and not folder.resolve().is_relative_to(root)):
+                self._skip_link(folder)
+            elif folder.is_dir():
+                folders.append(folder)
+        files = []
+        for path in (path for folder in folders for path in folder.iterdir() if _takeable_name(path.name)):
+            if path.is_symlink() or not path.resolve().is_relative_to(root):
+                self._refuse(DropFile(path), "a symbolic link (or a path outside the drop folder): never followed")
+            elif path.is_file() and not self._still_given_up(path):
+                files.append(path)
+        return files
+
+    def _still_given_up(self, path: Path) -> bool:
+        given_up = self._given_up.get(path)
+        try:
+            return given_up is not None and given_up == _identity(path)
+        except OSError:
+            return True
+
+    def _give_up(self, file: DropFile, exc: InputError) -> None:
+        """Leave a file that cannot be read or moved now, until it changes (or the file drop restarts)."""
+        log.error("%s: %s; left where it is until it changes or the file drop restarts", file.origin, exc)
+        with contextlib.suppress(OSError):
+            self._given_up[file.path] = _identity(file.path)
+
+    def _skip_link(self, folder: Path) -> None:
+        if folder not in self._skipped_links:
+            self._skipped_links.add(folder)
+            log.warning("%s is a symbolic link or lies outside the drop folder: skipped, never followed", folder)
+
+    def _refuse(self, file: DropFile, problem: str) -> Receipt:
+        log.error("%s: %s; moved to %s/", file.origin, problem, REFUSED)
+        document = {
+            "folder": file.folder,
+            "file": file.path.name,
+            "problem": problem,
+            "finished_at": format_cst(utc_now_ms()),
+        }
+        receipt = set_aside(file.path, document, REFUSED)
+        if not file.marker.is_symlink():
+            file.marker.unlink(missing_ok=True)
+        return receipt
 
     def _start(self, file: DropFile, content: FileFingerprint, mapping: FormatMapping) -> Progress:
         progress = self._checkpoints.load(file.folder, content.sha256)
@@ -238,6 +324,7 @@ class FileDrop:
             delimiter=mapping.delimiter,
             skip_lines=mapping.skip_lines,
             after_line=progress.line,
+            limits=self._row_limits,
         )
         try:
             for row in rows:
@@ -337,10 +424,15 @@ class _Batch:
         ADAPTER_CHECKPOINT.mark(_ADAPTER, self._source)
 
 
-def _takeable(path: Path) -> bool:
-    name = path.name
+def _identity(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is written or replaced: inode, size, change time."""
+    status = path.lstat()
+    return status.st_ino, status.st_size, status.st_ctime_ns
+
+
+def _takeable_name(name: str) -> bool:
     hidden = name.startswith((".", "~$"))
-    return not hidden and not name.endswith(_NEVER_TAKEN) and path.is_file()
+    return not hidden and not name.endswith(_NEVER_TAKEN)
 
 
 def _source_of(file: DropFile, mapper: RowMapper | None = None) -> str:

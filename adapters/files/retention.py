@@ -68,8 +68,10 @@ class DoneFolders:
         if not self._drop.is_dir():
             return
         for source in sorted(self._drop.iterdir()):
-            if not source.name.startswith(".") and (source / DONE).is_dir():
-                yield source / DONE
+            done = source / DONE
+            linked = source.is_symlink() or done.is_symlink()  # never sealed or deleted through a link
+            if not source.name.startswith(".") and not linked and done.is_dir():
+                yield done
 
     def _seal_leftover(self, clear: Path) -> Path | None:
         assert self._seal is not None
@@ -127,7 +129,10 @@ def _leftovers(folder: Path) -> list[Path]:
     return [
         path
         for path in sorted(folder.iterdir())
-        if path.is_file() and not path.name.startswith(".") and not path.name.endswith((SEALED_SUFFIX, RECEIPT_SUFFIX))
+        if path.is_file()
+        and not path.is_symlink()
+        and not path.name.startswith(".")
+        and not path.name.endswith((SEALED_SUFFIX, RECEIPT_SUFFIX))
     ]
 
 

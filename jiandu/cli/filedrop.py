@@ -87,6 +87,7 @@ def _mappings(paths: list[Path] | None) -> list[Any]:
 
 def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metrics: MetricsServer | None) -> int:
     from adapters.files import FileDrop, FileSeal
+    from adapters.files.reading import RowLimits
     from jiandu.cli.hub import new_intake
 
     stop = threading.Event()
@@ -103,6 +104,8 @@ def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metr
                 confirm_every=args.confirm_every,
                 seal=FileSeal(settings.pseudonym_key_bytes),
                 retention_days=settings.filedrop_retention_days,
+                max_file_bytes=settings.filedrop_max_file_bytes,
+                row_limits=RowLimits(settings.filedrop_max_row_bytes, settings.filedrop_max_field_chars),
             )
             print(f"file drop {args.drop}: {len(mappings)} mappings", flush=True)
             if metrics is not None:
