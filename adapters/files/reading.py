@@ -147,8 +147,8 @@ def csv_cells(header: str, row: str, delimiter: str = ",") -> tuple[dict[str, ob
 
     How a dead-lettered row is re-mapped: the same reading as :func:`read_rows`.
     """
-    columns = _header_cells(header, delimiter)
     try:
+        columns = _header_cells(header, delimiter)
         values = next(csv.reader((line + "\n" for line in row.split("\n")), delimiter=delimiter), [])
     except csv.Error as exc:
         return {}, f"csv: {exc}"
@@ -249,7 +249,10 @@ def _csv_rows(lines: Iterator[_Line], encoding: str, delimiter: str, skip_lines:
     header_line = next((line for line in lines if line.number > skip_lines), None)
     if header_line is None:
         return
-    header = _header_cells(header_line.text, delimiter)
+    try:
+        header, header_problem = _header_cells(header_line.text, delimiter), None
+    except csv.Error as exc:  # e.g. a bare carriage return: every row is then a problem, none a crash
+        header, header_problem = [], f"csv: the header (line {header_line.number}) cannot be read: {exc}"
     feed = _Feed(lines, after_line)
     reader = csv.reader(feed, delimiter=delimiter)
     while True:
@@ -264,7 +267,8 @@ def _csv_rows(lines: Iterator[_Line], encoding: str, delimiter: str, skip_lines:
         if any(line.length >= 0 for line in taken):
             yield _row(taken, header, [], _too_long(next(line for line in taken if line.length >= 0)))
         elif any(v.strip() for v in values):
-            yield _row(taken, header, values, _csv_problem(taken, header_line, header, values, encoding))
+            problem = header_problem or _csv_problem(taken, header_line, header, values, encoding)
+            yield _row(taken, header, values, problem)
 
 
 def _csv_problem(
