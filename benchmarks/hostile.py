@@ -93,6 +93,10 @@ class Hostile:
             rng.choice(self._mutations)(record)
         return record
 
+    def types(self) -> list[str]:
+        """The record types there are valid records of."""
+        return sorted(self._base)
+
     @property
     def random(self) -> random.Random:
         """The seeded random source (for callers mutating files alongside)."""

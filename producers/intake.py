@@ -9,6 +9,7 @@ event or the dead letter, as the report counts them (``producers.counting``).
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,6 +27,8 @@ from jiandu.topics import TopicCatalogue
 from producers.counting import Flow, IntakeCounters
 from producers.publisher import KafkaPublisher
 from producers.rules import field_and_rule
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -165,6 +168,10 @@ class RecordIntake:
             return Prepared(origin, raw, record, rejection=_rejection(origin, exc.reason, record))
         except SchemaError as exc:  # validation should have caught it; still, never crash on one record
             return Prepared(origin, raw, record, rejection=_rejection(origin, f"cannot be encoded: {exc}", record))
+        except Exception as exc:  # a defect of ours must not stop an adapter: dead-lettered, and logged to be fixed
+            _log.exception("%s: validation failed unexpectedly (a defect): dead-lettered", mask_id_numbers(origin))
+            reason = f"cannot be processed: {type(exc).__name__} (a defect of the hub, reported; re-submit after a fix)"
+            return Prepared(origin, raw, record, rejection=_rejection(origin, reason, record))
         if len(value) > MAX_EVENT_BYTES:
             reason = f"record: too large when encoded ({len(value)} bytes, at most {MAX_EVENT_BYTES}): split it"
             return Prepared(origin, raw, record, rejection=_rejection(origin, reason, record))

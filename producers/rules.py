@@ -49,6 +49,7 @@ _WHOLE_RULES: tuple[tuple[str, str], ...] = (
     ("not valid JSON", "json"),
     ("a record must be a JSON object", "json_object"),
     ("cannot be encoded", "encoding"),
+    ("cannot be processed", "defect"),
 )
 
 #: Every rule :func:`field_and_rule` can name, plus ``invalid`` for a reason it does not recognise.

@@ -207,10 +207,15 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+_PAGE_DEPTH = 1024
+
+
 def _page(body: bytes, attempt: int) -> AgencyPage:
     """Check the shape of a records page; a broken one is worth a retry (proxies and gateways garble bodies)."""
     try:
-        value = parse_json(body)
+        # a page is checked only against the parser's own limit: one record nested too deeply is that
+        # record's problem (the poller dead-letters it), not a reason to refuse the page and stall the feed
+        value = parse_json(body, max_depth=_PAGE_DEPTH)
     except JsonInputError as exc:
         raise _Retry(f"body is not JSON ({len(body)} bytes): {exc}") from None
     if not isinstance(value, dict) or not isinstance(value.get("records"), list):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import orjson
 
-__all__ = ["MAX_DEPTH", "JsonInputError", "parse_json"]
+__all__ = ["MAX_DEPTH", "JsonInputError", "nests_deeper_than", "parse_json"]
 
 #: The deepest nesting of arrays and objects accepted in one document.
 MAX_DEPTH = 32
@@ -35,6 +35,11 @@ def parse_json(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> object:
     if _deeper_than(document, max_depth):
         raise JsonInputError(f"not valid JSON: arrays and objects nested deeper than {max_depth} levels")
     return document
+
+
+def nests_deeper_than(document: object, limit: int = MAX_DEPTH) -> bool:
+    """True when arrays and objects in ``document`` nest more than ``limit`` levels."""
+    return _deeper_than(document, limit)
 
 
 def _deeper_than(document: object, limit: int) -> bool:

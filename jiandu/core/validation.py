@@ -197,10 +197,10 @@ def _decimal(raw: object, spec: FieldSpec, _: _Context | None) -> Decimal:
         raise RecordError(f"not a decimal: {raw!r}")
     if value < 0:
         raise RecordError(f"must not be negative, got {raw}")
+    if value > MAX_DECIMAL:  # before quantize, which cannot take a value beyond the context's precision (1e308)
+        raise RecordError(f"beyond decimal(18,2): {raw}")
     if value != value.quantize(_CENT, rounding="ROUND_DOWN"):
         raise RecordError(f"more than two decimal places: {raw}")
-    if value > MAX_DECIMAL:
-        raise RecordError(f"beyond decimal(18,2): {raw}")
     return value.quantize(_CENT)
 
 

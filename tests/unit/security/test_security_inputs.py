@@ -1,0 +1,69 @@
+"""Hostile values the fuzz runs found or the report named: each a clear rejection, never an exception."""
+
+from __future__ import annotations
+
+import pytest
+
+from jiandu.core.identity import Pseudonymiser
+from jiandu.core.jsoninput import MAX_DEPTH, JsonInputError, nests_deeper_than, parse_json
+from jiandu.core.validation import to_event
+from jiandu.errors import RecordError
+from tests.unit.security.test_security_id_in_text import VALID
+
+
+@pytest.mark.parametrize("value", [1e308, "1e308", "9" * 5000, 10**40])
+def test_a_huge_decimal_is_beyond_range_not_a_crash(value: object) -> None:
+    record = {**VALID["admin.penalty_decided"], "amount_cny": value}
+    with pytest.raises(RecordError, match="amount_cny: beyond decimal"):
+        to_event(record, Pseudonymiser(b"k"), 0)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"[" * 100_000, "depth limit exceeded"),
+        (b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", f"nested deeper than {MAX_DEPTH} levels"),
+        (b'{"a": 1e400}', "infinity"),
+        (b'{"a": NaN}', "not valid JSON"),
+        (b'{"a": "\\ud800"}', "surrogate"),
+        (b"\xff", "not valid JSON"),
+    ],
+)
+def test_hostile_json_is_a_clear_error(data: bytes, message: str) -> None:
+    with pytest.raises(JsonInputError, match=message):
+        parse_json(data)
+
+
+def test_nesting_is_measured_without_recursion() -> None:
+    value: object = 1
+    for _ in range(100_000):
+        value = [value]
+    assert nests_deeper_than(value, MAX_DEPTH) and not nests_deeper_than({"a": [{"b": 1}]}, 3)
+
+
+def test_a_record_nested_too_deeply_is_dead_lettered_and_the_feed_goes_on(tmp_path: object) -> None:
+    """Once, one such record made every page unusable: the feed stalled behind it forever."""
+    from pathlib import Path
+
+    from adapters.rest import CheckpointStore, SourceConfig, SourcePoller
+    from benchmarks.fuzz import _Feed  # the long fuzz run's minimal agency API, serving anything
+    from jiandu.core.records import CATEGORIES
+    from jiandu.topics import TopicCatalogue
+    from producers import RecordIntake
+    from tests.unit.adapters.test_rest_poller import MemoryPublisher
+
+    deep: object = "x"
+    for _ in range(200):
+        deep = [deep]
+    good = dict(VALID["police.case_filed"])
+    records = [{**good, "source_record_id": "D1", "case_no": deep}, {**good, "source_record_id": "G1"}]
+    publisher = MemoryPublisher()
+    intake = RecordIntake(publisher, TopicCatalogue("unit", 1), b"k", adapter="rest-pull")  # type: ignore[arg-type]
+    with _Feed(records) as url:
+        config = SourceConfig(source="police:210100", base_url=url, allowed_sources=CATEGORIES, max_attempts=2)
+        poller = SourcePoller(config, intake, CheckpointStore(Path(str(tmp_path))))
+        assert poller.poll().records == 2
+        poller.close()
+    letters = publisher.dead_letters()
+    assert len(letters) == 1 and "nested deeper than" in letters[0]["reason"]
+    assert len(publisher.event_ids()) == 1
