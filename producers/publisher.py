@@ -138,7 +138,10 @@ class KafkaPublisher:
             if self._pending:
                 self.confirm()
         finally:
-            self._producer.close(timeout=10)
+            try:
+                self._producer.close(timeout=10)
+            except KafkaError as exc:  # messages the broker never took: nothing of them was counted accepted
+                raise DeliveryError(f"the producer closed with messages the broker did not confirm: {exc!r}") from exc
 
     def __enter__(self) -> KafkaPublisher:
         return self

@@ -176,3 +176,71 @@ def test_broker_unavailable_is_a_prompt_503_with_retry_after(tmp_path: Path) -> 
         own.stop()
         with contextlib.suppress(DeliveryError):  # the broker is gone: what is queued cannot be confirmed
             publisher.close()
+
+
+def test_a_token_flood_is_throttled_and_does_not_slow_a_legitimate_push(
+    broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import statistics
+    import threading
+
+    tokens = write_agencies(tmp_path / "agencies.yaml")
+    settings = settings_for(
+        broker.bootstrap,
+        f"v{uuid4().hex[:10]}",
+        data_dir=tmp_path / "data",
+        gateway_agencies=str(tmp_path / "agencies.yaml"),
+        gateway_rate_requests_per_second=0.0,
+    )
+    server, publisher, receipts = open_gateway(settings, 0)
+    gateway = Gateway(settings, server.url, tokens)
+    wrong = f"shenyang-court.{'x' * 43}"
+    flood_statuses: list[int] = []
+    try:
+        quiet = [_timed_push(gateway) for _ in range(10)]
+
+        def flood() -> None:
+            with httpx.Client(timeout=30) as client:
+                for _ in range(50):
+                    headers = {"Authorization": f"Bearer {wrong}"}
+                    answer = client.post(f"{gateway.url}{BATCH_PATH}", json={"records": []}, headers=headers)
+                    flood_statuses.append(answer.status_code)
+
+        flooders = [threading.Thread(target=flood) for _ in range(8)]
+        for thread in flooders:
+            thread.start()
+        loaded = [_timed_push(gateway) for _ in range(10)]
+        for thread in flooders:
+            thread.join()
+    finally:
+        server.stop()
+        publisher.close()
+        receipts.close()
+    assert len(flood_statuses) == 400 and set(flood_statuses) <= {401, 429}
+    assert flood_statuses.count(401) <= 50, "10 free failures, then backoff, then locked out: the rest never checked"
+    assert flood_statuses.count(429) >= 350
+    with capsys.disabled():
+        print(
+            f"\npush latency, quiet p50 {statistics.median(quiet) * 1000:.0f} ms; "
+            f"under a flood of 400 wrong tokens p50 {statistics.median(loaded) * 1000:.0f} ms, "
+            f"max {max(loaded) * 1000:.0f} ms"
+        )
+    assert statistics.median(loaded) < 0.5
+
+
+def _timed_push(gateway: Gateway) -> float:
+    started = time.perf_counter()
+    response = gateway.push([execution(uuid4().hex[:8])])
+    assert response.status_code == 200, response.text
+    return time.perf_counter() - started
+
+
+def test_every_answer_carries_the_security_headers(gateway: Gateway) -> None:
+    for response in (
+        httpx.get(f"{gateway.url}/openapi.json"),
+        httpx.get(f"{gateway.url}/nowhere"),
+        httpx.post(f"{gateway.url}{BATCH_PATH}", content=b"{}"),
+        _post_raw(gateway, b"[" * 1000),
+    ):
+        assert response.headers["X-Content-Type-Options"] == "nosniff", response.url
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

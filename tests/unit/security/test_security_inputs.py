@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from jiandu.core.identity import Pseudonymiser
@@ -59,7 +61,7 @@ def test_a_record_nested_too_deeply_is_dead_lettered_and_the_feed_goes_on(tmp_pa
     records = [{**good, "source_record_id": "D1", "case_no": deep}, {**good, "source_record_id": "G1"}]
     publisher = MemoryPublisher()
     intake = RecordIntake(publisher, TopicCatalogue("unit", 1), b"k", adapter="rest-pull")  # type: ignore[arg-type]
-    with _Feed(records) as url:
+    with _Feed([json.dumps(r) for r in records]) as url:
         config = SourceConfig(source="police:210100", base_url=url, allowed_sources=CATEGORIES, max_attempts=2)
         poller = SourcePoller(config, intake, CheckpointStore(Path(str(tmp_path))))
         assert poller.poll().records == 2
@@ -67,3 +69,22 @@ def test_a_record_nested_too_deeply_is_dead_lettered_and_the_feed_goes_on(tmp_pa
     letters = publisher.dead_letters()
     assert len(letters) == 1 and "nested deeper than" in letters[0]["reason"]
     assert len(publisher.event_ids()) == 1
+
+
+def test_json_lines_are_streamed_and_a_huge_line_arrives_cut(tmp_path: object) -> None:
+    """`jiandu ingest` once read a whole file into memory (twice: the bytes and their lines)."""
+    import tracemalloc
+    from pathlib import Path
+
+    from adapters.jsonl import read_lines
+
+    path = Path(str(tmp_path)) / "huge.jsonl"
+    path.write_bytes(b'{"a": 1}\n' + b'{"x": "' + b"y" * (20 << 20) + b'"}\n' + b'{"b": 2}\n')
+    tracemalloc.start()
+    try:
+        lines = [(n, len(line)) for n, line in read_lines(path, max_bytes=1 << 16)]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert lines == [(1, 8), (2, 1 << 16), (3, 8)]
+    assert peak < 4 << 20
