@@ -28,6 +28,7 @@ from typing import Any
 
 from jiandu.errors import InputError
 from jiandu.observability import MetricsServer, serve_process_metrics
+from jiandu.security import printable
 from jiandu.settings import Settings
 
 __all__ = ["add_parser", "command"]
@@ -111,7 +112,7 @@ def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metr
             if metrics is not None:
                 print(f"metrics: {metrics.url}/metrics", flush=True)
             for receipt in drop.run(once=args.once, stop=stop):
-                print(_summary(receipt.document), flush=True)
+                print(printable(_summary(receipt.document), keep_newlines=True), flush=True)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

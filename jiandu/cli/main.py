@@ -20,6 +20,7 @@ from jiandu.cli import webhooks as webhooks_cli
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError, JianduError
 from jiandu.observability.logs import configure_logging
+from jiandu.security import printable
 from jiandu.settings import SETTINGS_DOC, Settings
 
 __all__ = ["main"]
@@ -107,7 +108,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         report = ingest_jsonl(args.files, intake, show_progress=sys.stderr.isatty())
     print(f"accepted {report.accepted}, rejected {report.rejected}")
     for reason, count in report.reasons().most_common():
-        print(f"  {count:6}  {reason}")
+        print(f"  {count:6}  {printable(reason)}")  # agency text: no escape sequences reach the terminal
     return 0
 
 
