@@ -75,9 +75,17 @@ class _Refused(Exception):
     """A request answered with an error status before any record was looked at."""
 
     def __init__(
-        self, status: int, error: str, message: str, headers: dict[str, str] | None = None, **extra: object
+        self,
+        status: int,
+        error: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        **extra: object,
     ) -> None:
         super().__init__(message)
+        self.message = message
+        self.body = body  # a malformed body: dead-lettered (sealed) once the agency is known
         self.response = JSONResponse({"error": error, "message": message, **extra}, status, headers=headers)
 
 
@@ -119,6 +127,8 @@ def create_app(
             records = await _records(request, limits)
             _admit(agency.id, throttle.admit_records(agency.id, len(records)))
         except _Refused as refused:
+            if refused.body is not None and request.state.agency != UNKNOWN_AGENCY:
+                await run_in_threadpool(push.dead_letter_body, agency, refused.body, refused.message, request_id)
             return refused.response
         try:
             result = await run_in_threadpool(push.submit_batch, agency, records, request_id)
@@ -225,10 +235,11 @@ async def _records(request: Request, limits: Limits) -> list[Any]:
     try:
         document = parse_json(body)
     except JsonInputError as exc:
-        raise _Refused(400, "invalid_json", f"the body is not strict UTF-8 JSON: {exc}") from None
+        raise _Refused(400, "invalid_json", f"the body is not strict UTF-8 JSON: {exc}", body=body) from None
     records = document.get("records") if isinstance(document, dict) else None
     if not isinstance(records, list):
-        raise _Refused(400, "invalid_request", 'the body must be a JSON object {"records": [ ... ]}')
+        message = 'the body must be a JSON object {"records": [ ... ]}'
+        raise _Refused(400, "invalid_request", message, body=body)
     if len(records) > limits.max_records:
         raise _Refused(
             413,

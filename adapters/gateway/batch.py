@@ -18,6 +18,7 @@ as delivering (``jiandu_adapter_last_success_*{adapter="gateway"}``).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -36,6 +37,7 @@ from producers import Prepared, RecordIntake, Submission
 __all__ = ["ACCEPTED", "DUPLICATE", "REJECTED", "BatchResult", "PushIntake", "RecordResult"]
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+_log = logging.getLogger("jiandu.gateway")
 _ADAPTER = "gateway"  # the intake's adapter name, so the gateway's and the intake's series join
 _DUPLICATE_MESSAGE = "event_id was accepted before; not published again"
 
@@ -137,6 +139,20 @@ class PushIntake:
             self._receipts.record(agency.id, {r.event_id for r in results if r.status == ACCEPTED and r.event_id})
             _mark_delivering(records, results)
             return BatchResult(request_id, tuple(results))
+
+    def dead_letter_body(self, agency: Agency, body: bytes, message: str, request_id: str) -> None:
+        """Dead-letter a request body that is not a batch at all (answered 400): nothing is silently dropped.
+
+        Best effort: the agency has its 400 either way, so a broker that does not confirm is only logged.
+        """
+        with self._lock:
+            self._intake.reject(None, body, f"{agency.id}/{request_id}", field=None, rule="json", message=message)
+            try:
+                self._intake.confirm()
+            except DeliveryError as exc:
+                _log.warning("request %s of %s: its dead letter was not confirmed: %s", request_id, agency.id, exc)
+            finally:
+                self._intake.new_report()
 
     def _prepare(
         self, agency: Agency, records: Sequence[object], request_id: str, known: set[str]

@@ -111,11 +111,15 @@ def _all_topics(gateway: Gateway) -> list[str]:
     ],
     ids=["100k-brackets", "deep-field", "5000-digits", "lone-surrogate", "1e400", "NaN", "trailing-comma", "not-utf8"],
 )
-def test_malformed_json_is_a_clear_400(gateway: Gateway, body: bytes) -> None:
-    response = _post_raw(gateway, body)
+def test_malformed_json_is_a_clear_400_and_a_dead_letter(gateway: Gateway, body: bytes) -> None:
+    marked = body if body.startswith(b"[" * 1000) or body == b"\xff\xfe" else body + b" " * len(uuid4().hex)
+    response = _post_raw(gateway, marked)
     assert response.status_code == 400, response.text
     assert response.json()["error"] in ("invalid_json", "invalid_request")
     assert response.json()["message"]
+    seal = PayloadSeal(gateway.settings.pseudonym_key_bytes)
+    kept = [seal.open(d["payload_sealed"]) for d in gateway.dead_letters() if d["reason"].startswith("the body")]
+    assert marked in kept, "the malformed body is dead-lettered, sealed, with its reason"
 
 
 def test_a_request_failing_part_way_has_no_effect(gateway: Gateway) -> None:
