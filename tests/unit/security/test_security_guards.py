@@ -50,3 +50,15 @@ def test_memory_is_bounded_under_a_flood_of_keys() -> None:
 def test_agency_text_is_printable_on_a_terminal(text: str, shown: str) -> None:
     assert printable(text) == shown
     assert printable("a\nb", keep_newlines=True) == "a\nb"
+
+
+def test_a_lead_line_for_the_terminal_carries_no_escape_sequence() -> None:
+    from consumers.lead_tail import lead_line
+    from tests.lead_versions import lead_version
+
+    lead = lead_version(1, 1)
+    hostile = type(lead)(
+        **{**{f: getattr(lead, f) for f in lead.__dataclass_fields__}, "summary_zh": "案\x1b[2J\x1b]0;x\x07号\r"}
+    )
+    line = lead_line(hostile)
+    assert "\x1b" not in line and "\x07" not in line and "\r" not in line and "案号" in line
