@@ -130,16 +130,26 @@ class AgencyClient:
         self._http.close()
 
     def _attempt(self, params: dict[str, str], attempt: int) -> AgencyPage:
+        answered = False
         try:
-            response = self._http.get(self.config.url, params=params)
+            with self._http.stream("GET", self.config.url, params=params) as response:
+                status = response.status_code
+                self._answered(status)
+                answered = True
+                self._check_status(response)
+                body = _read_capped(response, MAX_PAGE_BYTES)
         except httpx.TimeoutException:
-            self._answered(None)
+            if not answered:
+                self._answered(None)
             raise _Retry(f"timed out after {self.config.timeout_seconds:g} s") from None
         except httpx.TransportError as exc:
-            self._answered(None)
+            if not answered:
+                self._answered(None)
             raise _Retry(f"connection failed ({type(exc).__name__})") from None
+        return _page(body, attempt)
+
+    def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code
-        self._answered(status)
         if status == httpx.codes.TOO_MANY_REQUESTS:
             raise _Retry("HTTP 429 rate limited", retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 500:
@@ -150,7 +160,6 @@ class AgencyClient:
                 "not retried: check the source's base_url, path and auth in the sources file",
                 status,
             )
-        return _page(response.content, attempt)
 
     def _answered(self, status: int | None) -> None:
         AGENCY_API_RESPONSES.labels(self.source_label, status_class(status)).inc()
@@ -208,6 +217,21 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 
 
 _PAGE_DEPTH = 1024
+#: The largest page body read: a hostile or broken agency API cannot make the poller hold gigabytes.
+MAX_PAGE_BYTES = 64 << 20
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Retry(f"page of {declared} bytes: more than {limit}; lower page_size for this source")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _Retry(f"page larger than {limit} bytes; lower page_size for this source")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _page(body: bytes, attempt: int) -> AgencyPage:

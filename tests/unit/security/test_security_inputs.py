@@ -88,3 +88,25 @@ def test_json_lines_are_streamed_and_a_huge_line_arrives_cut(tmp_path: object) -
         tracemalloc.stop()
     assert lines == [(1, 8), (2, 1 << 16), (3, 8)]
     assert peak < 4 << 20
+
+
+def test_an_oversized_rest_page_is_refused_without_being_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile agency API answering one page of gigabytes must not make the poller hold it."""
+    import httpx
+
+    import adapters.rest.client as client_module
+    from adapters.rest import AgencyClient, SourceConfig, SourceUnavailable
+
+    monkeypatch.setattr(client_module, "MAX_PAGE_BYTES", 1 << 20)
+    served: list[int] = []
+
+    def agency(request: httpx.Request) -> httpx.Response:
+        served.append(1)
+        chunks = (b"x" * (1 << 16) for _ in range(1000))  # 64 MiB, streamed, no length declared
+        return httpx.Response(200, content=chunks)
+
+    config = SourceConfig(source="police:210100", base_url="http://agency.test", max_attempts=2, backoff_seconds=0.01)
+    client = AgencyClient(config, transport=httpx.MockTransport(agency))
+    with pytest.raises(SourceUnavailable, match="page larger than 1048576 bytes; lower page_size"):
+        client.fetch(since=None, page_token=None)
+    assert len(served) == 2
