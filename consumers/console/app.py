@@ -44,6 +44,7 @@ from consumers.console.scope import audit_scope, scoped_query, scoped_statistics
 from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner, SessionStore
 from consumers.console.users import UserDirectory
 from consumers.console.views import Viewer
+from jiandu.core.idscan import mask_id_numbers
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import InputError
 from jiandu.security import SECURITY_HEADERS, FailureThrottle, SecurityHeaders
@@ -162,7 +163,7 @@ class _Console:
     async def login(self, request: Request) -> Response:
         """Sign in. The form carries a signed double-submit token (sessions.py): there is no session to bind to yet."""
         form = await read_form(request)
-        username = form.get("username", "")[:64] or "?"
+        username = mask_id_numbers(form.get("username", "")[:64]) or "?"  # it is audited: never an ID number
         if not self._config.signer.login_ok(request.cookies.get(LOGIN_COOKIE, ""), form.get(CSRF_FIELD, "")):
             self._refused(username, "csrf-rejected", None, CSRF)  # not a sign-in attempt: no password was checked
             return self._login_page(request, _LOGIN_CSRF_MESSAGE, 403, fresh=True)

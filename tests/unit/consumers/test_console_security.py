@@ -147,3 +147,10 @@ def test_every_response_carries_the_security_headers(console: Console) -> None:
         assert "default-src 'self'" in response.headers["Content-Security-Policy"], path
         assert response.headers["Referrer-Policy"] == "same-origin", path
 
+
+
+def test_a_user_name_typed_as_an_id_number_is_audited_masked(console: Console) -> None:
+    client = console.client()
+    token = _token(client.get("/login").text)
+    client.post("/login", data={"username": "210102198503172415", "password": "x", CSRF_FIELD: token})
+    assert [who for who, what, _, _ in console.audit() if what == "sign-in"] == ["<ID number>"]
