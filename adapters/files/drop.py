@@ -50,7 +50,6 @@ failed (no single mapping, unreadable), the last file done, the last checkpoint.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import threading
 import time
@@ -62,6 +61,7 @@ from adapters.files.completion import MARKER_SUFFIX, CompletionWatch
 from adapters.files.convert import RowMapper
 from adapters.files.filing import DONE, RECEIPT_SUFFIX, REFUSED, UNMATCHED, Receipt, file_done, set_aside
 from adapters.files.letters import RowPayloads
+from adapters.files.listing import DropListing
 from adapters.files.mapping import FormatMapping
 from adapters.files.reading import FileFingerprint, Row, RowLimits, csv_header, fingerprint, read_rows
 from adapters.files.retention import DoneFolders
@@ -144,8 +144,7 @@ class FileDrop:
         self._next_housekeeping = float("-inf")
         self._max_file_bytes = max_file_bytes
         self._row_limits = row_limits or RowLimits()
-        self._skipped_links: set[Path] = set()
-        self._given_up: dict[Path, tuple[int, int, int]] = {}
+        self._listing = DropListing(drop, _takeable_name, lambda path, problem: self._refuse(DropFile(path), problem))
         if seal is None:
             log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
 
@@ -162,7 +161,7 @@ class FileDrop:
                 try:
                     receipt = self.process(file, stop)
                 except InputError as exc:  # unreadable now (permissions, changed while read): not a reason to stop
-                    self._give_up(file, exc)
+                    self._listing.give_up(file.path, str(exc))
                     continue
                 if receipt is None:
                     return
@@ -182,7 +181,7 @@ class FileDrop:
 
     def poll(self) -> tuple[list[DropFile], int]:
         """Files complete now (oldest first), and how many are still being written."""
-        ready, settling = self._completion.check(self._candidates())
+        ready, settling = self._completion.check(self._listing.files())
         return [DropFile(path) for path in ready], settling
 
     def process(self, file: DropFile, stop: threading.Event | None = None) -> Receipt | None:
@@ -232,43 +231,6 @@ class FileDrop:
             raise InputError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
         progress = self._start(file, content, mapper.mapping)
         return progress if self._send_rows(file, content, mapper, progress, stop, source) else None
-
-    def _candidates(self) -> list[Path]:
-        """Export files in the source folders; links are never followed (linked files are refused)."""
-        if not self._drop.is_dir():
-            raise InputError(f"the drop folder {self._drop} does not exist")
-        root = self._drop.resolve()
-        folders = []
-        for folder in sorted(p for p in self._drop.iterdir() if not p.name.startswith(".")):
-            if folder.is_symlink() or (folder.is_dir() and not folder.resolve().is_relative_to(root)):
-                self._skip_link(folder)
-            elif folder.is_dir():
-                folders.append(folder)
-        files = []
-        for path in (path for folder in folders for path in folder.iterdir() if _takeable_name(path.name)):
-            if path.is_symlink() or not path.resolve().is_relative_to(root):
-                self._refuse(DropFile(path), "a symbolic link (or a path outside the drop folder): never followed")
-            elif path.is_file() and not self._still_given_up(path):
-                files.append(path)
-        return files
-
-    def _still_given_up(self, path: Path) -> bool:
-        given_up = self._given_up.get(path)
-        try:
-            return given_up is not None and given_up == _identity(path)
-        except OSError:
-            return True
-
-    def _give_up(self, file: DropFile, exc: InputError) -> None:
-        """Leave a file that cannot be read or moved now, until it changes (or the file drop restarts)."""
-        log.error("%s: %s; left where it is until it changes or the file drop restarts", file.origin, exc)
-        with contextlib.suppress(OSError):
-            self._given_up[file.path] = _identity(file.path)
-
-    def _skip_link(self, folder: Path) -> None:
-        if folder not in self._skipped_links:
-            self._skipped_links.add(folder)
-            log.warning("%s is a symbolic link or lies outside the drop folder: skipped, never followed", folder)
 
     def _refuse(self, file: DropFile, problem: str) -> Receipt:
         log.error("%s: %s; moved to %s/", file.origin, problem, REFUSED)
@@ -422,12 +384,6 @@ class _Batch:
         self._accepted, self._rejections, self._rows = report.accepted, len(report.rejections), 0
         self._checkpoints.save(self._progress)
         ADAPTER_CHECKPOINT.mark(_ADAPTER, self._source)
-
-
-def _identity(path: Path) -> tuple[int, int, int]:
-    """What changes when a file is written or replaced: inode, size, change time."""
-    status = path.lstat()
-    return status.st_ino, status.st_size, status.st_ctime_ns
 
 
 def _takeable_name(name: str) -> bool:
