@@ -200,7 +200,11 @@ def _rest(settings: Settings, hostile: Hostile, count: int, work: Path) -> dict[
                 polled += summary.records
             poller.close()
             report = intake.confirm()
-    return {"rest: records": polled, "rest: rejected share": report.rejected / max(polled, 1)}
+    return {
+        "rest: records": polled,
+        "rest: rejected share": report.rejected / max(polled, 1),
+        "rest: the benchmark's own feed (text), MiB": sum(map(len, records)) / 2**20,
+    }
 
 
 class _Feed:
