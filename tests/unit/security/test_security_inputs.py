@@ -110,3 +110,31 @@ def test_an_oversized_rest_page_is_refused_without_being_held(monkeypatch: pytes
     with pytest.raises(SourceUnavailable, match="page larger than 1048576 bytes; lower page_size"):
         client.fetch(since=None, page_token=None)
     assert len(served) == 2
+
+
+def test_refused_exports_are_sealed_and_expire_like_processed_ones(tmp_path: object) -> None:
+    """A file the hub would not read still holds raw ID numbers: sealed at rest, deleted after the retention."""
+    import os
+    from pathlib import Path
+
+    from adapters.files import DoneFolders, FileSeal
+    from adapters.files.filing import REFUSED, set_aside
+    from jiandu.core.timeutil import format_cst, utc_now_ms
+
+    drop = Path(str(tmp_path)) / "drop"
+    folder = drop / "court_210102"
+    folder.mkdir(parents=True)
+    export = folder / "big.csv"
+    export.write_bytes(b"id\n210102198503172415\n")
+    (folder / "linked.csv").symlink_to(export)
+    set_aside(export, {"folder": "court_210102", "file": "big.csv", "problem": "too large",
+                       "finished_at": format_cst(utc_now_ms())}, REFUSED)  # fmt: skip
+    set_aside(folder / "linked.csv", {"problem": "a link", "finished_at": format_cst(utc_now_ms())}, REFUSED)
+    seal = FileSeal(b"k" * 16)
+    done = DoneFolders(drop, seal, retention_days=1).sweep()
+    refused = folder / REFUSED
+    assert done.sealed == [refused / "big.csv.sealed"] and not (refused / "big.csv").exists()
+    assert (refused / "linked.csv").is_symlink(), "a link is never read through"
+    assert all(b"210102198503172415" not in p.read_bytes() for p in refused.iterdir() if not p.is_symlink())
+    later = DoneFolders(drop, seal, retention_days=1).sweep(now_ms=utc_now_ms() + 2 * 86_400_000)
+    assert refused / "big.csv.sealed" in later.deleted and not os.path.lexists(refused / "linked.csv")
