@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jiandu.core.identity import Pseudonymiser, make_id_number
 from jiandu.core.idscan import ID_NUMBER_MASK, contains_id_number, mask_id_numbers
@@ -111,3 +113,25 @@ def test_source_units_are_short_codes_not_markup() -> None:
 )
 def test_jurisdiction_must_lie_within_the_source_division(source: str, jurisdiction: str, outside: bool) -> None:
     assert (jurisdiction_outside_source({"source": source, "jurisdiction": jurisdiction}) is not None) is outside
+
+
+_BIRTHS = st.dates(min_value=date(1900, 1, 1), max_value=date(2024, 12, 31))
+_AROUND = st.text(alphabet=st.characters(blacklist_categories=("Nd",)), max_size=20)
+
+
+@settings(derandomize=True, database=None, max_examples=300)
+@given(before=_AROUND, after=_AROUND, birth=_BIRTHS, sequence=st.integers(0, 999), division=st.integers(110000, 659999))
+def test_any_valid_id_number_bounded_by_non_digits_is_found_and_masked(
+    before: str, after: str, birth: date, sequence: int, division: int
+) -> None:
+    number = make_id_number(str(division), birth, sequence)
+    text = f"{before}{number}{after}"
+    assert contains_id_number(text)
+    masked = mask_id_numbers(text)
+    assert number not in masked and masked == f"{before}{ID_NUMBER_MASK}{after}"
+
+
+@settings(derandomize=True, database=None, max_examples=300)
+@given(digits=st.text(alphabet="0123456789", min_size=19, max_size=40), before=_AROUND)
+def test_longer_digit_runs_are_never_taken_for_an_id_number(digits: str, before: str) -> None:
+    assert not contains_id_number(f"{before}{digits}")
