@@ -129,6 +129,10 @@ class Settings:
     """YAML file of the console users (username, name, password hash, role, jurisdiction, departments)."""
     console_secret: str = ""
     """Key that signs console session cookies and CSRF tokens (masked); empty: a random key per start in development."""
+    console_session_idle_minutes: int = 30
+    """A console session without a request for this long ends (the officer signs in again)."""
+    console_session_hours: int = 8
+    """A console session ends this long after its sign-in, however busy."""
 
     def metrics_port(self, process: str) -> int | None:
         """The port of a process's metrics endpoint, or None when it has none (-1)."""
@@ -192,6 +196,10 @@ class Settings:
         for name in ("filedrop_max_file_bytes", "filedrop_max_row_bytes", "filedrop_max_field_chars"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"JIANDU_{name.upper()}={getattr(self, name)}: use 1 or more")
+        if self.console_session_idle_minutes < 1 or self.console_session_hours < 1:
+            raise ConfigurationError(
+                "JIANDU_CONSOLE_SESSION_IDLE_MINUTES and JIANDU_CONSOLE_SESSION_HOURS: use 1 or more"
+            )
         if self.gateway_confirm_seconds <= 0:
             raise ConfigurationError(f"JIANDU_GATEWAY_CONFIRM_SECONDS={self.gateway_confirm_seconds}: use more than 0")
         if self.filedrop_retention_days < 0:
