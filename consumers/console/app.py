@@ -54,6 +54,7 @@ __all__ = ["ConsoleConfig", "Publish", "create_app"]
 _HEADERS = dict(SECURITY_HEADERS)  # on every response by the middleware; set here too for the 500 page
 _NOT_FOUND = ("未找到线索", "线索 {} 不在档案中，或不在您的管辖区划或承办部门范围内")
 _LOCKED = "登录失败次数过多，请 {} 秒后再试。"
+_THROTTLE_AUDIT_SECONDS = 60.0
 _CSRF_HEADING = "请求未通过安全校验"
 _CSRF_MESSAGE = (
     "该请求缺少有效的安全令牌（CSRF），可能来自其他网站伪造的请求，操作未执行，已记入审计日志。"
@@ -119,6 +120,7 @@ class _Console:
     def __init__(self, archive: LeadArchive, config: ConsoleConfig) -> None:
         self._archive = archive
         self._config = config
+        self._throttle_audited: dict[str, float] = {}  # user name -> when its last refused attempt was audited
 
     # -- sessions and CSRF -----------------------------------------------------------------------
 
@@ -170,7 +172,7 @@ class _Console:
         keys = (f"user:{username}", f"client:{request.client.host if request.client else '?'}")
         verdict = self._config.signins.check(*keys)
         if verdict is not None:  # no password is checked while a name or an address waits or is locked out
-            self._archive.audit(username, "sign-in-throttled", None, allowed=False)
+            self._audit_throttled(username)
             return self._login_page(request, _LOCKED.format(verdict.retry_after), 429, retry=verdict.retry_after)
         user = await run_in_threadpool(self._config.users.authenticate, username, form.get("password", ""))
         self._archive.audit(username, "sign-in", None, allowed=user is not None)
@@ -193,6 +195,16 @@ class _Console:
         )
         response.delete_cookie(LOGIN_COOKIE, path="/login", httponly=True, samesite="strict")
         return response
+
+    def _audit_throttled(self, username: str) -> None:
+        """Audit refused attempts of a name at most once a minute: a flood must not flood the audit log too."""
+        now = time.monotonic()
+        if now - self._throttle_audited.get(username, float("-inf")) < _THROTTLE_AUDIT_SECONDS:
+            return
+        if len(self._throttle_audited) > 10_000:
+            self._throttle_audited.clear()
+        self._throttle_audited[username] = now
+        self._archive.audit(username, "sign-in-throttled", None, allowed=False)
 
     def _login_page(
         self, request: Request, message: str = "", status: int = 200, *, fresh: bool = False, retry: int = 0
