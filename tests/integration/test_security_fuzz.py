@@ -159,6 +159,7 @@ def test_push_api_fuzz_no_5xx_no_leak_bounded_memory(gateway: tuple[str, str, ob
 
     push()
     assert statuses.count(200) > 10
+    assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200, "the gateway is alive after the fuzz"
     catalogue = catalogue_of(settings_)  # type: ignore[arg-type]
     topics = [catalogue.dead_letters, *(catalogue.event_topic(t) for t in court_types)]
     messages = all_messages(settings_.bootstrap, topics)  # type: ignore[attr-defined]
