@@ -10,21 +10,36 @@ from pathlib import Path
 from jiandu.errors import InputError
 from producers import IntakeReport, RecordIntake
 
-__all__ = ["ingest_jsonl", "read_lines"]
+__all__ = ["MAX_LINE_BYTES", "ingest_jsonl", "read_lines"]
 
 _CONFIRM_EVERY = 5_000
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) of every non-blank line; InputError if the file cannot be read."""
+#: The longest line read whole; a longer one arrives cut to this (and so fails as "not valid JSON").
+MAX_LINE_BYTES = 1 << 20
+
+
+def read_lines(path: Path, *, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of every non-blank line, streamed; InputError if the file cannot be read.
+
+    Memory is bounded by ``max_bytes``, not by the file: a longer line yields its first ``max_bytes``
+    (which do not parse: the record is dead-lettered with its beginning) and the rest is skipped.
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            number = 0
+            while line := handle.readline(max_bytes + 1):
+                number += 1
+                if len(line) > max_bytes and not line.endswith(b"\n"):
+                    while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                        pass
+                    yield number, line[:max_bytes]
+                    continue
+                line = line.rstrip(b"\n").rstrip(b"\r")
+                if line.strip():
+                    yield number, line
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    for number, line in enumerate(data.split(b"\n"), 1):
-        line = line.rstrip(b"\r")
-        if line.strip():
-            yield number, line
 
 
 def ingest_jsonl(paths: Iterable[Path], intake: RecordIntake, *, show_progress: bool = False) -> IntakeReport:

@@ -37,9 +37,16 @@ def _engine(args: argparse.Namespace) -> dict[str, float]:
     return engine.run(config)
 
 
+def _fuzz(args: argparse.Namespace) -> dict[str, float]:
+    from benchmarks import fuzz
+
+    return fuzz.run(records=args.fuzz_records, seed=args.fuzz_seed)
+
+
 _BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "serde": lambda _: _serde(),
     "engine": _engine,
+    "fuzz": _fuzz,
 }
 
 
@@ -53,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument("--seed", type=int, help="seed of the generated history (default 2024)")
     engine.add_argument("--latency-seconds", type=float, help="length of the latency load (default 30)")
     engine.add_argument("--profile", action="store_true", help="print a cProfile of the batch path to stderr")
+    fuzz = parser.add_argument_group("fuzz")
+    fuzz.add_argument("--fuzz-records", type=int, default=100_000, help="hostile records in all (default 100000)")
+    fuzz.add_argument("--fuzz-seed", type=int, default=20261207, help="seed of the mutations (default 20261207)")
     return parser
 
 

@@ -52,9 +52,15 @@ def _schemas() -> dict:
 def _avro_datum(event) -> dict:
     from jiandu.core.timeutil import from_ms
 
-    datum = {"event_id": event.event_id, "source": event.source, "source_record_id": event.source_record_id,
-             "jurisdiction": event.jurisdiction, "occurred_at": from_ms(event.occurred_at),
-             "recorded_at": from_ms(event.recorded_at), "ingested_at": from_ms(event.ingested_at)}
+    datum = {
+        "event_id": event.event_id,
+        "source": event.source,
+        "source_record_id": event.source_record_id,
+        "jurisdiction": event.jurisdiction,
+        "occurred_at": from_ms(event.occurred_at),
+        "recorded_at": from_ms(event.recorded_at),
+        "ingested_at": from_ms(event.ingested_at),
+    }
     datum.update(event.body)
     return datum
 

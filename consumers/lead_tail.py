@@ -9,16 +9,21 @@ from kafka import KafkaConsumer, TopicPartition
 
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import format_cst
+from jiandu.security import printable
 from jiandu.serde import AvroCodec
 
 __all__ = ["follow_leads", "lead_line"]
 
 
 def lead_line(lead: Lead) -> str:
-    """``[M02 HIGH OPEN] 刑事执行检察 210100 期限 2024-05-14 · summary``."""
+    """``[M02 HIGH OPEN] 刑事执行检察 210100 期限 2024-05-14 · summary``, safe to print on a terminal.
+
+    The summary quotes agency text (case numbers, descriptions): escape sequences and control
+    characters in it must not reach the operator's terminal (``jiandu.security.printable``).
+    """
     due = f" 期限 {format_cst(lead.due_at)[:10]}" if lead.due_at else ""
     head = f"[{lead.model_id} {lead.severity} {lead.status}]"
-    return f"{head} {lead.department} {lead.jurisdiction}{due} · {lead.summary_zh}"
+    return printable(f"{head} {lead.department} {lead.jurisdiction}{due} · {lead.summary_zh}")
 
 
 def follow_leads(

@@ -98,6 +98,13 @@ class Settings:
     filedrop_retention_days: int = 90
     """Days `jiandu filedrop` keeps a processed export (sealed, in done/) and its receipt before deleting both;
     0: keep them forever."""
+    filedrop_max_file_bytes: int = 268435456
+    """Largest export `jiandu filedrop` takes (256 MiB); a larger one is moved to refused/ with a receipt, unread."""
+    filedrop_max_row_bytes: int = 262144
+    """Longest row (line, or the lines of one CSV row) of an export; a longer one is dead-lettered, its payload cut
+    to this size, and the rest of the file is read."""
+    filedrop_max_field_chars: int = 4096
+    """Longest cell of an export row in characters; a row with a longer one is dead-lettered."""
     rest_sources: str = ""
     """YAML or TOML file of the agency REST APIs `jiandu rest-pull` polls (adapters/rest/config.py); --config wins."""
     gateway_port: int = 8480
@@ -122,6 +129,9 @@ class Settings:
     0: no limit."""
     gateway_rate_records_burst: int = 5000
     """Records an agency may push at once before the records rate applies; at least JIANDU_GATEWAY_MAX_RECORDS."""
+    gateway_confirm_seconds: float = 10.0
+    """Longest wait of a push request for the broker's confirmation; then 503 with Retry-After (nothing of the
+    request counts as accepted), and further requests get 503 at once for that long."""
     webhook_subscriptions: str = ""
     """YAML file of the webhook subscriptions (id, url, filter, secret or secret_file); `jiandu webhooks` needs it."""
     webhook_max_attempts: int = 8
@@ -140,6 +150,10 @@ class Settings:
     """YAML file of the console users (username, name, password hash, role, jurisdiction, departments)."""
     console_secret: str = ""
     """Key that signs console session cookies and CSRF tokens (masked); empty: a random key per start in development."""
+    console_session_idle_minutes: int = 30
+    """A console session without a request for this long ends (the officer signs in again)."""
+    console_session_hours: int = 8
+    """A console session ends this long after its sign-in, however busy."""
 
     def metrics_port(self, process: str) -> int | None:
         """The port of a process's metrics endpoint, or None when it has none (-1)."""
@@ -214,6 +228,15 @@ class Settings:
             raise ConfigurationError(f"JIANDU_BACKTEST_WORKERS={self.backtest_workers}: use 0 (one per core) or more")
         if self.webhook_max_attempts < 1:
             raise ConfigurationError(f"JIANDU_WEBHOOK_MAX_ATTEMPTS={self.webhook_max_attempts}: use 1 or more")
+        for name in ("filedrop_max_file_bytes", "filedrop_max_row_bytes", "filedrop_max_field_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"JIANDU_{name.upper()}={getattr(self, name)}: use 1 or more")
+        if self.console_session_idle_minutes < 1 or self.console_session_hours < 1:
+            raise ConfigurationError(
+                "JIANDU_CONSOLE_SESSION_IDLE_MINUTES and JIANDU_CONSOLE_SESSION_HOURS: use 1 or more"
+            )
+        if self.gateway_confirm_seconds <= 0:
+            raise ConfigurationError(f"JIANDU_GATEWAY_CONFIRM_SECONDS={self.gateway_confirm_seconds}: use more than 0")
         if self.filedrop_retention_days < 0:
             raise ConfigurationError(
                 f"JIANDU_FILEDROP_RETENTION_DAYS={self.filedrop_retention_days}: use 0 (keep forever) or more days"

@@ -1,7 +1,7 @@
 """Producers: the one way into Kafka for every adapter (validated, pseudonymised, confirmed)."""
 
 from producers.counting import declare_flow
-from producers.intake import IntakeReport, RecordIntake, Rejection, Submission
+from producers.intake import IntakeReport, Prepared, RecordIntake, Rejection, Submission
 from producers.publisher import KafkaPublisher
 
-__all__ = ["IntakeReport", "KafkaPublisher", "RecordIntake", "Rejection", "Submission", "declare_flow"]
+__all__ = ["IntakeReport", "KafkaPublisher", "Prepared", "RecordIntake", "Rejection", "Submission", "declare_flow"]

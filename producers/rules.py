@@ -22,6 +22,9 @@ _MISSING = "missing required field "
 _MESSAGE_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), rule)
     for pattern, rule in (
+        (r"contains an ID number", "id_number_in_text"),
+        (r"^too long", "text_length"),
+        (r"^too large when encoded", "record_size"),
         (r"wrong check character", "check_character"),
         (r"bad length", "length"),
         (r"invalid characters", "characters"),
@@ -46,6 +49,7 @@ _WHOLE_RULES: tuple[tuple[str, str], ...] = (
     ("not valid JSON", "json"),
     ("a record must be a JSON object", "json_object"),
     ("cannot be encoded", "encoding"),
+    ("cannot be processed", "defect"),
 )
 
 #: Every rule :func:`field_and_rule` can name, plus ``invalid`` for a reason it does not recognise.

@@ -7,6 +7,17 @@ Layout of the drop folder::
         刑事判决_20240301.csv.done     optional marker: the export is complete
         done/                         processed files, sealed (<name>.sealed), each with <name>.receipt.json
         unmatched/                    complete files no mapping applies to, with a receipt saying why
+        refused/                      files the hub will not read, with a receipt saying why
+
+**Hostile input.** An export larger than ``max_file_bytes`` is refused unread; a row
+longer than ``row_limits.row_bytes`` or with a cell longer than ``row_limits.field_chars``
+is dead-lettered (its payload cut to the row limit) and the file read on; a file whose
+processing fails for any reason other than the broker is refused with its receipt, so
+one file never stops the others. Symbolic links are never followed: a linked source
+folder is skipped (with a warning), a linked file is moved (the link itself) to
+``refused/``, files are opened with ``O_NOFOLLOW``, nothing resolving outside the drop
+folder is read, and a ``done/``, ``unmatched/`` or ``refused/`` that is a link is not
+moved into.
 
 **Complete.** A file is taken when ``<name>.done`` exists, or when its size and
 change time have not changed for ``settle_seconds`` while this process watched
@@ -48,15 +59,17 @@ from pathlib import Path
 
 from adapters.files.completion import MARKER_SUFFIX, CompletionWatch
 from adapters.files.convert import RowMapper
-from adapters.files.filing import DONE, RECEIPT_SUFFIX, UNMATCHED, Receipt, file_done, set_aside
+from adapters.files.filing import DONE, RECEIPT_SUFFIX, REFUSED, UNMATCHED, Receipt, file_done, set_aside
 from adapters.files.letters import RowPayloads
+from adapters.files.listing import DropListing
 from adapters.files.mapping import FormatMapping
-from adapters.files.reading import FileFingerprint, Row, csv_header, fingerprint, read_rows
+from adapters.files.reading import FileFingerprint, Row, RowLimits, csv_header, fingerprint, read_rows
 from adapters.files.retention import DoneFolders
 from adapters.files.sealed import FileSeal
 from adapters.files.state import CheckpointStore, Progress
+from jiandu.core.idscan import mask_id_numbers
 from jiandu.core.timeutil import format_cst, utc_now_ms
-from jiandu.errors import InputError
+from jiandu.errors import BrokerError, DeliveryError, InputError
 from jiandu.observability.labels import source_label
 from jiandu.observability.metrics.adapters import ADAPTER_CHECKPOINT, ADAPTER_LAST_SUCCESS, FILES_PROCESSED
 from producers import RecordIntake, declare_flow
@@ -109,9 +122,12 @@ class FileDrop:
         seal: FileSeal | None = None,
         retention_days: int = 0,
         housekeeping_seconds: float = 3600.0,
+        max_file_bytes: int = 268_435_456,
+        row_limits: RowLimits | None = None,
     ) -> None:
         """``seal`` stores processed files sealed (without it they stay in clear: development only);
-        ``retention_days`` after processing they are deleted with their receipts (0: kept forever)."""
+        ``retention_days`` after processing they are deleted with their receipts (0: kept forever);
+        ``max_file_bytes`` and ``row_limits``: the limits of one export and one row (see Hostile input)."""
         if confirm_every < 1:
             raise ValueError("confirm_every must be at least 1")
         self._drop = drop
@@ -126,6 +142,9 @@ class FileDrop:
         self._done = DoneFolders(drop, seal, retention_days)
         self._housekeeping = housekeeping_seconds
         self._next_housekeeping = float("-inf")
+        self._max_file_bytes = max_file_bytes
+        self._row_limits = row_limits or RowLimits()
+        self._listing = DropListing(drop, _takeable_name, lambda path, problem: self._refuse(DropFile(path), problem))
         if seal is None:
             log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
         declare_source_folders(drop, mappings)
@@ -140,7 +159,11 @@ class FileDrop:
             self.housekeep_if_due()
             ready, settling = self.poll()
             for file in ready:
-                receipt = self.process(file, stop)
+                try:
+                    receipt = self.process(file, stop)
+                except InputError as exc:  # unreadable now (permissions, changed while read): not a reason to stop
+                    self._listing.give_up(file.path, str(exc))
+                    continue
                 if receipt is None:
                     return
                 yield receipt
@@ -159,7 +182,7 @@ class FileDrop:
 
     def poll(self) -> tuple[list[DropFile], int]:
         """Files complete now (oldest first), and how many are still being written."""
-        ready, settling = self._completion.check(self._candidates())
+        ready, settling = self._completion.check(self._listing.files())
         return [DropFile(path) for path in ready], settling
 
     def process(self, file: DropFile, stop: threading.Event | None = None) -> Receipt | None:
@@ -171,10 +194,29 @@ class FileDrop:
         mapper = RowMapper(*matches[0])
         source = _source_of(file, mapper)
         try:
+            size = file.path.lstat().st_size
+        except OSError as exc:
+            raise InputError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
+        if size > self._max_file_bytes:
+            FILES_PROCESSED.labels(source, _FAILED).inc()
+            return self._refuse(
+                file, f"{size} bytes: more than {self._max_file_bytes} (JIANDU_FILEDROP_MAX_FILE_BYTES)"
+            )
+        try:
             progress = self._convert(file, mapper, source, stop or threading.Event())
         except InputError:
             FILES_PROCESSED.labels(source, _FAILED).inc()
             raise
+        except (DeliveryError, BrokerError):
+            raise  # the broker, not the file: the file stays and resumes from its checkpoint
+        except Exception as exc:  # an input never stops the adapter: this file is set aside, the others go on
+            log.exception("%s: failed part-way; moved to %s/", file.origin, REFUSED)
+            FILES_PROCESSED.labels(source, _FAILED).inc()
+            problem = f"failed part-way ({type(exc).__name__}: {mask_id_numbers(str(exc))[:500]})"
+            try:
+                return self._refuse(file, problem)
+            except (OSError, InputError) as moving:
+                raise InputError(f"{problem}; and it cannot be moved aside: {moving}") from exc
         if progress is None:
             return None
         receipt = self._finish(file, progress)
@@ -191,12 +233,18 @@ class FileDrop:
         progress = self._start(file, content, mapper.mapping)
         return progress if self._send_rows(file, content, mapper, progress, stop, source) else None
 
-    def _candidates(self) -> list[Path]:
-        """Export files in the source folders."""
-        if not self._drop.is_dir():
-            raise InputError(f"the drop folder {self._drop} does not exist")
-        folders = sorted(p for p in self._drop.iterdir() if p.is_dir() and not p.name.startswith("."))
-        return [path for folder in folders for path in folder.iterdir() if _takeable(path)]
+    def _refuse(self, file: DropFile, problem: str) -> Receipt:
+        log.error("%s: %s; moved to %s/", file.origin, problem, REFUSED)
+        document = {
+            "folder": file.folder,
+            "file": file.path.name,
+            "problem": problem,
+            "finished_at": format_cst(utc_now_ms()),
+        }
+        receipt = set_aside(file.path, document, REFUSED)
+        if not file.marker.is_symlink():
+            file.marker.unlink(missing_ok=True)
+        return receipt
 
     def _start(self, file: DropFile, content: FileFingerprint, mapping: FormatMapping) -> Progress:
         progress = self._checkpoints.load(file.folder, content.sha256)
@@ -239,6 +287,7 @@ class FileDrop:
             delimiter=mapping.delimiter,
             skip_lines=mapping.skip_lines,
             after_line=progress.line,
+            limits=self._row_limits,
         )
         try:
             for row in rows:
@@ -338,10 +387,9 @@ class _Batch:
         ADAPTER_CHECKPOINT.mark(_ADAPTER, self._source)
 
 
-def _takeable(path: Path) -> bool:
-    name = path.name
+def _takeable_name(name: str) -> bool:
     hidden = name.startswith((".", "~$"))
-    return not hidden and not name.endswith(_NEVER_TAKEN) and path.is_file()
+    return not hidden and not name.endswith(_NEVER_TAKEN)
 
 
 def declare_source_folders(drop: Path, mappings: Sequence[FormatMapping] = ()) -> None:

@@ -6,6 +6,8 @@
     <folder>/done/<name>.receipt.json    its counts, reasons and the SHA-256 of the original
     <folder>/unmatched/<name>            a file no single mapping applies to, with its receipt: not
                                          processed, so kept as it came, for a fixed mapping to take
+    <folder>/refused/<name>              a file the hub will not read (over JIANDU_FILEDROP_MAX_FILE_BYTES,
+                                         a symbolic link, or one that failed part-way), with its receipt
 
 **Crash-safe order.** The sealed copy is written to a temporary file and fsynced,
 then the receipt is written (atomically), then the copy is renamed into place and
@@ -32,6 +34,7 @@ from jiandu.errors import InputError
 __all__ = [
     "DONE",
     "RECEIPT_SUFFIX",
+    "REFUSED",
     "SEALED_SUFFIX",
     "UNMATCHED",
     "Receipt",
@@ -41,7 +44,7 @@ __all__ = [
     "set_aside",
 ]
 
-DONE, UNMATCHED = "done", "unmatched"
+DONE, UNMATCHED, REFUSED = "done", "unmatched", "refused"
 RECEIPT_SUFFIX = ".receipt.json"
 SEALED_SUFFIX = ".sealed"
 
@@ -88,9 +91,12 @@ def file_done(export: Path, document: dict[str, Any], seal: FileSeal | None) -> 
     return receipt
 
 
-def set_aside(export: Path, document: dict[str, Any]) -> Receipt:
-    """Move a file no single mapping applies to into ``unmatched/``, as it came, with its receipt."""
-    return _move(export, UNMATCHED, document)
+def set_aside(export: Path, document: dict[str, Any], subfolder: str = UNMATCHED) -> Receipt:
+    """Move a file into ``unmatched/`` (no single mapping applies) or ``refused/``, as it came, with its receipt.
+
+    A symbolic link is moved as the link itself: what it points to is never touched.
+    """
+    return _move(export, subfolder, document)
 
 
 def restore(sealed: Path, out: Path, seal: FileSeal, *, receipt: Path | None = None) -> SealedCopy:
@@ -150,6 +156,10 @@ def _free_name(directory: Path, name: str, sha256: str, suffix: str) -> Path:
 
     A name whose receipt records the same content is reused: that is the same file, finished again.
     """
+    if directory.is_symlink():
+        raise InputError(
+            f"{directory} is a symbolic link: the hub never moves files out of the drop folder; remove the link"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}{suffix}"
     if not sha256 or not _taken_by_other(target, sha256):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from adapters.files.convert import RowMapper
 from adapters.files.mapping import FormatMapping
 from adapters.files.reading import Row, csv_cells
+from jiandu.core.jsoninput import JsonInputError, parse_json
 from jiandu.errors import ConfigurationError
 
 __all__ = ["ROW_FORMATS", "Remapped", "Remapper", "RowPayload", "RowPayloads"]
@@ -85,9 +86,9 @@ class RowPayload:
         if self.format == "csv-row":
             return csv_cells(self.header or "", text, mapping.delimiter)
         try:
-            cells = json.loads(text.removeprefix("\ufeff"))
-        except json.JSONDecodeError as exc:
-            return {}, f"not valid JSON: {exc}"
+            cells = parse_json(text.removeprefix("\ufeff"))
+        except JsonInputError as exc:
+            return {}, str(exc)
         if not isinstance(cells, dict):
             return {}, "a JSON line must be an object of column: value"
         return cells, None

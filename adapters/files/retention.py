@@ -1,4 +1,8 @@
-"""Housekeeping of the ``done/`` folders: clear leftovers sealed, and nothing kept longer than the retention time.
+"""Housekeeping of ``done/`` and ``refused/``: clear leftovers sealed, nothing kept longer than the retention time.
+
+``refused/`` holds exports the hub would not read (too large, failed part-way): they hold raw ID
+numbers like any export, so they are sealed and expire the same way. ``unmatched/`` is left as it
+is: its files wait to be moved back once a mapping applies. Links are never followed.
 
 The file drop sweeps at start and then periodically (``FileDrop(housekeeping_seconds=…)``):
 
@@ -23,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.files.filing import DONE, RECEIPT_SUFFIX, SEALED_SUFFIX, receipt_path
+from adapters.files.filing import DONE, RECEIPT_SUFFIX, REFUSED, SEALED_SUFFIX, receipt_path
 from adapters.files.sealed import FileSeal
 from adapters.files.state import sync_directory, write_json_atomically
 from jiandu.core.timeutil import DAY_MS, format_cst, parse_datetime, to_ms, utc_now_ms
@@ -68,8 +72,11 @@ class DoneFolders:
         if not self._drop.is_dir():
             return
         for source in sorted(self._drop.iterdir()):
-            if not source.name.startswith(".") and (source / DONE).is_dir():
-                yield source / DONE
+            if source.name.startswith(".") or source.is_symlink():
+                continue
+            for kept in (source / DONE, source / REFUSED):
+                if not kept.is_symlink() and kept.is_dir():  # never sealed or deleted through a link
+                    yield kept
 
     def _seal_leftover(self, clear: Path) -> Path | None:
         assert self._seal is not None
@@ -110,7 +117,7 @@ class DoneFolders:
     def _log(self, done: Housekeeping) -> None:
         kept = f"{self._days} days" if self._days else "forever"
         log.info(
-            "housekeeping of %s/*/done: %d sealed from clear, %d files deleted, %d kept (retention: %s)",
+            "housekeeping of %s/*/{done,refused}: %d sealed from clear, %d files deleted, %d kept (retention: %s)",
             self._drop,
             len(done.sealed),
             len(done.deleted),
@@ -127,7 +134,10 @@ def _leftovers(folder: Path) -> list[Path]:
     return [
         path
         for path in sorted(folder.iterdir())
-        if path.is_file() and not path.name.startswith(".") and not path.name.endswith((SEALED_SUFFIX, RECEIPT_SUFFIX))
+        if path.is_file()
+        and not path.is_symlink()
+        and not path.name.startswith(".")
+        and not path.name.endswith((SEALED_SUFFIX, RECEIPT_SUFFIX))
     ]
 
 
@@ -162,5 +172,5 @@ def _note_sealed(receipt: Path, target: Path, sha256: str) -> None:
     if not isinstance(document, dict) or document.get("sha256") not in (None, sha256):
         log.warning("%s records another sha256 than %s holds: left as it is", receipt, target.name)
         return
-    document.update(moved_to=f"{DONE}/{target.name}", sealed=True)
+    document.update(moved_to=f"{target.parent.name}/{target.name}", sealed=True)
     write_json_atomically(receipt, document)

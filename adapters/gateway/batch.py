@@ -18,21 +18,26 @@ as delivering (``jiandu_adapter_last_success_*{adapter="gateway"}``).
 from __future__ import annotations
 
 import json
+import logging
+import math
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from adapters.gateway.credentials import Agency
 from adapters.gateway.receipts import AcceptedEventIds
 from jiandu.core.events import event_id_of
+from jiandu.errors import DeliveryError
 from jiandu.observability.labels import source_label
 from jiandu.observability.metrics.adapters import ADAPTER_LAST_SUCCESS
-from producers import RecordIntake, Submission
+from producers import Prepared, RecordIntake, Submission
 
 __all__ = ["ACCEPTED", "DUPLICATE", "REJECTED", "BatchResult", "PushIntake", "RecordResult"]
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+_log = logging.getLogger("jiandu.gateway")
 _ADAPTER = "gateway"  # the intake's adapter name, so the gateway's and the intake's series join
 _DUPLICATE_MESSAGE = "event_id was accepted before; not published again"
 
@@ -89,42 +94,97 @@ class PushIntake:
     from batch size, not from concurrent requests.
     """
 
-    def __init__(self, intake: RecordIntake, receipts: AcceptedEventIds) -> None:
+    def __init__(
+        self,
+        intake: RecordIntake,
+        receipts: AcceptedEventIds,
+        *,
+        outage_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``outage_seconds``: after the broker failed to confirm, how long requests are answered
+        DeliveryError at once (a prompt 503) instead of each waiting for the broker again."""
         self._intake = intake
         self._receipts = receipts
         self._lock = threading.Lock()
+        self._outage_seconds = outage_seconds
+        self._clock = clock
+        self._outage_until = float("-inf")
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds an agency should wait after a 503 before sending again."""
+        remaining = self._outage_until - self._clock()
+        return max(1, math.ceil(remaining if remaining > 0 else self._outage_seconds))
 
     def submit_batch(self, agency: Agency, records: Sequence[object], request_id: str) -> BatchResult:
-        """Answer every record; raises DeliveryError (nothing counted accepted) if the broker did not confirm."""
+        """Answer every record; raises DeliveryError (nothing counted accepted) if the broker did not confirm.
+
+        All or nothing up to the broker: every record is checked, validated and encoded first, and only
+        when all of them are prepared is anything sent, so an error while preparing leaves no trace.
+        """
         with self._lock:
+            if self._clock() < self._outage_until:
+                raise DeliveryError(f"the broker did not confirm a request moments ago; retry in {self.retry_after} s")
             known = self._receipts.accepted_among({i for i in map(_event_id, records) if i is not None})
-            queued: set[str] = set()
-            results = []
-            for index, record in enumerate(records):
-                origin = f"{agency.id}/{request_id}#{index}"
-                results.append(self._one(agency, index, record, origin, known | queued))
-                if results[-1].status == ACCEPTED and results[-1].event_id:
-                    queued.add(results[-1].event_id)
+            prepared = self._prepare(agency, records, request_id, known)
             try:
+                results = [self._publish(index, item) for index, item in enumerate(prepared)]
                 self._intake.confirm()
+            except DeliveryError:
+                self._outage_until = self._clock() + self._outage_seconds
+                raise
             finally:
                 self._intake.new_report()  # per-request answers come from the results, not the running report
-            self._receipts.record(agency.id, queued)
+            self._receipts.record(agency.id, {r.event_id for r in results if r.status == ACCEPTED and r.event_id})
             _mark_delivering(records, results)
             return BatchResult(request_id, tuple(results))
 
-    def _one(self, agency: Agency, index: int, record: object, origin: str, known: set[str]) -> RecordResult:
+    def dead_letter_body(self, agency: Agency, body: bytes, message: str, request_id: str) -> None:
+        """Dead-letter a request body that is not a batch at all (answered 400): nothing is silently dropped.
+
+        Best effort: the agency has its 400 either way, so a broker that does not confirm is only logged.
+        """
+        with self._lock:
+            self._intake.reject(None, body, f"{agency.id}/{request_id}", field=None, rule="json", message=message)
+            try:
+                self._intake.confirm()
+            except DeliveryError as exc:
+                _log.warning("request %s of %s: its dead letter was not confirmed: %s", request_id, agency.id, exc)
+            finally:
+                self._intake.new_report()
+
+    def _prepare(
+        self, agency: Agency, records: Sequence[object], request_id: str, known: set[str]
+    ) -> list[Prepared | RecordResult]:
+        """Each record prepared (or answered duplicate); nothing is sent yet."""
+        seen: set[str] = set(known)
+        prepared: list[Prepared | RecordResult] = []
+        for index, record in enumerate(records):
+            item = self._prepare_one(agency, index, record, f"{agency.id}/{request_id}#{index}", seen)
+            if isinstance(item, Prepared) and item.event_id is not None:
+                seen.add(item.event_id)
+            prepared.append(item)
+        return prepared
+
+    def _prepare_one(
+        self, agency: Agency, index: int, record: object, origin: str, known: set[str]
+    ) -> Prepared | RecordResult:
         raw = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         refusal = agency.refusal(record)
         if refusal is not None:
-            submitted = self._intake.reject(
+            return self._intake.refuse(
                 record, raw, origin, field=refusal.field, rule=refusal.rule, message=refusal.message
             )
-            return _result(index, submitted)
         event_id = _event_id(record)
         if event_id is not None and event_id in known:
             return RecordResult(index, event_id, DUPLICATE, message=_DUPLICATE_MESSAGE)
-        return _result(index, self._intake.submit(record, raw, origin))  # type: ignore[arg-type]
+        return self._intake.prepare(record, raw, origin)  # type: ignore[arg-type]
+
+    def _publish(self, index: int, item: Prepared | RecordResult) -> RecordResult:
+        if isinstance(item, RecordResult):
+            return item
+        return _result(index, self._intake.publish(item))
 
 
 def _result(index: int, submitted: Submission) -> RecordResult:

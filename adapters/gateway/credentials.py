@@ -10,9 +10,14 @@ The credentials file (``JIANDU_GATEWAY_AGENCIES``) is YAML::
         token_hash: "scrypt$16384$8$1$…"   # from `jiandu gateway hash-token --agency shenyang-court`
 
 ``token_hash`` may be a list, so a new token can be issued before the old one is
-retired. A token is ``<agency id>.<secret>``: the id says which hash to check, so
-a request costs one slow hash at most (scrypt, deliberately ~60 ms), and a token
-that verified once is remembered in memory by its SHA-256 digest.
+retired. A token is ``<agency id>.<secret>``: the id says which hashes to check.
+The secret is 256 random bits, so a fast salted hash protects it as well as a slow
+one (nobody can guess through 2^256 secrets, however fast each guess): new hashes are
+``sha256$<salt>$<HMAC-SHA256(salt, token)>``, checked in about a microsecond with a
+constant-time comparison, so a flood of wrong tokens costs the gateway nothing worth
+attacking. ``scrypt$…`` hashes of earlier versions still verify (about 60 ms each);
+the push API refuses a client after repeated failures before hashing anything
+(``app.py``), and a token that verified once is remembered by its SHA-256 digest.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from jiandu.core.records import CATEGORIES, RECORD_TYPES
+from jiandu.core.validation import jurisdiction_outside_source
 from jiandu.errors import ConfigurationError
 
 __all__ = [
@@ -90,6 +96,9 @@ class Agency:
                 f"{REFUSED} {self.id}: a {self.category} agency submits {self.category}.* types, not {record_type}"
             )
             return Refusal("type", "type_not_allowed", message)
+        outside = jurisdiction_outside_source(record)
+        if outside is not None:
+            return Refusal("jurisdiction", "jurisdiction_not_allowed", f"{REFUSED} {self.id}: {outside}")
         return None
 
     def __repr__(self) -> str:
@@ -107,10 +116,13 @@ def new_token(agency_id: str) -> str:
     return f"{agency_id}.{secrets.token_urlsafe(32)}"
 
 
-def hash_token(token: str, *, salt: bytes | None = None) -> str:
-    """``scrypt$n$r$p$<salt>$<hash>`` (base64): what the credentials file stores instead of the token."""
-    n, r, p = _SCRYPT
+def hash_token(token: str, *, salt: bytes | None = None, scheme: str = "sha256") -> str:
+    """What the credentials file stores instead of the token: ``sha256$<salt>$<hash>`` (base64), or the
+    slow ``scrypt$n$r$p$<salt>$<hash>`` of earlier versions with ``scheme="scrypt"``."""
     salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
+    if scheme == "sha256":
+        return f"sha256${_b64(salt)}${_b64(hmac.new(salt, token.encode(), hashlib.sha256).digest())}"
+    n, r, p = _SCRYPT
     digest = hashlib.scrypt(token.encode(), salt=salt, n=n, r=r, p=p)
     return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
 
@@ -118,9 +130,13 @@ def hash_token(token: str, *, salt: bytes | None = None) -> str:
 def verify_token(token: str, stored: str) -> bool:
     """True when ``token`` hashes to ``stored`` (constant-time comparison)."""
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
+        parts = stored.split("$")
+        if parts[0] == "sha256" and len(parts) == 3:
+            salt, expected = base64.b64decode(parts[1]), base64.b64decode(parts[2])
+            return hmac.compare_digest(hmac.new(salt, token.encode(), hashlib.sha256).digest(), expected)
+        scheme, n, r, p, salt_text, digest = parts
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(token.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p))
+        actual = hashlib.scrypt(token.encode(), salt=base64.b64decode(salt_text), n=int(n), r=int(r), p=int(p))
     except ValueError:
         return False
     return scheme == "scrypt" and hmac.compare_digest(actual, expected)
@@ -145,6 +161,11 @@ class AgencyRegistry:
     def get(self, agency_id: str) -> Agency | None:
         """The agency with this id, if configured."""
         return self._by_id.get(agency_id)
+
+    def remembered(self, token: str) -> Agency | None:
+        """The agency of a token that verified before (a dictionary lookup, no hashing), else None."""
+        with self._lock:
+            return self._verified.get(hashlib.sha256(token.encode()).digest())
 
     def authenticate(self, token: str) -> Agency | None:
         """The agency whose token this is, or None (unknown agency, wrong secret, malformed token)."""
@@ -193,9 +214,17 @@ def _agency(entry: object, where: str) -> Agency:
     if foreign:
         raise ConfigurationError(f"{where}: sources {foreign} do not start with '{category}:'")
     hashes = _strings(entry.get("token_hash"), f"{where}: token_hash")
-    if any(not h.startswith("scrypt$") or h.count("$") != 5 for h in hashes):
-        raise ConfigurationError(f"{where}: token_hash must come from `jiandu gateway hash-token` (scrypt$…)")
+    if any(not _hash_shape(h) for h in hashes):
+        raise ConfigurationError(
+            f"{where}: token_hash must come from `jiandu gateway hash-token` (sha256$… or scrypt$…)"
+        )
     return Agency(agency_id, str(category), sources, hashes, str(entry.get("name") or ""))
+
+
+def _hash_shape(stored: str) -> bool:
+    return (stored.startswith("sha256$") and stored.count("$") == 2) or (
+        stored.startswith("scrypt$") and stored.count("$") == 5
+    )
 
 
 def _check_agency_id(value: object, where: str) -> str:

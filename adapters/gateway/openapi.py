@@ -12,7 +12,7 @@ __all__ = ["BATCH_PATH", "POLICY_RULES", "openapi_document"]
 
 BATCH_PATH = "/api/v1/records:batch"
 #: Rules of the gateway's own policy, besides the validation rules of :data:`producers.rules.RULES`.
-POLICY_RULES = ("source_not_allowed", "type_not_allowed")
+POLICY_RULES = ("source_not_allowed", "type_not_allowed", "jurisdiction_not_allowed")
 
 _REF = "#/components/schemas/"
 
@@ -86,12 +86,21 @@ def _batch_operation(max_request_bytes: int, rates: RateLimits) -> dict[str, Any
                 "description": "Every record answered; accepted ones are on Kafka (broker-confirmed).",
                 "content": {"application/json": {"schema": {"$ref": f"{_REF}BatchResponse"}}},
             },
-            "400": _error("The body is not JSON or not an object with a `records` array."),
-            "401": _error("Missing, malformed or unknown bearer token."),
+            "400": _error(
+                "The body is not strict JSON (no NaN or Infinity, no lone surrogates, at most 32 levels of "
+                "nesting) or not an object with a `records` array; it is dead-lettered, nothing is accepted."
+            ),
+            "401": _error(
+                "Missing, malformed or unknown bearer token; after repeated wrong tokens from one address, 429 "
+                "with Retry-After before any token is checked."
+            ),
             "413": _error(f"More than {max_request_bytes} bytes or more records than allowed: split the batch."),
             "415": _error("The body is not application/json."),
             "429": _rate_limited(rates),
-            "503": _error("The broker did not confirm the records: nothing counts as accepted; send them again."),
+            "503": _error(
+                "The broker did not confirm the records in time: nothing counts as accepted; wait Retry-After "
+                "seconds and send them again."
+            ),
         },
     }
 

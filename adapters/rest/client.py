@@ -15,7 +15,6 @@ holds raw ID numbers) and never the token. Every answer is counted by status cla
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import random
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 
 from adapters.rest.config import SourceConfig
+from jiandu.core.jsoninput import JsonInputError, parse_json
 from jiandu.errors import JianduError
 from jiandu.observability.labels import source_label, status_class
 from jiandu.observability.metrics.adapters import ADAPTER_RETRIES, AGENCY_API_RESPONSES
@@ -132,16 +132,26 @@ class AgencyClient:
         self._http.close()
 
     def _attempt(self, params: dict[str, str], attempt: int) -> AgencyPage:
+        answered = False
         try:
-            response = self._http.get(self.config.url, params=params)
+            with self._http.stream("GET", self.config.url, params=params) as response:
+                status = response.status_code
+                self._answered(status)
+                answered = True
+                self._check_status(response)
+                body = _read_capped(response, MAX_PAGE_BYTES)
         except httpx.TimeoutException:
-            self._answered(None)
+            if not answered:
+                self._answered(None)
             raise _Retry(f"timed out after {self.config.timeout_seconds:g} s") from None
         except httpx.TransportError as exc:
-            self._answered(None)
+            if not answered:
+                self._answered(None)
             raise _Retry(f"connection failed ({type(exc).__name__})") from None
+        return _page(body, attempt)
+
+    def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code
-        self._answered(status)
         if status == httpx.codes.TOO_MANY_REQUESTS:
             raise _Retry("HTTP 429 rate limited", retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 500:
@@ -152,7 +162,6 @@ class AgencyClient:
                 "not retried: check the source's base_url, path and auth in the sources file",
                 status,
             )
-        return _page(response.content, attempt)
 
     def _answered(self, status: int | None) -> None:
         AGENCY_API_RESPONSES.labels(self.source_label, status_class(status)).inc()
@@ -209,14 +218,32 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+_PAGE_DEPTH = 1024
+#: The largest page body read: a hostile or broken agency API cannot make the poller hold gigabytes.
+MAX_PAGE_BYTES = 64 << 20
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Retry(f"page of {declared} bytes: more than {limit}; lower page_size for this source")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _Retry(f"page larger than {limit} bytes; lower page_size for this source")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _page(body: bytes, attempt: int) -> AgencyPage:
     """Check the shape of a records page; a broken one is worth a retry (proxies and gateways garble bodies)."""
     try:
-        value = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise _Retry(f"body is not JSON ({len(body)} bytes, broken at byte {exc.pos})") from None
-    except UnicodeDecodeError as exc:
-        raise _Retry(f"body is not UTF-8 ({len(body)} bytes, broken at byte {exc.start})") from None
+        # a page is checked only against the parser's own limit: one record nested too deeply is that
+        # record's problem (the poller dead-letters it), not a reason to refuse the page and stall the feed
+        value = parse_json(body, max_depth=_PAGE_DEPTH)
+    except JsonInputError as exc:
+        raise _Retry(f"body is not JSON ({len(body)} bytes): {exc}") from None
     if not isinstance(value, dict) or not isinstance(value.get("records"), list):
         raise _Retry("body is not a records page (no `records` list)")
     token, cursor = value.get("next_page_token"), value.get("cursor")

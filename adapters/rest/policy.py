@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from jiandu.core.records import CATEGORIES, RECORD_TYPES
+from jiandu.core.validation import jurisdiction_outside_source
 from jiandu.errors import ConfigurationError
 
 __all__ = ["FEED_REFUSED", "FeedPolicy", "FeedRefusal", "default_sources", "policy_problems"]
@@ -79,6 +80,9 @@ class FeedPolicy:
             return FeedRefusal("source", "source_not_allowed", self._foreign_source(source))
         if isinstance(record_type, str) and record_type in RECORD_TYPES and not self.allows_type(record_type):
             return FeedRefusal("type", "type_not_allowed", self._foreign_type(record_type))
+        outside = jurisdiction_outside_source(record)
+        if outside is not None:
+            return FeedRefusal("jurisdiction", "jurisdiction_not_allowed", f"{FEED_REFUSED} {self.feed}: {outside}")
         return None
 
     def _foreign_source(self, source: str) -> str:

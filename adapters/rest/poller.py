@@ -33,6 +33,7 @@ from typing import Any, Protocol, cast
 from adapters.rest.checkpoint import Checkpoint, CheckpointStore
 from adapters.rest.client import ADAPTER, AgencyClient, AgencyPage, PollStopped, SourceRefused, SourceUnavailable
 from adapters.rest.config import SourceConfig
+from jiandu.core.jsoninput import MAX_DEPTH, nests_deeper_than
 from jiandu.errors import DeliveryError
 from jiandu.observability.labels import source_label
 from jiandu.observability.metrics.adapters import ADAPTER_CHECKPOINT, ADAPTER_LAST_SUCCESS
@@ -80,6 +81,9 @@ class PollSummary:
 def origin_of(source: str, page: int, index: int) -> str:
     """``rest:<source>:<page>:<index>``: page number in the source's checkpoint history (1-based), index in the page."""
     return f"rest:{source}:{page}:{index}"
+
+
+_TOO_DEEP = b'{"unreadable":"nested too deeply"}'
 
 
 def raw_bytes(record: object) -> bytes:
@@ -174,6 +178,11 @@ class SourcePoller:
 
     def _submit(self, record: object, origin: str) -> bool:
         """Submit one record, or dead-letter it if the feed may not deliver it; True when refused."""
+        if nests_deeper_than(record, MAX_DEPTH):  # not even serialised again: it could exhaust the stack
+            envelope = {k: v for k, v in record.items() if isinstance(v, str)} if isinstance(record, Mapping) else {}
+            message = f"not valid JSON: arrays and objects nested deeper than {MAX_DEPTH} levels (payload not kept)"
+            self._intake.reject(envelope, _TOO_DEEP, origin, field=None, rule="json", message=message)
+            return False
         raw = raw_bytes(record)
         refusal = self._policy.refusal(record)
         if refusal is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -41,20 +41,20 @@ from consumers.console.forms import (
 from consumers.console.labels import MODEL_ZH
 from consumers.console.metrics import CSRF, ROLE, SCOPE, RequestCounting, count_denied, count_signin
 from consumers.console.scope import audit_scope, scoped_query, scoped_statistics
-from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner
+from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner, SessionStore
 from consumers.console.users import UserDirectory
 from consumers.console.views import Viewer
+from jiandu.core.idscan import mask_id_numbers
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import InputError
+from jiandu.security import SECURITY_HEADERS, FailureThrottle, SecurityHeaders
 
 __all__ = ["ConsoleConfig", "Publish", "create_app"]
 
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+_HEADERS = dict(SECURITY_HEADERS)  # on every response by the middleware; set here too for the 500 page
+_NOT_FOUND = ("未找到线索", "线索 {} 不在档案中，或不在您的管辖区划或承办部门范围内")
+_LOCKED = "登录失败次数过多，请 {} 秒后再试。"
+_THROTTLE_AUDIT_SECONDS = 60.0
 _CSRF_HEADING = "请求未通过安全校验"
 _CSRF_MESSAGE = (
     "该请求缺少有效的安全令牌（CSRF），可能来自其他网站伪造的请求，操作未执行，已记入审计日志。"
@@ -75,6 +75,10 @@ class ConsoleConfig:
     publish: Publish
     page_size: int = 50
     poll_seconds: float = 5.0
+    sessions: SessionStore = field(default_factory=SessionStore)
+    signins: FailureThrottle = field(default_factory=lambda: FailureThrottle(lockout_failures=20))
+    """Sign-in failures per user name and per client address: 5 free, then waits doubling from 1 s to
+    60 s, and after 20 a lockout of 15 minutes (audited as sign-in-locked)."""
 
 
 def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
@@ -93,7 +97,20 @@ def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
         Route("/audit", console.signed_in(console.audit_log)),
         Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(RequestCounting)])
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders), Middleware(RequestCounting)],
+        exception_handlers={InputError: _bad_request, Exception: _internal_error},
+    )
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    """Any parameter a view did not check itself: 400, never a 500."""
+    return _html(views.error_page(None, "请求参数有误", str(exc)), 400)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return _html(views.error_page(None, "系统错误", "服务器内部错误，操作未执行，请稍后重试。"), 500)
 
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
@@ -103,6 +120,7 @@ class _Console:
     def __init__(self, archive: LeadArchive, config: ConsoleConfig) -> None:
         self._archive = archive
         self._config = config
+        self._throttle_audited: dict[str, float] = {}  # user name -> when its last refused attempt was audited
 
     # -- sessions and CSRF -----------------------------------------------------------------------
 
@@ -110,14 +128,17 @@ class _Console:
         """``handler`` for signed-in users only; a POST runs only with the session's CSRF token."""
 
         async def endpoint(request: Request) -> Response:
-            signer = self._config.signer
+            signer, sessions = self._config.signer, self._config.sessions
+            if self._config.users.refresh():  # the users file changed: removed users' sessions end
+                sessions.keep_only(u.username for u in self._config.users)
             session = signer.session(request.cookies.get(COOKIE, ""), time.time())
-            user = self._config.users.get(session.username) if session else None
+            live = session is not None and sessions.touch(session)
+            user = self._config.users.get(session.username) if session and live else None
             if session is None or user is None:
                 if request.url.path.startswith("/api/"):
                     return JSONResponse({"error": "请重新登录"}, status_code=401, headers=_HEADERS)
                 return RedirectResponse("/login", status_code=303)
-            viewer = Viewer(user, signer.csrf_token(session))
+            viewer = Viewer(user, signer.csrf_token(session), session.session_id)
             if request.method == "POST":
                 form = await read_form(request)
                 if not signer.csrf_ok(session, form.get(CSRF_FIELD, "")):
@@ -144,19 +165,29 @@ class _Console:
     async def login(self, request: Request) -> Response:
         """Sign in. The form carries a signed double-submit token (sessions.py): there is no session to bind to yet."""
         form = await read_form(request)
-        username = form.get("username", "")[:64] or "?"
+        username = mask_id_numbers(form.get("username", "")[:64]) or "?"  # it is audited: never an ID number
         if not self._config.signer.login_ok(request.cookies.get(LOGIN_COOKIE, ""), form.get(CSRF_FIELD, "")):
             self._refused(username, "csrf-rejected", None, CSRF)  # not a sign-in attempt: no password was checked
             return self._login_page(request, _LOGIN_CSRF_MESSAGE, 403, fresh=True)
+        keys = (f"user:{username}", f"client:{request.client.host if request.client else '?'}")
+        verdict = self._config.signins.check(*keys)
+        if verdict is not None:  # no password is checked while a name or an address waits or is locked out
+            self._audit_throttled(username)
+            return self._login_page(request, _LOCKED.format(verdict.retry_after), 429, retry=verdict.retry_after)
         user = await run_in_threadpool(self._config.users.authenticate, username, form.get("password", ""))
         self._archive.audit(username, "sign-in", None, allowed=user is not None)
         count_signin(user is not None)
         if user is None:
+            verdict = self._config.signins.failed(*keys)
+            if verdict is not None and verdict.locked:
+                self._archive.audit(username, "sign-in-locked", None, allowed=False)
             return self._login_page(request, "用户名或密码不正确", 401)
+        self._config.signins.succeeded(*keys)
+        session_id = self._config.sessions.open(user.username)
         response = RedirectResponse("/leads", status_code=303)
         response.set_cookie(
             COOKIE,
-            self._config.signer.issue(user.username, time.time()),
+            self._config.signer.issue(user.username, time.time(), session_id),
             max_age=self._config.signer.lifetime_seconds,
             httponly=True,
             samesite="strict",
@@ -165,15 +196,36 @@ class _Console:
         response.delete_cookie(LOGIN_COOKIE, path="/login", httponly=True, samesite="strict")
         return response
 
-    def _login_page(self, request: Request, message: str = "", status: int = 200, *, fresh: bool = False) -> Response:
+    def _audit_throttled(self, username: str) -> None:
+        """Audit refused attempts of a name at most once a minute: a flood must not flood the audit log too."""
+        now = time.monotonic()
+        if now - self._throttle_audited.get(username, float("-inf")) < _THROTTLE_AUDIT_SECONDS:
+            return
+        if len(self._throttle_audited) > 10_000:
+            self._throttle_audited.clear()
+        self._throttle_audited[username] = now
+        self._archive.audit(username, "sign-in-throttled", None, allowed=False)
+
+    def _login_page(
+        self, request: Request, message: str = "", status: int = 200, *, fresh: bool = False, retry: int = 0
+    ) -> Response:
         """The sign-in form; its nonce cookie is kept (two open sign-in tabs both work) unless ``fresh``."""
         nonce = self._config.signer.login_nonce("" if fresh else request.cookies.get(LOGIN_COOKIE, ""))
         response = _html(views.login_page(self._config.signer.login_token(nonce), message), status)
+        if retry:
+            response.headers["Retry-After"] = str(retry)
         response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
         return response
 
     async def logout(self, request: Request, viewer: Viewer) -> Response:
-        self._archive.audit(viewer.user.username, "sign-out", None, allowed=True)
+        """End this session on the server (its cookie is worthless from now on), or with ``everywhere`` all of
+        the user's sessions."""
+        if (await read_form(request)).get("everywhere"):
+            self._config.sessions.end_user(viewer.user.username)
+            self._archive.audit(viewer.user.username, "sign-out-everywhere", None, allowed=True)
+        else:
+            self._config.sessions.end(viewer.session_id)
+            self._archive.audit(viewer.user.username, "sign-out", None, allowed=True)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response
@@ -222,11 +274,11 @@ class _Console:
     async def lead(self, request: Request, viewer: Viewer) -> Response:
         lead_id, user = request.path_params["lead_id"], viewer.user
         history = self._archive.lead(lead_id)
-        if history is None:
-            return _html(views.error_page(viewer, "未找到线索", f"线索 {lead_id} 不在档案中"), 404)
-        if not user.may_see(history.latest):
-            self._refused(user.username, "view", lead_id, SCOPE)
-            return _html(views.error_page(viewer, "无权查看", "该线索不在您的管辖区划或承办部门范围内"), 403)
+        if history is None or not user.may_see(history.latest):
+            # missing and out of scope answer alike (404): an officer cannot probe which lead ids exist
+            if history is not None:
+                self._refused(user.username, "view", lead_id, SCOPE)
+            return _not_found(viewer, lead_id)
         self._archive.audit(user.username, "view", lead_id, allowed=True)
         return _html(views.lead_page(viewer, history, self._config.users.officers_for(history.latest)))
 
@@ -235,8 +287,10 @@ class _Console:
         form = await read_form(request)
         kind = form.get("action", "")
         history = self._archive.lead(lead_id)
-        if history is None:
-            return _html(views.error_page(viewer, "未找到线索", f"线索 {lead_id} 不在档案中"), 404)
+        if history is None or not user.may_see(history.latest):
+            if history is not None:
+                self._refused(user.username, f"action:{kind}"[:64], lead_id, SCOPE)
+            return _not_found(viewer, lead_id)
         assignee = form.get("assignee") or None
         refusal = self._refusal(viewer, kind, assignee, history)
         if refusal is not None:
@@ -268,7 +322,10 @@ class _Console:
 
     async def stats(self, request: Request, viewer: Viewer) -> Response:
         form = submitted(request.query_params, ("model", "jurisdiction"))
-        rows = scoped_statistics(self._archive, viewer.user, lead_filter(form))
+        try:
+            rows = scoped_statistics(self._archive, viewer.user, lead_filter(form))
+        except InputError as exc:
+            return _html(views.error_page(viewer, "筛选条件有误", str(exc)), 400)
         return _html(views.stats_page(viewer, rows, form, sorted(MODEL_ZH)))
 
     # -- audit log -------------------------------------------------------------------------------
@@ -280,8 +337,8 @@ class _Console:
             self._refused(user.username, "view-audit", None, ROLE)
             return _html(views.error_page(viewer, "无权查看", "审计日志仅供部门负责人和管理员查阅"), 403)
         form = submitted(request.query_params, AUDIT_FIELDS)
-        page = positive(request.query_params.get("page"))
         try:
+            page = positive(request.query_params.get("page"))
             filters = audit_filter(form, audit_scope(user, self._config.users))
             result = self._archive.audit_entries(filters, page=page, page_size=self._config.page_size)
         except InputError as exc:
@@ -292,6 +349,11 @@ class _Console:
             viewer, result, form, names=names, page=page, page_size=self._config.page_size, query=urlencode(form)
         )
         return _html(body)
+
+
+def _not_found(viewer: Viewer, lead_id: str) -> Response:
+    heading, message = _NOT_FOUND
+    return _html(views.error_page(viewer, heading, message.format(lead_id[:80])), 404)
 
 
 def _html(text: str, status: int = 200) -> HTMLResponse:

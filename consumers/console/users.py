@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,6 +35,8 @@ from jiandu.core.leads import DEPARTMENTS
 from jiandu.errors import ConfigurationError
 
 __all__ = ["ROLES", "User", "UserDirectory", "hash_password", "load_users", "verify_password"]
+
+_log = logging.getLogger(__name__)
 
 ROLES = ("officer", "supervisor", "admin")
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -86,10 +89,33 @@ class User:
 
 
 class UserDirectory:
-    """The configured users, by username."""
+    """The configured users, by username; with a ``source`` file, :meth:`refresh` follows its changes."""
 
-    def __init__(self, users: Sequence[User]) -> None:
+    def __init__(self, users: Sequence[User], source: Path | None = None) -> None:
         self._users = {u.username: u for u in users}
+        self._source = source
+        self._stamp = _stamp(source) if source is not None else None
+
+    def refresh(self) -> bool:
+        """Read the users file again if it changed; True when it did. A broken file keeps the users as they
+        were (logged): a typo must not lock every officer out, nor let a removed user back in."""
+        if self._source is None:
+            return False
+        try:
+            stamp = _stamp(self._source)
+        except OSError:
+            return False
+        if stamp == self._stamp:
+            return False
+        try:
+            fresh = load_users(self._source)
+        except ConfigurationError as exc:
+            _log.error("the users file changed but cannot be used (%s); the users stay as they were", exc)
+            self._stamp = stamp
+            return False
+        self._users, self._stamp = fresh._users, stamp
+        _log.info("users file %s read again: %d users", self._source, len(self._users))
+        return True
 
     def __len__(self) -> int:
         return len(self._users)
@@ -147,7 +173,12 @@ def load_users(path: Path) -> UserDirectory:
     names = [u.username for u in users]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"JIANDU_CONSOLE_USERS {path}: a username appears twice")
-    return UserDirectory(users)
+    return UserDirectory(users, source=path)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    status = path.stat()
+    return status.st_mtime_ns, status.st_size, status.st_ino
 
 
 def _user(entry: object, where: str) -> User:

@@ -52,6 +52,7 @@ class Viewer:
 
     user: User
     csrf: str
+    session_id: str = ""
 
 
 @cache

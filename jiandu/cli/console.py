@@ -63,12 +63,17 @@ def open_console(
 ) -> ConsoleServer:
     """Build and start the console over ``archive``; the caller stops it. Shared by the command and tests."""
     from consumers.console import ConsoleConfig, ConsoleServer, SessionSigner, create_app
+    from consumers.console.sessions import SessionStore
 
     config = ConsoleConfig(
         users=_users(settings),
-        signer=SessionSigner(session_secret(settings)),
+        signer=SessionSigner(session_secret(settings), lifetime_seconds=settings.console_session_hours * 3600),
         publish=publish,
         poll_seconds=poll_seconds,
+        sessions=SessionStore(
+            idle_seconds=settings.console_session_idle_minutes * 60,
+            lifetime_seconds=settings.console_session_hours * 3600,
+        ),
     )
     return ConsoleServer(create_app(archive, config), port, host=settings.listen_host).start()
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from jiandu.cli.arguments import positive_int
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import ConfigurationError, RecordError
+from jiandu.security import printable
 from jiandu.settings import Settings, kafka_client_config
 
 if TYPE_CHECKING:  # the Kafka clients load only when a dlq command runs, not for every `jiandu`
@@ -201,8 +202,9 @@ def _list(
     print(f"{'received (CST)':25} {'state':14} {'source':22} {'adapter':13} {'type':34} {'origin':32} reason")
     for letter in shown:
         print(
-            f"{format_cst(letter.received_at)[:25]:25} {states[letter.position]:14} {letter.source or '-':22} "
-            f"{letter.adapter:13} {letter.record_type or '-':34} {letter.origin:32} {letter.reason}"
+            f"{format_cst(letter.received_at)[:25]:25} {states[letter.position]:14} "
+            f"{printable(letter.source or '-'):22} {letter.adapter:13} {printable(letter.record_type or '-'):34} "
+            f"{printable(letter.origin):32} {printable(letter.reason)}"
         )
     print(f"{len(shown)} of {len(letters)} dead letters")
     return 0
@@ -213,7 +215,7 @@ def _summary(letters: list[DeadLetter], states: Mapping[tuple[str, int, int], st
 
     print(f"{'letters':>7} {'open':>5}  {'source':22} reason")
     for source, reason, count, still_open in summarise(letters, states):
-        print(f"{count:7} {still_open:5}  {source:22} {reason}")
+        print(f"{count:7} {still_open:5}  {printable(source):22} {printable(reason)}")
     print(f"{len(letters)} dead letters, {sum(1 for s in states.values() if s == OPEN)} open")
     return 0
 
@@ -245,7 +247,7 @@ def _resubmit(
     if report.remapped:
         print(f"{report.remapped} of them file-drop rows, mapped again through the mapping files they name")
     for reason in sorted(set(report.reasons)):
-        print(f"  {report.reasons.count(reason):6}  {reason}")
+        print(f"  {report.reasons.count(reason):6}  {printable(reason)}")
     if report.skipped_refused:
         print(f"skipped {report.skipped_refused} the agency was not allowed to send (--include-refused sends them)")
     return 0

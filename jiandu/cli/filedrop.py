@@ -29,6 +29,7 @@ from typing import Any
 from jiandu.cli.arguments import positive_int
 from jiandu.errors import InputError
 from jiandu.observability import MetricsServer, serve_process_metrics
+from jiandu.security import printable
 from jiandu.settings import Settings
 
 __all__ = ["add_parser", "command"]
@@ -91,6 +92,7 @@ def _mappings(paths: list[Path] | None) -> list[Any]:
 
 def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metrics: MetricsServer | None) -> int:
     from adapters.files import FileDrop, FileSeal
+    from adapters.files.reading import RowLimits
     from jiandu.cli.hub import new_intake
 
     stop = threading.Event()
@@ -107,12 +109,14 @@ def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metr
                 confirm_every=args.confirm_every,
                 seal=FileSeal(settings.pseudonym_key_bytes),
                 retention_days=settings.filedrop_retention_days,
+                max_file_bytes=settings.filedrop_max_file_bytes,
+                row_limits=RowLimits(settings.filedrop_max_row_bytes, settings.filedrop_max_field_chars),
             )
             print(f"file drop {args.drop}: {len(mappings)} mappings", flush=True)
             if metrics is not None:
                 print(f"metrics: {metrics.url}/metrics", flush=True)
             for receipt in drop.run(once=args.once, stop=stop):
-                print(_summary(receipt.document), flush=True)
+                print(printable(_summary(receipt.document), keep_newlines=True), flush=True)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

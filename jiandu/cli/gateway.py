@@ -84,10 +84,11 @@ def open_gateway(settings: Settings, port: int) -> tuple[GatewayServer, KafkaPub
             f"JIANDU_GATEWAY_RECEIPT_DAYS={settings.gateway_receipt_days}: use 0 (keep forever) or more days"
         )
     create_topics(settings)
-    publisher, intake = new_intake(settings, adapter="gateway")
+    publisher, intake = new_intake(settings, adapter="gateway", confirm_timeout=settings.gateway_confirm_seconds)
     receipts = AcceptedEventIds(receipts_path(settings), retention_days=settings.gateway_receipt_days)
     limits = Limits(settings.gateway_max_request_bytes, settings.gateway_max_records)
-    app = create_app(PushIntake(intake, receipts), agencies, limits, throttle)
+    push = PushIntake(intake, receipts, outage_seconds=settings.gateway_confirm_seconds)
+    app = create_app(push, agencies, limits, throttle)
     try:
         server = GatewayServer(app, port, host=settings.listen_host, log_level=settings.log_level).start()
     except BaseException:

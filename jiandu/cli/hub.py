@@ -49,11 +49,12 @@ def create_topics(settings: Settings) -> list[str]:
 
 
 def new_intake(
-    settings: Settings, *, adapter: str, in_input_order: bool = False
+    settings: Settings, *, adapter: str, in_input_order: bool = False, confirm_timeout: float | None = None
 ) -> tuple[KafkaPublisher, RecordIntake]:
-    """A publisher and the shared intake on it; ``in_input_order``: events stamped with their input
-    position and backtest clock (``jiandu.core.ordering``), as a backtest needs."""
-    publisher = KafkaPublisher(kafka_client_config(settings))
+    """A publisher and the shared intake on it. ``in_input_order``: events stamped with their input position
+    and backtest clock (``jiandu.core.ordering``), as a backtest needs; ``confirm_timeout``: see
+    :class:`KafkaPublisher`."""
+    publisher = KafkaPublisher(kafka_client_config(settings), confirm_timeout=confirm_timeout)
     sequence = InputSequence(settings.backtest_lateness_seconds * 1000) if in_input_order else None
     intake = RecordIntake(
         publisher, catalogue_of(settings), settings.pseudonym_key_bytes, adapter=adapter, sequence=sequence

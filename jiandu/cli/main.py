@@ -21,6 +21,7 @@ from jiandu.cli.arguments import CommandParser, non_negative_float, port_or_none
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError, JianduError
 from jiandu.observability.logs import configure_logging
+from jiandu.security import printable
 from jiandu.settings import SETTINGS_DOC, Settings
 
 __all__ = ["main"]
@@ -132,7 +133,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         report = ingest_jsonl(args.files, intake, show_progress=sys.stderr.isatty())
     print(f"accepted {report.accepted}, rejected {report.rejected}")
     for reason, count in report.reasons().most_common():
-        print(f"  {count:6}  {reason}")
+        print(f"  {count:6}  {printable(reason)}")  # agency text: no escape sequences reach the terminal
     if report.accepted == 0:
         what = f"none of the {report.rejected} records was valid" if report.rejected else "no records found"
         raise InputError(f"{what} in {', '.join(map(str, args.files))}; nothing was published")

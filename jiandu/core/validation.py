@@ -15,21 +15,26 @@ from typing import TypeVar
 
 from jiandu.core.events import Event, event_id_of
 from jiandu.core.identity import Pseudonymiser, validate_credit_code
+from jiandu.core.idscan import contains_id_number
 from jiandu.core.records import CATEGORIES, COMMON_FIELDS, RECORD_TYPES, FieldKind, FieldSpec
 from jiandu.core.timeutil import local_date, parse_date, parse_datetime, to_ms
 from jiandu.errors import RecordError
 
-__all__ = ["MAX_DECIMAL", "to_event"]
+__all__ = ["MAX_DECIMAL", "MAX_TEXT_CHARS", "jurisdiction_outside_source", "to_event"]
 
 _T = TypeVar("_T")
 
 #: The largest value of Avro ``decimal(18,2)``.
 MAX_DECIMAL = Decimal("9999999999999999.99")
+#: The longest text field: agency codes, numbers and short descriptions, not documents. It bounds the
+#: size of every event (Kafka refuses messages over 1 MB) and the cost of scanning for ID numbers.
+MAX_TEXT_CHARS = 4096
 _CENT = Decimal("0.01")
 _MAX_INT = 2**31 - 1  # Avro int
 _DIVISION = re.compile(r"\d{6}")
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
-_SOURCE = re.compile(r"([a-z]+):([0-9]{6})(?::[^/\s]+)?")
+#: The unit names an agency's sub-unit (``criminal-2``): a short code, never markup or free text.
+_SOURCE = re.compile(r"([a-z]+):([0-9]{6})(?::[A-Za-z0-9_-]{1,32})?")
 #: A run of 15 or more digits (an ID number, with or without its check character) has no place in a
 #: source: the source is part of every event id, which travels everywhere in clear.
 _DIGIT_RUN = re.compile(r"[0-9]{15,}")
@@ -74,6 +79,23 @@ def to_event(record: Mapping[str, object], pseudonymiser: Pseudonymiser, ingeste
     )
 
 
+def jurisdiction_outside_source(record: Mapping[str, object]) -> str | None:
+    """Why a record's ``jurisdiction`` lies outside its source's division, or None.
+
+    The producing unit's division (``court:210100``, 沈阳市) covers its districts (``210102``): the
+    jurisdiction must start with the source's division without its trailing zeros. Malformed values
+    are left to validation. An agency or feed policy applies this: a unit speaks only for its area.
+    """
+    source, jurisdiction = record.get("source"), record.get("jurisdiction")
+    match = _SOURCE.fullmatch(source) if isinstance(source, str) else None
+    if match is None or not isinstance(jurisdiction, str) or not _DIVISION.fullmatch(jurisdiction):
+        return None
+    area = match.group(2).rstrip("0")
+    if jurisdiction.startswith(area):
+        return None
+    return f"{jurisdiction} is outside the division of source {source} (codes starting {area})"
+
+
 def _required_datetime(record: Mapping[str, object], name: str) -> int:
     value = _optional_datetime(record, name)
     if value is None:
@@ -95,7 +117,9 @@ def _check_source(source: str) -> None:
     match = _SOURCE.fullmatch(source)
     if match is None or match.group(1) not in CATEGORIES:
         raise RecordError(
-            f"source: {source!r} is not <category>:<division>[:<unit>] with category one of " + ", ".join(CATEGORIES)
+            f"source: {source!r} is not <category>:<division>[:<unit>] with category one of "
+            + ", ".join(CATEGORIES)
+            + " and a unit of at most 32 letters, digits, '-' or '_'"
         )
     if _DIGIT_RUN.search(source):
         raise RecordError("source: the unit holds a digit run like an ID number; name the agency unit, not a person")
@@ -116,8 +140,13 @@ def _field(record: Mapping[str, object], spec: FieldSpec, context: _Context | No
 
 
 def _string(raw: object, spec: FieldSpec, _: _Context | None) -> str:
+    """A text field: anything, except a resident ID number (which would travel in clear, ``jiandu.core.idscan``)."""
     if not isinstance(raw, str):
         raise RecordError(f"expected a string, got {type(raw).__name__}")
+    if len(raw) > MAX_TEXT_CHARS:
+        raise RecordError(f"too long: {len(raw)} characters, at most {MAX_TEXT_CHARS}")
+    if contains_id_number(raw):
+        raise RecordError("contains an ID number")
     return raw
 
 
@@ -168,10 +197,10 @@ def _decimal(raw: object, spec: FieldSpec, _: _Context | None) -> Decimal:
         raise RecordError(f"not a decimal: {raw!r}")
     if value < 0:
         raise RecordError(f"must not be negative, got {raw}")
+    if value > MAX_DECIMAL:  # before quantize, which cannot take a value beyond the context's precision (1e308)
+        raise RecordError(f"beyond decimal(18,2): {raw}")
     if value != value.quantize(_CENT, rounding="ROUND_DOWN"):
         raise RecordError(f"more than two decimal places: {raw}")
-    if value > MAX_DECIMAL:
-        raise RecordError(f"beyond decimal(18,2): {raw}")
     return value.quantize(_CENT)
 
 

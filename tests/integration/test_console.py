@@ -3,7 +3,7 @@
 Sign in, filter, watch a new lead arrive, open a lead and its evidence timeline, record an outcome
 (on the outcome topic of the session's embedded broker and in the archive), see the statistics
 change; a forged form without the CSRF token gets 403 and changes nothing; an officer of another
-jurisdiction gets 403 and the audit log a denied row; the supervisor's audit-log page shows who
+jurisdiction gets 404, as for a missing lead, and the audit log a denied row; the supervisor's audit-log page shows who
 viewed and worked the lead, and when.
 """
 
@@ -201,7 +201,7 @@ def test_an_officer_works_a_lead_in_the_browser(console: tuple[ConsoleServer, Sq
             # another jurisdiction's officer is refused, and the refusal is audited
             _sign_in(page, server.url, "li")
             response = page.goto(f"{server.url}/leads/{lead_id}")
-            assert response is not None and response.status == 403
+            assert response is not None and response.status == 404  # as a missing lead: no existence oracle
             context.clear_cookies()
             # the supervisor of 2101 reads who viewed and worked the lead, and when
             _sign_in(page, server.url, "zhao")

@@ -233,18 +233,21 @@ def test_gateway_counts_records_requests_and_sources_exactly_and_privately(
         (unit, execution_type): 2,
         ("court:210200", execution_type): 1,
         (court, "police.arrest_requested"): 1,
+        ("invalid", "invalid"): 1,  # the body answered 400, dead-lettered as it came
     }
     assert counts(samples, INTAKE[1], "gateway") == {
         (court, execution_type): 4,
         (unit, execution_type): 2,
         ("court:210200", execution_type): 0,  # a source and type seen has its accepted series, if only at 0
         (court, "police.arrest_requested"): 0,
+        ("invalid", "invalid"): 0,
     }
     assert counts(samples, INTAKE[2], "gateway") == {
         (court, execution_type, "id_number:check_character"): 3,
         (court, execution_type, "id_number:length"): 2,
         ("court:210200", execution_type, "source:source_not_allowed"): 1,
         (court, "police.arrest_requested", "type:type_not_allowed"): 1,
+        ("invalid", "invalid", "json"): 1,
     }
     requests = family(samples, "jiandu_gateway_requests_total")
     assert requests == {  # every configured agency's classes exported from 0

@@ -372,7 +372,7 @@ def test_the_archiver_and_the_console_on_postgresql(
         assert _sign_in(wang, "wang", PASSWORD) == 303
     with httpx.Client(base_url=f"http://127.0.0.1:{console_port}", follow_redirects=False, timeout=10) as li:
         assert _sign_in(li, "li", PASSWORD) == 303
-        assert li.get(f"/leads/{leads[0].lead_id}").status_code == 403  # a 2101 lead: outside li's jurisdiction
+        assert li.get(f"/leads/{leads[0].lead_id}").status_code == 404  # a 2101 lead outside li's area: as if missing
         assert li.get("/metrics").status_code == 404, "metrics are not on the officers' port"
     console_text, samples = scrape(console_metrics_port)
     assert values(samples, "jiandu_console_signins_total", "result") == {"ok": 2, "failed": 1}

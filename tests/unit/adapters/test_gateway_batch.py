@@ -130,9 +130,28 @@ def test_a_rejected_event_id_may_be_sent_again_corrected(push: PushIntake) -> No
 
 
 def test_nothing_counts_as_accepted_when_the_broker_does_not_confirm(
-    push: PushIntake, publisher: MemoryPublisher
+    publisher: MemoryPublisher, tmp_path: Path
 ) -> None:
+    now = [100.0]
+    intake = RecordIntake(publisher, TopicCatalogue("unit", 1), KEY, adapter="gateway")  # type: ignore[arg-type]
+    push = PushIntake(intake, AcceptedEventIds(tmp_path / "a.sqlite3"), outage_seconds=5, clock=lambda: now[0])
     publisher.fail_next_confirm = True
     with pytest.raises(DeliveryError):
         push.submit_batch(COURT, [record("1")], "a")
-    assert push.submit_batch(COURT, [record("1")], "b").results[0].status == "accepted", "the retry is not a duplicate"
+    sent = len(publisher.sent)
+    with pytest.raises(DeliveryError, match="retry in 5 s"):  # at once, without waiting for the broker again
+        push.submit_batch(COURT, [record("1")], "b")
+    assert len(publisher.sent) == sent and push.retry_after == 5
+    now[0] += 5
+    assert push.submit_batch(COURT, [record("1")], "c").results[0].status == "accepted", "the retry is not a duplicate"
+
+
+def test_a_request_failing_part_way_sends_nothing(push: PushIntake, publisher: MemoryPublisher) -> None:
+    class Unprintable:  # a value the request's own encoding cannot take: the request fails while preparing
+        pass
+
+    with pytest.raises(TypeError):
+        push.submit_batch(COURT, [record("p1"), {**record("p2"), "extra": Unprintable()}], "a")
+    assert publisher.sent == []
+    answers = push.submit_batch(COURT, [record("p1")], "b").results
+    assert [a.status for a in answers] == ["accepted"] and len(publisher.sent) == 1

@@ -16,12 +16,24 @@ COURT = Agency("shenyang-court", "court", ("court:210100",), ())
 def test_a_token_verifies_against_its_salted_hash_and_nothing_else() -> None:
     token = new_token("shenyang-court")
     assert token.startswith("shenyang-court.") and len(token) > 40
-    stored = hash_token(token)
-    assert stored.startswith("scrypt$") and token.split(".")[1] not in stored
-    assert hash_token(token) != stored, "every hash has its own salt"
-    assert verify_token(token, stored)
-    assert not verify_token(token + "x", stored)
+    for scheme in ("sha256", "scrypt"):  # sha256: new hashes; scrypt: those of earlier versions still verify
+        stored = hash_token(token, scheme=scheme)
+        assert stored.startswith(f"{scheme}$") and token.split(".")[1] not in stored
+        assert hash_token(token, scheme=scheme) != stored, "every hash has its own salt"
+        assert verify_token(token, stored)
+        assert not verify_token(token + "x", stored)
     assert not verify_token(token, "scrypt$not$a$valid$hash$at-all")
+    assert not verify_token(token, "sha256$not-base64!$x")
+
+
+def test_checking_a_wrong_token_costs_microseconds_not_a_password_hash() -> None:
+    import time
+
+    stored = hash_token(new_token("shenyang-court"))
+    started = time.perf_counter()
+    for _ in range(1000):
+        verify_token("shenyang-court.wrong", stored)
+    assert (time.perf_counter() - started) / 1000 < 0.001
 
 
 def test_the_registry_knows_an_agency_only_by_its_own_token() -> None:

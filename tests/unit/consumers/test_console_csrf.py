@@ -145,7 +145,7 @@ def test_the_audit_page_is_for_supervisors_and_admins(console: Console) -> None:
     assert refused.status_code == 403 and "仅供部门负责人和管理员" in refused.text
     assert ("wang", "view-audit", None, False) in console.audit()
     li, _ = console.signed_in("li")
-    assert li.get(f"/leads/{LEAD}").status_code == 403  # li (2202) tries a 2101 lead
+    assert li.get(f"/leads/{LEAD}").status_code == 404  # li (2202) tries a 2101 lead
     li.get(f"/leads/{OTHER_LEAD}")
 
     zhao, _ = console.signed_in("zhao")

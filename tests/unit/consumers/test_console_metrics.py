@@ -66,9 +66,9 @@ def test_refusals_count_by_reason(console: Console) -> None:
     li, li_token = console.signed_in("li")  # officer, 2202
     zhao, zhao_token = console.signed_in("zhao")  # supervisor, 2101
     before = counts()
-    assert li.get(f"/leads/{LEAD}").status_code == 403  # scope: a 2101 lead
+    assert li.get(f"/leads/{LEAD}").status_code == 404  # scope: a 2101 lead
     act = {"action": "acknowledge", CSRF_FIELD: li_token}
-    assert li.post(f"/leads/{LEAD}/actions", data=act).status_code == 403  # scope
+    assert li.post(f"/leads/{LEAD}/actions", data=act).status_code == 404  # scope
     assign = {"action": "assign", "assignee": "wang"}
     assert wang.post(f"/leads/{LEAD}/actions", data={**assign, CSRF_FIELD: wang_token}).status_code == 403  # role
     assert wang.get("/audit").status_code == 403  # role: officers do not read the audit log
