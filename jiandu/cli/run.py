@@ -51,6 +51,7 @@ from jiandu.cli.processes import HubProcess, WorkerProcess
 from jiandu.cli.run_summary import PushTotals, RunSummary
 from jiandu.observability import serve_process_metrics
 from jiandu.observability.logs import configure_logging
+from jiandu.security import printable
 from jiandu.settings import Settings, kafka_client_config
 
 __all__ = ["run_hub"]
@@ -257,7 +258,7 @@ def _push(
             if answer.status_code == 200:
                 totals.add(answer.json())
             else:
-                print(f"push API answered {answer.status_code}: {answer.text[:200]}", file=sys.stderr)
+                print(f"push API answered {answer.status_code}: {printable(answer.text[:200])}", file=sys.stderr)
             time.sleep(pause)
     print(totals.line(), flush=True)
 
