@@ -122,6 +122,14 @@ class Settings:
     """YAML file of the console users (username, name, password hash, role, jurisdiction, departments)."""
     console_secret: str = ""
     """Key that signs console session cookies and CSRF tokens (masked); empty: a random key per start in development."""
+    reveal_public_key: str = ""
+    """PEM file of the reveal service's newest X25519 public key: adapters seal each raw ID number with it for
+    the console (`jiandu console reveal-keygen`); empty: nothing sealed, no reveal."""
+    reveal_key_files: str = ""
+    """The console's reveal private keys (PEM files, comma-separated; old ones stay during a rotation).
+    Read only by `jiandu console`."""
+    console_reveals_per_hour: int = 20
+    """Identity reveals one console user may make in any hour; above it the reveal is refused (audited)."""
 
     def metrics_port(self, process: str) -> int | None:
         """The port of a process's metrics endpoint, or None when it has none (-1)."""

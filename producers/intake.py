@@ -24,6 +24,7 @@ from jiandu.errors import RecordError, SchemaError
 from jiandu.serde import AvroCodec
 from jiandu.topics import TopicCatalogue
 from producers.counting import Flow, IntakeCounters
+from producers.identities import IdentitySealing, RecordingPseudonymiser
 from producers.publisher import KafkaPublisher
 from producers.rules import field_and_rule
 
@@ -88,11 +89,15 @@ class RecordIntake:
         adapter: str,
         codec: AvroCodec | None = None,
         sequence: InputSequence | None = None,
+        sealing: IdentitySealing | None = None,
     ) -> None:
-        """``sequence``: stamp every accepted event with its input position and backtest clock (backtests)."""
+        """``sequence``: stamp every accepted event with its input position and backtest clock (backtests).
+        ``sealing``: seal each raw ID number for the console's reveal service (``producers.identities``)."""
         self._publisher = publisher
         self._topics = catalogue
-        self._pseudonymiser = Pseudonymiser(pseudonym_key)
+        self._sealing = sealing
+        self._recording = RecordingPseudonymiser(pseudonym_key) if sealing else None
+        self._pseudonymiser = self._recording or Pseudonymiser(pseudonym_key)
         self._seal = PayloadSeal(pseudonym_key)
         self._codec = codec or AvroCodec()
         self._adapter = adapter
@@ -111,6 +116,8 @@ class RecordIntake:
     def submit(self, record: Mapping[str, Any], raw: bytes, origin: str) -> Submission:
         """One parsed record (``raw`` is what the agency sent, kept sealed for dead letters)."""
         flow = self._received(record)
+        if self._recording is not None:
+            self._recording.seen.clear()
         try:
             event = to_event(record, self._pseudonymiser, utc_now_ms())
             value = self._codec.encode_event(event)
@@ -126,7 +133,22 @@ class RecordIntake:
             on_success=lambda: self._count_accepted(flow),
             **stamps,
         )
+        if self._recording is not None and self._recording.seen:
+            self._send_seals(self._recording.seen)
         return Submission(origin, event.event_id)
+
+    def _send_seals(self, numbers: dict[str, str]) -> None:
+        """The sealed numbers of the persons of an accepted event, on the identities topic."""
+        assert self._sealing is not None
+        sealing, now = self._sealing, utc_now_ms()
+        for person_key, sealed in sealing.seals(numbers):
+            value = {"person_key": person_key, "key_id": sealing.key_id, "sealed": sealed, "sealed_at": now}
+            self._publisher.send(
+                self._topics.identities,
+                person_key,
+                self._codec.encode("sealed_identity", value),
+                on_success=lambda k=person_key: sealing.confirmed(k),  # type: ignore[misc]
+            )
 
     def reject(
         self, record: object, raw: bytes, origin: str, *, field: str | None, rule: str, message: str

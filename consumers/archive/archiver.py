@@ -1,4 +1,4 @@
-"""Move lead versions and officer actions from Kafka into the archive.
+"""Move lead versions, officer actions and sealed ID numbers from Kafka into the archive.
 
 The archiver is a consumer group on the lead and outcome topics. It stores each poll's
 messages in one database transaction and commits the offsets only after that transaction:
@@ -20,7 +20,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers._group import GroupMembership
-from consumers.archive.model import Action
+from consumers.archive.model import Action, SealedIdentity
 from consumers.archive.store import LeadArchive
 from jiandu.broker import high_watermarks
 from jiandu.core.leads import Lead
@@ -44,6 +44,7 @@ class ArchiveProgress:
     actions: int = 0
     duplicates: int = 0
     undecodable: int = 0
+    identities: int = 0
 
     def add(self, other: ArchiveProgress) -> None:
         """Accumulate another batch's counts."""
@@ -51,6 +52,7 @@ class ArchiveProgress:
         self.actions += other.actions
         self.duplicates += other.duplicates
         self.undecodable += other.undecodable
+        self.identities += other.identities
 
 
 def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[Any]) -> ArchiveProgress:
@@ -62,6 +64,7 @@ def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[An
     progress = ArchiveProgress()
     versions: list[tuple[Lead, str, int, int]] = []
     actions: list[Action] = []
+    identities: list[SealedIdentity] = []
     for m in messages:
         try:
             name, record = codec.decode(m.value)
@@ -73,6 +76,12 @@ def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[An
             versions.append((Lead.from_avro(record), m.topic, m.partition, m.offset))
         elif name == "action":
             actions.append(Action.from_row({**record, "at": _ms(record["at"])}))
+        elif name == "sealed_identity":
+            identities.append(
+                SealedIdentity(record["person_key"], record["key_id"], record["sealed"], _ms(record["sealed_at"]))
+            )
+    if identities:
+        progress.identities = archive.store_identities(identities)
     stored = archive.store_versions(versions) if versions else 0
     progress.versions, progress.duplicates = stored, len(versions) - stored
     for action in actions:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -40,6 +40,7 @@ from consumers.console.forms import (
 )
 from consumers.console.labels import MODEL_ZH
 from consumers.console.metrics import CSRF, ROLE, SCOPE, RequestCounting, count_denied, count_signin
+from consumers.console.reveal import RevealService, reveal_endpoint
 from consumers.console.scope import audit_scope, scoped_query, scoped_statistics
 from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner
 from consumers.console.users import UserDirectory
@@ -75,6 +76,7 @@ class ConsoleConfig:
     publish: Publish
     page_size: int = 50
     poll_seconds: float = 5.0
+    reveal: RevealService = field(default_factory=lambda: RevealService(None))
 
 
 def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
@@ -89,6 +91,7 @@ def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
         Route("/api/leads", console.signed_in(console.leads_json)),
         Route("/leads/{lead_id}", console.signed_in(console.lead)),
         Route("/leads/{lead_id}/actions", console.signed_in(console.act), methods=["POST"]),
+        Route("/leads/{lead_id}/reveal", console.signed_in(reveal_endpoint(archive, config.reveal)), methods=["POST"]),
         Route("/stats", console.signed_in(console.stats)),
         Route("/audit", console.signed_in(console.audit_log)),
         Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),

@@ -16,6 +16,7 @@ AUDIT_ZH = {
     "sign-in": "登录",
     "sign-out": "退出",
     "view": "查看线索",
+    "reveal": "查看当事人身份",
     **{f"action:{k}": f"办理：{v}" for k, v in ACTION_ZH.items()},
     "view-audit": "查看审计日志",
     "csrf-rejected": "拒绝伪造请求（CSRF）",

@@ -27,7 +27,9 @@ from consumers.console.labels import (
     agency_zh,
     record_type_zh,
 )
+from consumers.console.reasons import status_reason_zh
 from consumers.console.sessions import CSRF_FIELD
+from consumers.console.subject import subject_html
 from consumers.console.users import User
 from jiandu.core.timeutil import format_cst
 
@@ -39,6 +41,7 @@ __all__ = [
     "leads_page",
     "leads_table",
     "login_page",
+    "page",
     "stats_page",
     "table_signature",
 ]
@@ -70,6 +73,11 @@ def _time(ms: int | None) -> str:
 def _page(title: str, body: str, viewer: Viewer | None) -> str:
     nav = "" if viewer is None else _nav(viewer)
     return _template("layout").substitute(title=_e(title), nav=nav, body=body)
+
+
+def page(title: str, body: str, viewer: Viewer | None) -> str:
+    """A page of the console around ``body`` (already escaped HTML), for the feature modules."""
+    return _page(title, body, viewer)
 
 
 def _nav(viewer: Viewer) -> str:
@@ -185,11 +193,12 @@ def lead_page(viewer: Viewer, history: LeadHistory, assignees: Sequence[User]) -
         due=_time(lead["due_at"]),
         raised=_time(lead["raised_at"]),
         detected=_time(lead["detected_at"]),
+        detected_gap=_gap(lead["raised_at"], lead["detected_at"]),
         legal_basis=_e(lead["legal_basis_zh"]),
         case_no=_e(lead["case_no"] or "—"),
-        subject=_e(f"{lead['subject_kind']} {lead['subject_key']}"),
+        subject=subject_html(viewer, lead, _csrf_field(viewer.csrf)),
         timeline="".join(_evidence_item(e, lead["trigger_event_id"]) for e in _by_time(lead["evidence"])),
-        action_forms=_action_forms(viewer, lead["lead_id"], assignees),
+        action_forms=_action_forms(viewer, lead["lead_id"], assignees, _acknowledged(history.actions)),
         actions="".join(_action_row(a) for a in history.actions) or '<tr><td colspan="6">尚未办理</td></tr>',
         versions="".join(_version_row(v) for v in reversed(history.versions)),
     )
@@ -197,7 +206,23 @@ def lead_page(viewer: Viewer, history: LeadHistory, assignees: Sequence[User]) -
 
 
 def _reason(lead: Mapping[str, Any]) -> str:
-    return f"（{_e(lead['status_reason'])}）" if lead.get("status_reason") and lead["status"] != "OPEN" else ""
+    if not lead.get("status_reason") or lead["status"] == "OPEN":
+        return ""
+    return f"（{_e(status_reason_zh(lead['status_reason']))}）"
+
+
+def _gap(raised: int, detected: int) -> str:
+    """How much later the hub found the lead than it arose (the clock's grace, or a late record)."""
+    minutes = (detected - raised) // 60_000
+    if minutes < 1:
+        return ""
+    span = f"{minutes // 60} 小时 {minutes % 60} 分" if minutes >= 60 else f"{minutes} 分钟"
+    return f"，比成立时间晚 {span}"
+
+
+def _acknowledged(actions: Sequence[Action]) -> Action | None:
+    """The first 签收 of a lead, if any: once signed for, it is not offered again."""
+    return next((a for a in actions if a.action == "acknowledge"), None)
 
 
 def _by_time(evidence: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -214,10 +239,14 @@ def _evidence_item(e: Mapping[str, Any], trigger: str) -> str:
     )
 
 
-def _action_forms(viewer: Viewer, lead_id: str, assignees: Sequence[User]) -> str:
+def _action_forms(viewer: Viewer, lead_id: str, assignees: Sequence[User], acknowledged: Action | None) -> str:
     outcomes = "".join(f'<option value="{_e(o)}">{_e(o)}</option>' for o in OUTCOMES)
+    if acknowledged is None:
+        sign = _action_form(viewer, lead_id, "acknowledge", '<button type="submit" id="acknowledge">签收</button>')
+    else:
+        sign = f'<p class="act" id="acknowledged">已于 {_time(acknowledged.at)} 由 {_e(acknowledged.officer)} 签收</p>'
     forms = [
-        _action_form(viewer, lead_id, "acknowledge", '<button type="submit" id="acknowledge">签收</button>'),
+        sign,
         _action_form(
             viewer,
             lead_id,
@@ -261,7 +290,8 @@ def _action_row(a: Action) -> str:
 def _version_row(v: Mapping[str, Any]) -> str:
     return (
         f"<tr><td>{_time(v['version'])}</td><td>{_e(STATUS_ZH.get(v['status'], v['status']))}</td>"
-        f"<td>{_e(v['status_reason'])}</td><td>{len(v['evidence'])}</td></tr>"
+        f'<td title="{_e(v["status_reason"])}">{_e(status_reason_zh(v["status_reason"]))}</td>'
+        f"<td>{len(v['evidence'])}</td></tr>"
     )
 
 
@@ -306,7 +336,7 @@ def audit_page(
     query: str,
 ) -> str:
     """The audit log, newest first, with its filters; ``names`` shows users' names next to their usernames."""
-    rows = "".join(_audit_row(e, names) for e in result.rows) or '<tr><td colspan="5">没有符合条件的审计记录</td></tr>'
+    rows = "".join(_audit_row(e, names) for e in result.rows) or '<tr><td colspan="6">没有符合条件的审计记录</td></tr>'
     body = _template("audit").substitute(
         who=_e(form.get("who", "")),
         what_options=_options(AUDIT_ZH.items(), form.get("what")),
@@ -328,7 +358,7 @@ def _audit_row(e: AuditEntry, names: Mapping[str, str]) -> str:
         f'<tr data-who="{_e(e.who)}" data-what="{_e(e.what)}" data-lead="{_e(e.lead_id or "")}" '
         f'data-allowed="{int(e.allowed)}"><td class="at">{_e(format_cst(e.at)[:19].replace("T", " "))}</td>'
         f'<td class="who">{who}</td><td class="what">{_e(AUDIT_ZH.get(e.what, e.what))}</td>'
-        f"<td>{lead}</td><td>{verdict}</td></tr>"
+        f'<td>{lead}</td><td>{verdict}</td><td class="detail">{_e(e.detail)}</td></tr>'
     )
 
 

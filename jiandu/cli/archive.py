@@ -71,7 +71,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _topics(settings: Settings) -> list[str]:
     catalogue = catalogue_of(settings)
-    return [catalogue.leads, catalogue.outcomes]
+    return [catalogue.leads, catalogue.outcomes, catalogue.identities]
 
 
 def _run(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> int:

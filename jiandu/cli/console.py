@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jiandu.core.identity_seal import IdentityOpener, generate_key_pair
 from jiandu.errors import ConfigurationError, InputError
 from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # the web stack and Kafka clients load only when the console 
     from consumers.archive import Action, LeadArchive
     from consumers.console import ConsoleServer
 
-__all__ = ["add_parser", "command", "open_console", "session_secret"]
+__all__ = ["add_parser", "command", "open_console", "reveal_keys", "session_secret"]
 
 
 def add_parser(sub: Any) -> None:
@@ -37,12 +38,21 @@ def add_parser(sub: Any) -> None:
     actions = console.add_subparsers(dest="console_command")
     hashing = actions.add_parser("hash-password", help="print the password_hash of a password for the users file")
     hashing.add_argument("--stdin", action="store_true", help="read the password from standard input (no prompt)")
+    keygen = actions.add_parser(
+        "reveal-keygen", help="create a reveal key pair: .pub for JIANDU_REVEAL_PUBLIC_KEY, .key for the console"
+    )
+    keygen.add_argument("--out", type=Path, required=True, help="directory to write reveal-<id>.key and .pub into")
 
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``jiandu console`` or ``jiandu console hash-password``."""
     if args.console_command == "hash-password":
         return _hash_password(args.stdin)
+    if args.console_command == "reveal-keygen":
+        private, public, key_id = generate_key_pair(args.out)
+        print(f"key {key_id}: private {private} (the console only: add it to JIANDU_REVEAL_KEY_FILES)")
+        print(f"public {public} (adapters: JIANDU_REVEAL_PUBLIC_KEY)")
+        return 0
     return _serve(settings, settings.console_port if args.port is None else args.port)
 
 
@@ -57,11 +67,18 @@ def session_secret(settings: Settings) -> bytes:
     return secrets.token_bytes(32)
 
 
+def reveal_keys(settings: Settings) -> IdentityOpener | None:
+    """The reveal service's private keys (JIANDU_REVEAL_KEY_FILES): read here, by the console, and nowhere else."""
+    files = [Path(p.strip()) for p in settings.reveal_key_files.split(",") if p.strip()]
+    return IdentityOpener.from_files(files) if files else None
+
+
 def open_console(
     settings: Settings, port: int, archive: LeadArchive, publish: Callable[[Action], None], *, poll_seconds: float = 5.0
 ) -> ConsoleServer:
     """Build and start the console over ``archive``; the caller stops it. Shared by the command and tests."""
     from consumers.console import ConsoleConfig, ConsoleServer, SessionSigner, create_app, load_users
+    from consumers.console.reveal import RevealService
 
     if not settings.console_users:
         raise ConfigurationError("JIANDU_CONSOLE_USERS is not set: the console needs its users file (YAML)")
@@ -70,6 +87,7 @@ def open_console(
         signer=SessionSigner(session_secret(settings)),
         publish=publish,
         poll_seconds=poll_seconds,
+        reveal=RevealService(reveal_keys(settings), settings.console_reveals_per_hour),
     )
     return ConsoleServer(create_app(archive, config), port).start()
 

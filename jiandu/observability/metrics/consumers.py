@@ -9,6 +9,7 @@ __all__ = [
     "ARCHIVE_WRITES",
     "CONSOLE_DENIED",
     "CONSOLE_REQUESTS",
+    "CONSOLE_REVEALS",
     "CONSOLE_SIGNINS",
     "WEBHOOK_ATTEMPT_SECONDS",
     "WEBHOOK_BACKLOG",
@@ -56,6 +57,11 @@ CONSOLE_DENIED = Counter(
     "jiandu_console_denied_total",
     "Console requests refused (403), by reason (scope: outside the officer's jurisdiction or departments; role; csrf).",
     ["reason"],
+)
+CONSOLE_REVEALS = Counter(
+    "jiandu_console_reveals_total",
+    "Identity reveals asked for in the console, by result (revealed; refused: scope, role, limited, unavailable).",
+    ["result"],
 )
 CONSOLE_REQUESTS = Counter(
     "jiandu_console_requests_total",

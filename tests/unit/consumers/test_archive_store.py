@@ -286,7 +286,7 @@ def test_audit_rows_read_newest_first_filtered_scoped_and_paged(archive: SqliteA
 
 
 def test_migrations_are_applied_once(archive: SqliteArchive | PostgresArchive) -> None:
-    assert archive.schema_version() == 2
+    assert archive.schema_version() == 3
     assert archive.migrate() == []
 
 
@@ -313,3 +313,21 @@ def test_undecodable_messages_and_invalid_actions_are_skipped_not_fatal(
     ]
     progress = store_messages(archive, codec, messages)
     assert (progress.versions, progress.actions, progress.undecodable) == (1, 0, 2)
+
+
+def test_sealed_identities_keep_the_newest_seal_and_reveals_count_per_user(
+    archive: SqliteArchive | PostgresArchive,
+) -> None:
+    from consumers.archive.model import SealedIdentity
+
+    old, new = SealedIdentity("pk1", "aaaa", b"\x01old", 1000), SealedIdentity("pk1", "bbbb", b"\x01new", 2000)
+    assert archive.store_identities([old, new]) == 2
+    assert archive.store_identities([old]) == 0, "a re-read older seal does not replace the newer one"
+    assert archive.sealed_identity("pk1") == new and archive.sealed_identity("pk2") is None
+    archive.audit("wang", "reveal", "L1", allowed=True, at=5000, detail="案号 (2024)辽01刑初1号")
+    archive.audit("wang", "reveal", "L1", allowed=False, at=6000, detail="超出频次：x")
+    archive.audit("li", "reveal", "L1", allowed=True, at=6000)
+    assert archive.audit_count("wang", "reveal", since=4000) == 1, "refusals do not use up the allowance"
+    assert archive.audit_count("wang", "reveal", since=5001) == 0
+    details = [e.detail for e in archive.audit_entries().rows if e.who == "wang"]
+    assert details == ["超出频次：x", "案号 (2024)辽01刑初1号"]
