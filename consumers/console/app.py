@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from consumers.archive.model import Action
 from consumers.archive.store import LeadArchive
 from consumers.console import views
+from consumers.console.export import export_endpoint
 from consumers.console.forms import (
     AUDIT_FIELDS,
     LEAD_FIELDS,
@@ -89,6 +90,7 @@ def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
         Route("/logout", console.signed_in(console.logout), methods=["POST"]),
         Route("/leads", console.signed_in(console.leads)),
         Route("/api/leads", console.signed_in(console.leads_json)),
+        Route("/leads.csv", console.signed_in(export_endpoint(archive))),
         Route("/leads/{lead_id}", console.signed_in(console.lead)),
         Route("/leads/{lead_id}/actions", console.signed_in(console.act), methods=["POST"]),
         Route("/leads/{lead_id}/reveal", console.signed_in(reveal_endpoint(archive, config.reveal)), methods=["POST"]),

@@ -29,7 +29,7 @@ _EXACT = {
 def _disproved(m: re.Match[str]) -> str:
     when = f"{m['date']} " if m["date"] else ""
     rest = f"（{status_reason_zh(m['rest'])}）" if m["rest"] else ""
-    return f"前提不成立：{when}{record_type_zh(m['type'])}记录推翻了线索的前提{rest}"
+    return f"前提不成立：{when}的「{record_type_zh(m['type'])}」记录推翻了线索的前提{rest}"
 
 
 _PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [

@@ -100,6 +100,14 @@ def _options(choices: Iterable[tuple[str, str]], selected: str | None) -> str:
     return "".join(out)
 
 
+#: Dates are typed as 2026-01-31: a browser's own date picker shows the operating system's order
+#: (mm/dd/yyyy on an English system), which officers misread; the server checks the format (forms.py).
+_DATE_INPUT = (
+    'type="text" inputmode="numeric" pattern="\\d{4}-\\d{2}-\\d{2}" maxlength="10" size="11" '
+    'placeholder="年-月-日" title="按 年-月-日 填写，如 2026-01-31"'
+)
+
+
 def model_label(model_id: str) -> str:
     """``M02 社区矫正漏管``."""
     return f"{model_id} {MODEL_ZH.get(model_id, '')}".strip()
@@ -133,21 +141,31 @@ def leads_table(result: QueryResult, page: int, page_size: int, query: str) -> s
     return (
         f'<p class="counts">共 <strong id="total">{result.total}</strong> 条 {counts}</p>'
         f'<p class="counts">{models}</p>'
-        "<table><thead><tr><th>成立时间</th><th>线索</th><th>模型</th><th>部门</th><th>区划</th>"
-        "<th>严重程度</th><th>状态</th><th>期限</th><th>摘要</th></tr></thead>"
+        '<table class="leads"><thead><tr><th class="c-time">成立时间</th><th class="c-id">线索</th>'
+        '<th class="c-model">模型</th><th class="c-short">部门</th><th class="c-short">区划</th>'
+        '<th class="c-short">严重程度</th><th class="c-short">状态</th><th class="c-time">期限</th>'
+        '<th class="c-summary">摘要</th></tr></thead>'
         f'<tbody id="lead-rows">{rows}</tbody></table>{_pager("/leads", result.total, page, page_size, query)}'
     )
 
 
 def _lead_row(r: Mapping[str, Any]) -> str:
     return (
-        f'<tr data-lead="{_e(r["lead_id"])}"><td>{_time(r["raised_at"])}</td>'
-        f'<td><a href="/leads/{_e(r["lead_id"])}">{_e(r["lead_id"])}</a></td>'
-        f"<td>{_e(model_label(r['model_id']))}</td><td>{_e(r['department'])}</td><td>{_e(r['jurisdiction'])}</td>"
-        f'<td class="sev-{_e(r["severity"])}">{_e(SEVERITY_ZH.get(r["severity"], r["severity"]))}</td>'
-        f"<td>{_e(STATUS_ZH.get(r['status'], r['status']))}</td><td>{_time(r['due_at'])}</td>"
-        f"<td>{_e(r['summary_zh'])}</td></tr>"
+        f'<tr data-lead="{_e(r["lead_id"])}"><td class="c-time">{_time(r["raised_at"])}</td>'
+        f'<td class="c-id"><a href="/leads/{_e(r["lead_id"])}" title="{_e(r["lead_id"])}">'
+        f"{_e(_short_id(r['lead_id']))}</a></td>"
+        f'<td class="c-model">{_e(model_label(r["model_id"]))}</td><td class="c-short">{_e(r["department"])}</td>'
+        f'<td class="c-short">{_e(r["jurisdiction"])}</td>'
+        f'<td class="c-short sev-{_e(r["severity"])}">{_e(SEVERITY_ZH.get(r["severity"], r["severity"]))}</td>'
+        f'<td class="c-short status">{_e(STATUS_ZH.get(r["status"], r["status"]))}</td>'
+        f'<td class="c-time">{_time(r["due_at"])}</td><td class="c-summary">{_e(r["summary_zh"])}</td></tr>'
     )
+
+
+def _short_id(lead_id: str) -> str:
+    """``M02-…4e00f3a1``: the model and the id's last characters tell leads apart in a list; the page has it all."""
+    model, _, rest = lead_id.partition("-")
+    return lead_id if len(rest) <= 10 else f"{model}-…{rest[-8:]}"
 
 
 def leads_page(
@@ -170,6 +188,7 @@ def leads_page(
         severity_options=_options(SEVERITY_ZH.items(), form.get("severity")),
         due_from=_e(form.get("due_from", "")),
         due_to=_e(form.get("due_to", "")),
+        date_input=_DATE_INPUT,
         query=_e(query),
         poll_seconds=_e(f"{poll_seconds:g}"),
         signature=table_signature(result),
@@ -343,6 +362,7 @@ def audit_page(
         lead=_e(form.get("lead", "")),
         date_from=_e(form.get("from", "")),
         date_to=_e(form.get("to", "")),
+        date_input=_DATE_INPUT,
         total=result.total,
         rows=rows,
         pager=_pager("/audit", result.total, page, page_size, query),
