@@ -42,8 +42,9 @@ from consumers.console.forms import (
 from consumers.console.labels import MODEL_ZH
 from consumers.console.metrics import CSRF, ROLE, SCOPE, RequestCounting, count_denied, count_signin
 from consumers.console.reveal import RevealService, reveal_endpoint
-from consumers.console.scope import audit_scope, scoped_query, scoped_statistics
+from consumers.console.scope import audit_scope, scoped_query
 from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner
+from consumers.console.stats import Freshness, StatsPages
 from consumers.console.users import UserDirectory
 from consumers.console.views import Viewer
 from jiandu.core.timeutil import format_cst
@@ -78,11 +79,13 @@ class ConsoleConfig:
     page_size: int = 50
     poll_seconds: float = 5.0
     reveal: RevealService = field(default_factory=lambda: RevealService(None))
+    freshness: Freshness | None = None  # per agency source, days since its last record (the scorecard)
 
 
 def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
     """The console on ``archive``."""
     console = _Console(archive, config)
+    stats = StatsPages(archive, config.freshness)
     routes = [
         Route("/", console.home),
         Route("/login", console.login_form, methods=["GET"]),
@@ -94,7 +97,9 @@ def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
         Route("/leads/{lead_id}", console.signed_in(console.lead)),
         Route("/leads/{lead_id}/actions", console.signed_in(console.act), methods=["POST"]),
         Route("/leads/{lead_id}/reveal", console.signed_in(reveal_endpoint(archive, config.reveal)), methods=["POST"]),
-        Route("/stats", console.signed_in(console.stats)),
+        Route("/stats", console.signed_in(stats.stats)),
+        Route("/stats/report", console.signed_in(stats.report)),
+        Route("/stats/report.pdf", console.signed_in(stats.report_pdf)),
         Route("/audit", console.signed_in(console.audit_log)),
         Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
     ]
@@ -270,11 +275,6 @@ class _Console:
             return ROLE
         target = self._config.users.get(assignee or "")
         return None if target is not None and target in self._config.users.officers_for(history.latest) else SCOPE
-
-    async def stats(self, request: Request, viewer: Viewer) -> Response:
-        form = submitted(request.query_params, ("model", "jurisdiction"))
-        rows = scoped_statistics(self._archive, viewer.user, lead_filter(form))
-        return _html(views.stats_page(viewer, rows, form, sorted(MODEL_ZH)))
 
     # -- audit log -------------------------------------------------------------------------------
 

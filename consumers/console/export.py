@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,7 +24,7 @@ from consumers.archive.store import LeadArchive
 from consumers.console.forms import LEAD_FIELDS, lead_filter, submitted
 from consumers.console.labels import SEVERITY_ZH, STATUS_ZH
 from consumers.console.reasons import status_reason_zh
-from consumers.console.scope import scoped_query
+from consumers.console.scope import scoped_rows
 from consumers.console.views import Viewer, error_page, model_label
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import InputError
@@ -33,7 +33,6 @@ __all__ = ["AUDIT_WHAT", "MAX_ROWS", "csv_bytes", "export_endpoint", "neutralise
 
 AUDIT_WHAT = "export"
 MAX_ROWS = 10_000
-_PAGE = 1000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _COLUMNS = (
     "线索编号",
@@ -86,25 +85,13 @@ def csv_bytes(rows: Iterable[Mapping[str, Any]]) -> bytes:
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 
 
-def _all_rows(archive: LeadArchive, viewer: Viewer, form: Mapping[str, str]) -> Sequence[Mapping[str, Any]]:
-    rows: list[Mapping[str, Any]] = []
-    page = 1
-    while len(rows) < MAX_ROWS:
-        result = scoped_query(archive, viewer.user, lead_filter(form), page, _PAGE)
-        rows.extend(result.rows)
-        if page * _PAGE >= result.total:
-            break
-        page += 1
-    return rows[:MAX_ROWS]
-
-
 def export_endpoint(archive: LeadArchive) -> Callable[[Request, Viewer], Awaitable[Response]]:
     """GET /leads.csv with the lead list's filters (behind the console's sign-in)."""
 
     async def export(request: Request, viewer: Viewer) -> Response:
         form = submitted(request.query_params, LEAD_FIELDS)
         try:
-            rows = _all_rows(archive, viewer, form)
+            rows = scoped_rows(archive, viewer.user, lead_filter(form), MAX_ROWS)
         except InputError as exc:
             return Response(error_page(viewer, "筛选条件有误", str(exc)), 400, media_type="text/html")
         detail = f"{len(rows)} 条 {urlencode(form)}".strip()

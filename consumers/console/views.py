@@ -16,7 +16,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from consumers.archive.model import OUTCOMES, Action, AuditEntry, AuditPage, LeadHistory, QueryResult, StatisticsRow
+from consumers.archive.model import OUTCOMES, Action, AuditEntry, AuditPage, LeadHistory, QueryResult
 from consumers.console.labels import (
     ACTION_ZH,
     AUDIT_ZH,
@@ -42,7 +42,6 @@ __all__ = [
     "leads_table",
     "login_page",
     "page",
-    "stats_page",
     "table_signature",
 ]
 
@@ -311,36 +310,6 @@ def _version_row(v: Mapping[str, Any]) -> str:
         f"<tr><td>{_time(v['version'])}</td><td>{_e(STATUS_ZH.get(v['status'], v['status']))}</td>"
         f'<td title="{_e(v["status_reason"])}">{_e(status_reason_zh(v["status_reason"]))}</td>'
         f"<td>{len(v['evidence'])}</td></tr>"
-    )
-
-
-def stats_page(viewer: Viewer, rows: Sequence[StatisticsRow], form: Mapping[str, str], models: Sequence[str]) -> str:
-    """Raised, worked, confirmed and the confirmation rate by model and jurisdiction, and per month."""
-    totals: dict[tuple[str, str], list[int]] = {}
-    for r in rows:
-        acc = totals.setdefault((r.model_id, r.jurisdiction), [0, 0, 0])
-        acc[0], acc[1], acc[2] = acc[0] + r.raised, acc[1] + r.worked, acc[2] + r.confirmed
-    total_rows = (
-        "".join(_stats_row(None, m, j, *counts) for (m, j), counts in sorted(totals.items()))
-        or '<tr><td colspan="6">暂无数据</td></tr>'
-    )
-    monthly = "".join(_stats_row(r.month, r.model_id, r.jurisdiction, r.raised, r.worked, r.confirmed) for r in rows)
-    body = _template("stats").substitute(
-        model_options=_options(((m, model_label(m)) for m in models), form.get("model")),
-        jurisdiction=_e(form.get("jurisdiction", "")),
-        totals=total_rows,
-        monthly=monthly or '<tr><td colspan="7">暂无数据</td></tr>',
-    )
-    return _page("统计通报", body, viewer)
-
-
-def _stats_row(month: str | None, model: str, jurisdiction: str, raised: int, worked: int, confirmed: int) -> str:
-    rate = f"{confirmed / worked:.0%}" if worked else "—"
-    first = "" if month is None else f"<td>{_e(month)}</td>"
-    return (
-        f'<tr data-model="{_e(model)}" data-jurisdiction="{_e(jurisdiction)}">{first}<td>{_e(model_label(model))}</td>'
-        f'<td>{_e(jurisdiction)}</td><td class="raised">{raised}</td><td class="worked">{worked}</td>'
-        f'<td class="confirmed">{confirmed}</td><td class="rate">{rate}</td></tr>'
     )
 
 
