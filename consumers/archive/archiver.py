@@ -12,6 +12,7 @@ a message the archive already had is not a write).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,17 +22,21 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers._group import GroupMembership
 from consumers.archive.model import Action, SealedIdentity
+from consumers.archive.quality import Arrival
 from consumers.archive.store import LeadArchive
 from jiandu.broker import high_watermarks
 from jiandu.core.leads import Lead
+from jiandu.core.records import RECORD_TYPES
 from jiandu.core.timeutil import to_ms
 from jiandu.errors import InputError, SchemaError
-from jiandu.observability.metrics.consumers import ARCHIVE_WRITES
+from jiandu.observability.labels import source_label, type_label
+from jiandu.observability.metrics.consumers import AGENCY_DELAY, AGENCY_LAST_ARRIVAL, AGENCY_RECORDS, ARCHIVE_WRITES
 from jiandu.serde import AvroCodec
 
 __all__ = ["ArchiveProgress", "archive_stream", "publish_action", "rebuild", "store_messages"]
 
 _log = logging.getLogger(__name__)
+_REASON_NUMBER = re.compile(r"\d{15,18}[\dXx]?")  # a rejection reason never needs a number that long
 _VERSION_WRITES = ARCHIVE_WRITES.labels("lead_version")
 _ACTION_WRITES = ARCHIVE_WRITES.labels("action")
 
@@ -45,6 +50,7 @@ class ArchiveProgress:
     duplicates: int = 0
     undecodable: int = 0
     identities: int = 0
+    arrivals: int = 0
 
     def add(self, other: ArchiveProgress) -> None:
         """Accumulate another batch's counts."""
@@ -53,6 +59,7 @@ class ArchiveProgress:
         self.duplicates += other.duplicates
         self.undecodable += other.undecodable
         self.identities += other.identities
+        self.arrivals += other.arrivals
 
 
 def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[Any]) -> ArchiveProgress:
@@ -65,6 +72,7 @@ def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[An
     versions: list[tuple[Lead, str, int, int]] = []
     actions: list[Action] = []
     identities: list[SealedIdentity] = []
+    arrivals: list[Arrival] = []
     for m in messages:
         try:
             name, record = codec.decode(m.value)
@@ -80,8 +88,14 @@ def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[An
             identities.append(
                 SealedIdentity(record["person_key"], record["key_id"], record["sealed"], _ms(record["sealed_at"]))
             )
+        elif name in RECORD_TYPES or name == "dead_letter":
+            arrivals.append(_arrival(name, record, m))
     if identities:
         progress.identities = archive.store_identities(identities)
+    if arrivals:
+        counted = archive.record_arrivals(arrivals)
+        progress.arrivals = len(counted)
+        _count_quality(counted)
     stored = archive.store_versions(versions) if versions else 0
     progress.versions, progress.duplicates = stored, len(versions) - stored
     for action in actions:
@@ -178,6 +192,35 @@ def publish_action(producer: KafkaProducer, codec: AvroCodec, topic: str, action
     """Put an officer's action on the outcome topic (keyed by lead) and wait until the broker has it."""
     action.validate()
     producer.send(topic, key=action.lead_id.encode(), value=codec.encode("action", action.row())).get(timeout=30)
+
+
+def _arrival(name: str, record: Mapping[str, Any], m: Any) -> Arrival:
+    """What the data-quality scorecard counts of an event or a dead letter (never a person: a dead letter's
+    source is whatever the sender wrote, so only a well-formed source is kept, else ``invalid``)."""
+    where = (m.topic, m.partition, m.offset)
+    if name == "dead_letter":
+        reason = _REASON_NUMBER.sub("…", record["reason"])
+        return Arrival(*where, source_label(record.get("source")), _ms(record["received_at"]), reason=reason)
+    return Arrival(
+        *where,
+        source_label(record["source"]),
+        _ms(record["ingested_at"]),
+        record_type=name,
+        event_id=record["event_id"],
+        occurred_at=_ms(record["occurred_at"]),
+        recorded_at=_ms(record["recorded_at"]),
+    )
+
+
+def _count_quality(arrivals: Iterable[Arrival]) -> None:
+    for a in arrivals:
+        source = a.source
+        AGENCY_LAST_ARRIVAL.labels(source).set(a.arrived_at / 1000)
+        if a.record_type is None or a.occurred_at is None or a.recorded_at is None:
+            continue
+        AGENCY_RECORDS.labels(source, type_label(a.record_type), "accepted").inc()
+        AGENCY_DELAY.labels(source, "recording").observe(max(0, a.recorded_at - a.occurred_at) / 1000)
+        AGENCY_DELAY.labels(source, "upload").observe(max(0, a.arrived_at - a.recorded_at) / 1000)
 
 
 def _ms(value: Any) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from consumers.archive import _sql
+from consumers.archive import _sql, quality
 from consumers.archive.model import (
     CONFIRMING,
     Action,
@@ -52,6 +52,8 @@ class LeadArchive(Protocol):
     def audit_count(self, who: str, what: str, since: int) -> int: ...
     def store_identities(self, identities: Sequence[SealedIdentity]) -> int: ...
     def sealed_identity(self, person_key: str) -> SealedIdentity | None: ...
+    def record_arrivals(self, arrivals: Sequence[quality.Arrival]) -> list[quality.Arrival]: ...
+    def scorecard(self, month: str) -> list[quality.SourceScore]: ...
     def audit_entries(self, filters: AuditFilter | None = None, *, page: int = 1, page_size: int = 50) -> AuditPage: ...
     def query(self, filters: LeadFilter | None = None, *, page: int = 1, page_size: int = 50) -> QueryResult: ...
     def lead(self, lead_id: str) -> LeadHistory | None: ...
@@ -212,6 +214,16 @@ class _SqlArchive:
         update += " WHERE person_key = ?"
         self._run(cur, update, (row["key_id"], row["sealed"], row["sealed_at"], row["stored_at"], ident.person_key))
         return 1
+
+    def record_arrivals(self, arrivals: Sequence[quality.Arrival]) -> list[quality.Arrival]:
+        """Count events and dead letters for the data-quality scorecard, each once; returns those counted now."""
+        with self._transaction() as cur:
+            return quality.apply_arrivals(cur, self._rows, self._run, arrivals)
+
+    def scorecard(self, month: str) -> list[quality.SourceScore]:
+        """Every agency source's data-quality scorecard for ``month`` (``YYYY-MM``, China time)."""
+        with self._transaction() as cur:
+            return quality.read_scorecard(cur, self._rows, month)
 
     def sealed_identity(self, person_key: str) -> SealedIdentity | None:
         """The person's sealed ID number, or None when no adapter sealed one (yet)."""

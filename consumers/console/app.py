@@ -41,10 +41,11 @@ from consumers.console.forms import (
 )
 from consumers.console.labels import MODEL_ZH
 from consumers.console.metrics import CSRF, ROLE, SCOPE, RequestCounting, count_denied, count_signin
+from consumers.console.quality import QualityPages, days_silent
 from consumers.console.reveal import RevealService, reveal_endpoint
 from consumers.console.scope import audit_scope, scoped_query
 from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner
-from consumers.console.stats import Freshness, StatsPages
+from consumers.console.stats import StatsPages
 from consumers.console.users import UserDirectory
 from consumers.console.views import Viewer
 from jiandu.core.timeutil import format_cst
@@ -79,13 +80,12 @@ class ConsoleConfig:
     page_size: int = 50
     poll_seconds: float = 5.0
     reveal: RevealService = field(default_factory=lambda: RevealService(None))
-    freshness: Freshness | None = None  # per agency source, days since its last record (the scorecard)
 
 
 def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
     """The console on ``archive``."""
     console = _Console(archive, config)
-    stats = StatsPages(archive, config.freshness)
+    stats, quality = StatsPages(archive, lambda user: days_silent(archive, user)), QualityPages(archive)
     routes = [
         Route("/", console.home),
         Route("/login", console.login_form, methods=["GET"]),
@@ -100,6 +100,9 @@ def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
         Route("/stats", console.signed_in(stats.stats)),
         Route("/stats/report", console.signed_in(stats.report)),
         Route("/stats/report.pdf", console.signed_in(stats.report_pdf)),
+        Route("/quality", console.signed_in(quality.scorecard)),
+        Route("/quality/report", console.signed_in(quality.report)),
+        Route("/quality/report.pdf", console.signed_in(quality.report_pdf)),
         Route("/audit", console.signed_in(console.audit_log)),
         Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
     ]

@@ -19,6 +19,7 @@ AUDIT_ZH = {
     "reveal": "查看当事人身份",
     "export": "导出线索",
     "report-pdf": "下载每月通报",
+    "quality-pdf": "下载数据质量通报",
     **{f"action:{k}": f"办理：{v}" for k, v in ACTION_ZH.items()},
     "view-audit": "查看审计日志",
     "csrf-rejected": "拒绝伪造请求（CSRF）",

@@ -29,6 +29,7 @@ from consumers.console.forms import lead_filter, submitted
 from consumers.console.labels import MODEL_ZH
 from consumers.console.pdf import STATIC, PdfError, print_to_pdf
 from consumers.console.scope import scoped_rows, scoped_statistics
+from consumers.console.users import User
 from consumers.console.views import Viewer, error_page, model_label, page
 from jiandu.core.timeutil import format_cst
 
@@ -38,8 +39,8 @@ _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _OPEN_LIMIT = 20_000
 _TREND_MONTHS = 12
-#: Per agency source, days since its last record arrived (the data-quality scorecard provides it).
-Freshness = Callable[[], Mapping[str, float]]
+#: Per agency source within a user's jurisdiction, days since its last record arrived (quality.py).
+Freshness = Callable[[User], Mapping[str, float]]
 
 
 def _e(value: object) -> str:
@@ -51,7 +52,7 @@ class StatsPages:
 
     def __init__(self, archive: LeadArchive, freshness: Freshness | None = None) -> None:
         self._archive = archive
-        self._freshness = freshness or dict
+        self._freshness: Freshness = freshness or (lambda user: {})
 
     def _data(self, viewer: Viewer, form: Mapping[str, str]) -> tuple[list[StatisticsRow], list[dict[str, Any]]]:
         filters = lead_filter(form)
@@ -68,7 +69,7 @@ class StatsPages:
             "trend": charts.trend_chart(rows, months),
             "confirmation": charts.confirmation_chart(rows),
             "open-age": charts.open_age_chart(open_leads, now)[0],
-            "freshness": charts.freshness_chart(self._freshness()),
+            "freshness": charts.freshness_chart(self._freshness(viewer.user)),
         }
         body = _stats_body(form, rows, open_leads, now, options, months[-1] if months else _this_month(now))
         return HTMLResponse(page("统计通报", body, viewer), headers=_HEADERS)
@@ -80,7 +81,7 @@ class StatsPages:
         if not _MONTH.fullmatch(month):
             return None
         rows, open_leads = self._data(viewer, form)
-        return month, _report_html(viewer, month, form, rows, open_leads, now, self._freshness(), static)
+        return month, _report_html(viewer, month, form, rows, open_leads, now, self._freshness(viewer.user), static)
 
     async def report(self, request: Request, viewer: Viewer) -> Response:
         report = self._report(viewer, request, "/static")

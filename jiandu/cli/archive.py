@@ -71,7 +71,9 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _topics(settings: Settings) -> list[str]:
     catalogue = catalogue_of(settings)
-    return [catalogue.leads, catalogue.outcomes, catalogue.identities]
+    # the event topics and dead letters feed the data-quality scorecard (consumers/archive/quality.py)
+    lead_side = [catalogue.leads, catalogue.outcomes, catalogue.identities]
+    return [*lead_side, *catalogue.event_topics(), catalogue.dead_letters]
 
 
 def _run(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> int:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "AGENCY_DELAY",
+    "AGENCY_LAST_ARRIVAL",
+    "AGENCY_RECORDS",
     "ALERTS_ROUTED",
     "ARCHIVE_WRITES",
     "CONSOLE_DENIED",
@@ -62,6 +65,22 @@ CONSOLE_REVEALS = Counter(
     "jiandu_console_reveals_total",
     "Identity reveals asked for in the console, by result (revealed; refused: scope, role, limited, unavailable).",
     ["result"],
+)
+AGENCY_RECORDS = Counter(
+    "jiandu_agency_records_total",
+    "Events the archiver counted for the data-quality scorecard, by source, type and result (accepted, duplicate).",
+    ["source", "type", "result"],
+)
+AGENCY_DELAY = Histogram(
+    "jiandu_agency_delay_seconds",
+    "Per source: recording delay (recorded_at - occurred_at) and upload delay (arrival - recorded_at).",
+    ["source", "stage"],
+    buckets=(3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400),
+)
+AGENCY_LAST_ARRIVAL = Gauge(
+    "jiandu_agency_last_arrival_timestamp_seconds",
+    "When the last record (event or dead letter) of a source reached the hub; time() minus it: time silent.",
+    ["source"],
 )
 CONSOLE_REQUESTS = Counter(
     "jiandu_console_requests_total",

@@ -1,0 +1,249 @@
+"""数据质量通报: the per-agency data-quality scorecard in the console, and as a monthly PDF.
+
+For a month and each agency source within the user's jurisdiction: records per type, duplicates,
+rejections by reason and the rejection rate, the recording and upload delays as distributions,
+days silent, and how many leads the source's late records resolved (closing evidence arrived late)
+or withdrew (a later record disproved the premise) — the evidence item that did it is the lead's
+last. Sources are ordered by those leads, so the agency whose delays cost the most lead accuracy
+comes first. The counts come from the archiver (``consumers/archive/quality.py``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from consumers.archive.model import LeadFilter
+from consumers.archive.quality import DELAY_LABELS, SourceScore
+from consumers.archive.store import LeadArchive
+from consumers.console.labels import agency_zh, record_type_zh
+from consumers.console.pdf import STATIC, PdfError, print_to_pdf
+from consumers.console.scope import scoped_rows
+from consumers.console.users import User
+from consumers.console.views import Viewer, error_page, page
+from jiandu.core.timeutil import format_cst
+
+__all__ = ["QualityPages", "days_silent"]
+
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_DAY_MS = 86_400_000
+_REVERSED = ("RESOLVED", "WITHDRAWN")
+_FONT = {"fontFamily": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"}
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _within(user: User, source: str) -> bool:
+    """A source ``<category>:<division>`` belongs to the user's jurisdiction prefix (admins: all)."""
+    return user.role == "admin" or source.partition(":")[2].startswith(user.jurisdiction)
+
+
+def days_silent(archive: LeadArchive, user: User | None = None, now: int | None = None) -> dict[str, float]:
+    """Per source: days since its last record reached the hub (the statistics' freshness chart)."""
+    now = int(time.time() * 1000) if now is None else now
+    scores = archive.scorecard(format_cst(now)[:7])
+    return {
+        s.source: max(0.0, (now - s.last_arrival) / _DAY_MS)
+        for s in scores
+        if s.last_arrival is not None and (user is None or _within(user, s.source))
+    }
+
+
+def _reversed_by_source(archive: LeadArchive, user: User, month: str) -> dict[str, Counter[str]]:
+    """Per source: leads whose last evidence (the late or disproving record) came from it, by status, in ``month``."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for status in _REVERSED:
+        for lead in scoped_rows(archive, user, LeadFilter(status=status), 20_000):
+            if format_cst(int(lead["version"]))[:7] == month and lead["evidence"]:
+                out[lead["evidence"][-1]["source"]][status] += 1
+    return out
+
+
+def _median_bucket(counts: Sequence[int]) -> str:
+    total = sum(counts)
+    if not total:
+        return "—"
+    running = 0
+    for label, n in zip(DELAY_LABELS, counts, strict=True):
+        running += n
+        if 2 * running >= total:
+            return label
+    return DELAY_LABELS[-1]
+
+
+class QualityPages:
+    """``/quality`` (the scorecard), ``/quality/report`` (its A4 page) and ``/quality/report.pdf``."""
+
+    def __init__(self, archive: LeadArchive) -> None:
+        self._archive = archive
+
+    def _render(self, request: Request, viewer: Viewer, static: str, *, printed: bool) -> tuple[str, str] | None:
+        now = int(time.time() * 1000)
+        month = request.query_params.get("month", "").strip() or format_cst(now)[:7]
+        if not _MONTH.fullmatch(month):
+            return None
+        user = viewer.user
+        scores = [s for s in self._archive.scorecard(month) if _within(user, s.source)]
+        reversed_ = _reversed_by_source(self._archive, user, month)
+        scores.sort(
+            key=lambda s: (-sum(reversed_.get(s.source, Counter()).values()), -(s.rejection_rate or 0), s.source)
+        )
+        body = _body(month, scores, reversed_, now, static, printed=printed, viewer=viewer)
+        return month, body
+
+    async def scorecard(self, request: Request, viewer: Viewer) -> Response:
+        rendered = self._render(request, viewer, "/static", printed=False)
+        if rendered is None:
+            return _bad_month(viewer)
+        return HTMLResponse(page("数据质量通报", rendered[1], viewer), headers=_HEADERS)
+
+    async def report(self, request: Request, viewer: Viewer) -> Response:
+        rendered = self._render(request, viewer, "/static", printed=True)
+        if rendered is None:
+            return _bad_month(viewer)
+        return HTMLResponse(rendered[1], headers=_HEADERS)
+
+    async def report_pdf(self, request: Request, viewer: Viewer) -> Response:
+        rendered = self._render(request, viewer, STATIC.as_uri(), printed=True)
+        if rendered is None:
+            return _bad_month(viewer)
+        month, text = rendered
+        try:
+            pdf = await run_in_threadpool(print_to_pdf, text)
+        except PdfError as exc:
+            return HTMLResponse(error_page(viewer, "无法生成 PDF", str(exc)), status_code=503, headers=_HEADERS)
+        self._archive.audit(viewer.user.username, "quality-pdf", None, allowed=True, detail=month)
+        headers = {**_HEADERS, "Content-Disposition": f'attachment; filename="data-quality-{month}.pdf"'}
+        return Response(pdf, media_type="application/pdf", headers=headers)
+
+
+def _bad_month(viewer: Viewer) -> Response:
+    message = "月份请按 年-月 填写，如 2026-01"
+    return HTMLResponse(error_page(viewer, "筛选条件有误", message), status_code=400, headers=_HEADERS)
+
+
+def _name(source: str) -> str:
+    return f"{agency_zh(source)}（{source}）"
+
+
+def _score_row(s: SourceScore, reversed_: Counter[str], now: int) -> str:
+    rate = "—" if s.rejection_rate is None else f"{s.rejection_rate:.1%}"
+    top = "；".join(f"{_e(r)} {n}" for r, n in sorted(s.rejections.items(), key=lambda x: -x[1])[:2]) or "—"
+    silent = "—" if s.last_arrival is None else f"{max(0, now - s.last_arrival) // _DAY_MS}"
+    warn = ' class="warn"' if s.last_arrival is not None and now - s.last_arrival > 3 * _DAY_MS else ""
+    return (
+        f'<tr data-source="{_e(s.source)}"><td>{_e(_name(s.source))}</td><td class="n accepted">{s.accepted}</td>'
+        f'<td class="n duplicates">{s.duplicates}</td><td class="n rejected">{s.rejected}</td>'
+        f'<td class="n rate">{rate}</td><td class="reasons">{top}</td>'
+        f'<td class="recording">{_median_bucket(s.recording)}</td><td class="upload">{_median_bucket(s.upload)}</td>'
+        f'<td class="n silent"{warn}>{silent}</td><td class="n resolved">{reversed_.get("RESOLVED", 0)}</td>'
+        f'<td class="n withdrawn">{reversed_.get("WITHDRAWN", 0)}</td></tr>'
+    )
+
+
+def _charts(scores: Sequence[SourceScore], reversed_: Mapping[str, Counter[str]]) -> dict[str, Any]:
+    names = [s.source for s in scores]
+    base = {"animation": False, "textStyle": _FONT, "tooltip": {"trigger": "axis"}}
+    grid = {"left": 40, "right": 20, "top": 60, "bottom": 60, "containLabel": True}
+    upload = {
+        **base,
+        "title": {"text": "各单位上传延迟分布（到达 − 录入）", "left": "center", "textStyle": {"fontSize": 15}},
+        "legend": {"bottom": 0},
+        "grid": grid,
+        "xAxis": {"type": "category", "data": names, "axisLabel": {"interval": 0, "rotate": 20}},
+        "yAxis": {"type": "value", "name": "记录数", "minInterval": 1},
+        "series": [
+            {"name": label, "type": "bar", "stack": "d", "data": [s.upload[i] for s in scores], "barMaxWidth": 40}
+            for i, label in enumerate(DELAY_LABELS)
+        ],
+    }
+    cost = {
+        **base,
+        "title": {"text": "迟报记录致线索消除 / 撤回（按报送单位）", "left": "center", "textStyle": {"fontSize": 15}},
+        "legend": {"bottom": 0},
+        "grid": grid,
+        "xAxis": {"type": "category", "data": names, "axisLabel": {"interval": 0, "rotate": 20}},
+        "yAxis": {"type": "value", "name": "线索数", "minInterval": 1},
+        "series": [
+            {
+                "name": label,
+                "type": "bar",
+                "stack": "r",
+                "data": [reversed_.get(s.source, Counter()).get(status, 0) for s in scores],
+                "itemStyle": {"color": colour},
+                "barMaxWidth": 40,
+            }
+            for status, label, colour in (("RESOLVED", "迟报致消除", "#fac858"), ("WITHDRAWN", "迟报致撤回", "#ee6666"))
+        ],
+    }
+    return {"upload": upload, "cost": cost}
+
+
+def _body(
+    month: str,
+    scores: Sequence[SourceScore],
+    reversed_: Mapping[str, Counter[str]],
+    now: int,
+    static: str,
+    *,
+    printed: bool,
+    viewer: Viewer,
+) -> str:
+    rows = "".join(_score_row(s, reversed_.get(s.source, Counter()), now) for s in scores)
+    rows = rows or '<tr><td colspan="11">本月暂无报送记录</td></tr>'
+    types = "".join(
+        f"<tr><td>{_e(_name(s.source))}</td><td>{_e(record_type_zh(t))}</td><td class='n'>{n}</td></tr>"
+        for s in scores
+        for t, n in sorted(s.by_type.items())
+    )
+    options = json.dumps(_charts(scores, reversed_), ensure_ascii=False).replace("</", "<\\/")
+    table = (
+        '<table id="quality-table" class="numbers"><thead><tr><th>报送单位</th><th>记录数</th><th>重复</th>'
+        "<th>退回</th><th>退回率</th><th>主要退回原因</th><th>录入延迟（中位）</th><th>上传延迟（中位）</th>"
+        f"<th>未报送天数</th><th>迟报致消除</th><th>迟报致撤回</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    charts = (
+        '<div class="charts"><div class="chart" id="chart-cost" data-chart="cost"></div>'
+        '<div class="chart" id="chart-upload" data-chart="upload"></div></div>'
+        f'<script type="application/json" id="chart-options">{options}</script>'
+        f'<script src="{static}/vendor/echarts/echarts.min.js"></script><script src="{static}/charts.js"></script>'
+    )
+    notes = (
+        '<p class="muted">录入延迟 = 录入时间 − 发生时间；上传延迟 = 到达本系统时间 − 录入时间；'
+        "按到达月份统计（北京时间）。"
+        "重复：同一记录（事件编号）再次报送。迟报致消除 / 撤回：本月因该单位的迟到记录而消除或撤回的线索，"
+        "即这些线索本不应成立；按此排序，迟报影响线索准确性最多的单位在前。未报送天数超过 3 天标红。</p>"
+    )
+    by_type = (
+        '<h2>按记录类型</h2><table id="quality-types" class="numbers"><thead><tr><th>报送单位</th><th>记录类型</th>'
+        f"<th>记录数</th></tr></thead><tbody>{types or '<tr><td colspan=3>—</td></tr>'}</tbody></table>"
+    )
+    if printed:
+        generated = format_cst(now)[:16].replace("T", " ")
+        return (
+            f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{_e(month)} 数据质量通报</title>'
+            f'<link rel="stylesheet" href="{static}/report.css"></head><body class="report"><h1>数据质量通报</h1>'
+            f'<p class="meta" id="report-meta">通报月份 <strong>{_e(month)}</strong> · 范围 '
+            f"{_e(viewer.user.jurisdiction or '全部区划')} · 生成于 {_e(generated)}（北京时间）</p>"
+            f"<h2>一、各单位报送质量</h2>{table}<h2>二、迟报的代价与上传延迟</h2>{charts}{by_type}{notes}</body></html>"
+        )
+    form = (
+        '<form method="get" action="/quality" class="filters" id="quality-filters">'
+        f'<label>月份 <input name="month" value="{_e(month)}" size="8" pattern="\\d{{4}}-\\d{{2}}" '
+        'placeholder="年-月"></label><button type="submit">查看</button> '
+        '<button type="submit" formaction="/quality/report" id="quality-print">打印版</button> '
+        '<button type="submit" formaction="/quality/report.pdf" id="quality-pdf">下载 PDF</button></form>'
+    )
+    return f"<h1>数据质量通报</h1>{form}{table}{charts}{by_type}{notes}"
