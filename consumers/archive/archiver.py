@@ -1,9 +1,11 @@
 """Move lead versions, officer actions and sealed ID numbers from Kafka into the archive.
 
-The archiver is a consumer group on the lead and outcome topics. It stores each poll's
+The archiver is a consumer group on the lead, outcome and identities topics, and on the event
+topics and dead letters for the data-quality scorecard (quality.py). It stores each poll's
 messages in one database transaction and commits the offsets only after that transaction:
 a crash between the two re-reads messages the archive already has, which it ignores
-(versions are keyed by lead and ``updated_at``, actions by ``action_id``).
+(versions are keyed by lead and ``updated_at``, actions by ``action_id``, seals by person and
+time, scorecard counts by the partition offsets stored with them).
 
 Rows stored count in ``jiandu_archive_writes_total{kind}`` (``lead_version``, ``action``;
 a message the archive already had is not a write).
