@@ -15,16 +15,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from jiandu.errors import JianduError
+from jiandu.errors import ReportError as PdfError
 
 __all__ = ["STATIC", "PdfError", "chromium", "print_to_pdf"]
 
 STATIC = Path(__file__).with_name("static")
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
-
-
-class PdfError(JianduError):
-    """The report could not be printed (no Chromium, or it failed or took too long)."""
 
 
 def chromium() -> str | None:
