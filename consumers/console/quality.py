@@ -10,8 +10,6 @@ comes first. The counts come from the archiver (``consumers/archive/quality.py``
 
 from __future__ import annotations
 
-import html
-import json
 import re
 import time
 from collections import Counter, defaultdict
@@ -25,11 +23,12 @@ from starlette.responses import HTMLResponse, Response
 from consumers.archive.model import LeadFilter
 from consumers.archive.quality import DELAY_LABELS, SourceScore
 from consumers.archive.store import LeadArchive
-from consumers.console.labels import agency_zh, record_type_zh
+from consumers.console.labels import agency_zh
 from consumers.console.pdf import STATIC, PdfError, print_to_pdf
 from consumers.console.scope import scoped_rows
+from consumers.console.templating import render
 from consumers.console.users import User
-from consumers.console.views import Viewer, error_page, page
+from consumers.console.views import Viewer, error_page, render_page
 from jiandu.core.timeutil import format_cst
 
 __all__ = ["QualityPages", "days_silent"]
@@ -39,10 +38,6 @@ _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _DAY_MS = 86_400_000
 _REVERSED = ("RESOLVED", "WITHDRAWN")
 _FONT = {"fontFamily": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"}
-
-
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 def _within(user: User, source: str) -> bool:
@@ -107,7 +102,7 @@ class QualityPages:
         rendered = self._render(request, viewer, "/static", printed=False)
         if rendered is None:
             return _bad_month(viewer)
-        return HTMLResponse(page("数据质量通报", rendered[1], viewer), headers=_HEADERS)
+        return HTMLResponse(rendered[1], headers=_HEADERS)
 
     async def report(self, request: Request, viewer: Viewer) -> Response:
         rendered = self._render(request, viewer, "/static", printed=True)
@@ -138,19 +133,24 @@ def _name(source: str) -> str:
     return f"{agency_zh(source)}（{source}）"
 
 
-def _score_row(s: SourceScore, reversed_: Counter[str], now: int) -> str:
-    rate = "—" if s.rejection_rate is None else f"{s.rejection_rate:.1%}"
-    top = "；".join(f"{_e(r)} {n}" for r, n in sorted(s.rejections.items(), key=lambda x: -x[1])[:2]) or "—"
-    silent = "—" if s.last_arrival is None else f"{max(0, now - s.last_arrival) // _DAY_MS}"
-    warn = ' class="warn"' if s.last_arrival is not None and now - s.last_arrival > 3 * _DAY_MS else ""
-    return (
-        f'<tr data-source="{_e(s.source)}"><td>{_e(_name(s.source))}</td><td class="n accepted">{s.accepted}</td>'
-        f'<td class="n duplicates">{s.duplicates}</td><td class="n rejected">{s.rejected}</td>'
-        f'<td class="n rate">{rate}</td><td class="reasons">{top}</td>'
-        f'<td class="recording">{_median_bucket(s.recording)}</td><td class="upload">{_median_bucket(s.upload)}</td>'
-        f'<td class="n silent"{warn}>{silent}</td><td class="n resolved">{reversed_.get("RESOLVED", 0)}</td>'
-        f'<td class="n withdrawn">{reversed_.get("WITHDRAWN", 0)}</td></tr>'
-    )
+def _score_row(s: SourceScore, reversed_: Counter[str], now: int) -> dict[str, Any]:
+    silent = None if s.last_arrival is None else max(0, now - s.last_arrival) // _DAY_MS
+    top = sorted(s.rejections.items(), key=lambda x: -x[1])[:2]
+    return {
+        "source": s.source,
+        "name": _name(s.source),
+        "accepted": s.accepted,
+        "duplicates": s.duplicates,
+        "rejected": s.rejected,
+        "rate": "—" if s.rejection_rate is None else f"{s.rejection_rate:.1%}",
+        "reasons": "；".join(f"{reason} {n}" for reason, n in top),
+        "recording": _median_bucket(s.recording),
+        "upload": _median_bucket(s.upload),
+        "silent": "—" if silent is None else silent,
+        "stale": silent is not None and now - (s.last_arrival or now) > 3 * _DAY_MS,
+        "resolved": reversed_.get("RESOLVED", 0),
+        "withdrawn": reversed_.get("WITHDRAWN", 0),
+    }
 
 
 def _charts(scores: Sequence[SourceScore], reversed_: Mapping[str, Counter[str]]) -> dict[str, Any]:
@@ -201,49 +201,14 @@ def _body(
     printed: bool,
     viewer: Viewer,
 ) -> str:
-    rows = "".join(_score_row(s, reversed_.get(s.source, Counter()), now) for s in scores)
-    rows = rows or '<tr><td colspan="11">本月暂无报送记录</td></tr>'
-    types = "".join(
-        f"<tr><td>{_e(_name(s.source))}</td><td>{_e(record_type_zh(t))}</td><td class='n'>{n}</td></tr>"
-        for s in scores
-        for t, n in sorted(s.by_type.items())
-    )
-    options = json.dumps(_charts(scores, reversed_), ensure_ascii=False).replace("</", "<\\/")
-    table = (
-        '<table id="quality-table" class="numbers"><thead><tr><th>报送单位</th><th>记录数</th><th>重复</th>'
-        "<th>退回</th><th>退回率</th><th>主要退回原因</th><th>录入延迟（中位）</th><th>上传延迟（中位）</th>"
-        f"<th>未报送天数</th><th>迟报致消除</th><th>迟报致撤回</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-    charts = (
-        '<div class="charts"><div class="chart" id="chart-cost" data-chart="cost"></div>'
-        '<div class="chart" id="chart-upload" data-chart="upload"></div></div>'
-        f'<script type="application/json" id="chart-options">{options}</script>'
-        f'<script src="{static}/vendor/echarts/echarts.min.js"></script><script src="{static}/charts.js"></script>'
-    )
-    notes = (
-        '<p class="muted">录入延迟 = 录入时间 − 发生时间；上传延迟 = 到达本系统时间 − 录入时间；'
-        "按到达月份统计（北京时间）。"
-        "重复：同一记录（事件编号）再次报送。迟报致消除 / 撤回：本月因该单位的迟到记录而消除或撤回的线索，"
-        "即这些线索本不应成立；按此排序，迟报影响线索准确性最多的单位在前。未报送天数超过 3 天标红。</p>"
-    )
-    by_type = (
-        '<h2>按记录类型</h2><table id="quality-types" class="numbers"><thead><tr><th>报送单位</th><th>记录类型</th>'
-        f"<th>记录数</th></tr></thead><tbody>{types or '<tr><td colspan=3>—</td></tr>'}</tbody></table>"
-    )
+    context = {
+        "month": month,
+        "now": now,
+        "scores": [_score_row(s, reversed_.get(s.source, Counter()), now) for s in scores],
+        "types": [(_name(s.source), t, n) for s in scores for t, n in sorted(s.by_type.items())],
+        "options": _charts(scores, reversed_),
+        "static": static,
+    }
     if printed:
-        generated = format_cst(now)[:16].replace("T", " ")
-        return (
-            f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{_e(month)} 数据质量通报</title>'
-            f'<link rel="stylesheet" href="{static}/report.css"></head><body class="report"><h1>数据质量通报</h1>'
-            f'<p class="meta" id="report-meta">通报月份 <strong>{_e(month)}</strong> · 范围 '
-            f"{_e(viewer.user.jurisdiction or '全部区划')} · 生成于 {_e(generated)}（北京时间）</p>"
-            f"<h2>一、各单位报送质量</h2>{table}<h2>二、迟报的代价与上传延迟</h2>{charts}{by_type}{notes}</body></html>"
-        )
-    form = (
-        '<form method="get" action="/quality" class="filters" id="quality-filters">'
-        f'<label>月份 <input name="month" value="{_e(month)}" size="8" pattern="\\d{{4}}-\\d{{2}}" '
-        'placeholder="年-月"></label><button type="submit">查看</button> '
-        '<button type="submit" formaction="/quality/report" id="quality-print">打印版</button> '
-        '<button type="submit" formaction="/quality/report.pdf" id="quality-pdf">下载 PDF</button></form>'
-    )
-    return f"<h1>数据质量通报</h1>{form}{table}{charts}{by_type}{notes}"
+        return render("quality_report.html", viewer=viewer, **context)
+    return render_page("quality.html", viewer, title="数据质量通报", **context)

@@ -15,7 +15,6 @@ The private keys (``JIANDU_REVEAL_KEY_FILES``) are read by the console only.
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from consumers.console.metrics import ROLE, SCOPE, count_denied
 from consumers.console.subject import PURPOSE_LENGTH as _PURPOSE
 from consumers.console.views import Viewer
 from jiandu.core.identity_seal import IdentityOpener, SealError
-from jiandu.core.timeutil import format_cst
 from jiandu.observability.metrics.consumers import CONSOLE_REVEALS
 
 __all__ = ["AUDIT_WHAT", "RevealService", "reveal_endpoint"]
@@ -49,10 +47,6 @@ class RevealService:
 
     opener: IdentityOpener | None
     per_hour: int = 20
-
-
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
@@ -105,26 +99,18 @@ def reveal_endpoint(archive: LeadArchive, service: RevealService) -> Handler:
             )
         archive.audit(user.username, AUDIT_WHAT, lead_id, allowed=True, detail=purpose, at=now)
         CONSOLE_REVEALS.labels("revealed").inc()
-        return HTMLResponse(views.page("当事人身份", _revealed(lead, number, purpose, now), viewer), headers=_HEADERS)
+        return HTMLResponse(_revealed(viewer, lead, number, purpose, now), headers=_HEADERS)
 
     return reveal
 
 
-def _revealed(lead: Mapping[str, Any], number: str, purpose: str, at: int) -> str:
+def _revealed(viewer: Viewer, lead: Mapping[str, Any], number: str, purpose: str, at: int) -> str:
     birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     sex = "男" if int(number[16]) % 2 else "女"
-    return (
-        f'<p><a href="/leads/{_e(lead["lead_id"])}">← 返回线索</a></p><h1>当事人身份</h1>'
-        f'<section class="summary revealed"><dl><dt>线索</dt><dd>{_e(views.model_label(lead["model_id"]))} '
-        f"{_e(lead['lead_id'])}</dd>"
-        f'<dt>身份证号</dt><dd id="revealed-id">{_e(number)}</dd>'
-        f"<dt>出生日期</dt><dd>{birth.isoformat()}</dd><dt>性别</dt><dd>{sex}</dd>"
-        f"<dt>假名编号</dt><dd>{_e(lead['subject_key'])}</dd>"
-        f'<dt>查看目的</dt><dd id="reveal-purpose-shown">{_e(purpose)}</dd>'
-        f"<dt>查看时间</dt><dd>{_e(format_cst(at)[:19].replace('T', ' '))}</dd></dl></section>"
-        '<p class="notice">本次查看已连同目的记入审计日志，部门负责人可查阅。身份信息仅用于所述目的，'
-        "请勿截屏、转发或另行保存。</p>"
-    )
+    return views.render_page(
+        "revealed.html", viewer, title="当事人身份", lead=lead, number=number, birth=birth.isoformat(), sex=sex,
+        purpose=purpose, at=at,
+    )  # fmt: skip
 
 
 def _page(viewer: Viewer, heading: str, message: str, status: int) -> Response:

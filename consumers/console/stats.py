@@ -10,8 +10,6 @@ ECharts, served by the console itself (``static/vendor/echarts``, ``scripts/vend
 
 from __future__ import annotations
 
-import html
-import json
 import re
 import time
 from collections import defaultdict
@@ -29,8 +27,9 @@ from consumers.console.forms import lead_filter, submitted
 from consumers.console.labels import MODEL_ZH
 from consumers.console.pdf import STATIC, PdfError, print_to_pdf
 from consumers.console.scope import scoped_rows, scoped_statistics
+from consumers.console.templating import render
 from consumers.console.users import User
-from consumers.console.views import Viewer, error_page, model_label, page
+from consumers.console.views import Viewer, error_page, render_page
 from jiandu.core.timeutil import format_cst
 
 __all__ = ["Freshness", "StatsPages"]
@@ -41,10 +40,6 @@ _OPEN_LIMIT = 20_000
 _TREND_MONTHS = 12
 #: Per agency source within a user's jurisdiction, days since its last record arrived (quality.py).
 Freshness = Callable[[User], Mapping[str, float]]
-
-
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 class StatsPages:
@@ -71,8 +66,8 @@ class StatsPages:
             "open-age": charts.open_age_chart(open_leads, now)[0],
             "freshness": charts.freshness_chart(self._freshness(viewer.user)),
         }
-        body = _stats_body(form, rows, open_leads, now, options, months[-1] if months else _this_month(now))
-        return HTMLResponse(page("统计通报", body, viewer), headers=_HEADERS)
+        month = months[-1] if months else _this_month(now)
+        return HTMLResponse(_stats_page(viewer, form, rows, open_leads, now, options, month), headers=_HEADERS)
 
     def _report(self, viewer: Viewer, request: Request, static: str) -> tuple[str, str] | None:
         form = submitted(request.query_params, ("model", "jurisdiction", "month"))
@@ -129,10 +124,10 @@ def _months(rows: Sequence[StatisticsRow], until: str | None) -> list[str]:
     return out[::-1]
 
 
-def _summary(rows: Sequence[StatisticsRow], open_leads: Sequence[Mapping[str, Any]], now: int) -> str:
+def _figures(rows: Sequence[StatisticsRow], open_leads: Sequence[Mapping[str, Any]], now: int) -> list[tuple]:
     t = charts.totals(rows)
     overdue = sum(1 for lead in open_leads if lead["due_at"] is not None and lead["due_at"] <= now)
-    figures = [
+    return [
         ("发现线索", t.raised, "raised"),
         ("已办理", t.worked, "worked"),
         ("经核实", t.confirmed, "confirmed"),
@@ -140,51 +135,17 @@ def _summary(rows: Sequence[StatisticsRow], open_leads: Sequence[Mapping[str, An
         ("待处理", len(open_leads), "open"),
         ("其中已逾期", overdue, "overdue"),
     ]
-    cells = "".join(
-        f'<div class="figure" id="sum-{key}"><span>{name}</span><strong>{value}</strong></div>'
-        for name, value, key in figures
-    )
-    return f'<div class="figures" id="stats-summary">{cells}</div>'
 
 
-def _by_model_table(rows: Sequence[StatisticsRow]) -> str:
+def _groups(rows: Sequence[StatisticsRow]) -> list[tuple[tuple[str, str], charts.Totals]]:
     grouped: dict[tuple[str, str], list[StatisticsRow]] = defaultdict(list)
     for r in rows:
         grouped[(r.model_id, r.jurisdiction)].append(r)
-    body = "".join(_row(None, m, j, charts.totals(rs)) for (m, j), rs in sorted(grouped.items()))
-    total = charts.totals(rows)
-    return (
-        '<table id="stats-totals" class="numbers"><thead><tr><th>模型</th><th>管辖区划</th><th>发现</th><th>已办理</th>'
-        f"<th>经核实</th><th>核实率</th></tr></thead><tbody>{body or _empty(6)}</tbody>"
-        f'<tfoot><tr id="stats-grand-total"><th colspan="2">合计</th><td class="raised">{total.raised}</td>'
-        f'<td class="worked">{total.worked}</td><td class="confirmed">{total.confirmed}</td>'
-        f'<td class="rate">{total.rate}</td></tr></tfoot></table>'
-    )
+    return [(key, charts.totals(rs)) for key, rs in sorted(grouped.items())]
 
 
-def _row(month: str | None, model: str, jurisdiction: str, t: charts.Totals) -> str:
-    first = "" if month is None else f"<td>{_e(month)}</td>"
-    return (
-        f'<tr data-model="{_e(model)}" data-jurisdiction="{_e(jurisdiction)}">{first}<td>{_e(model_label(model))}</td>'
-        f'<td>{_e(jurisdiction)}</td><td class="raised">{t.raised}</td><td class="worked">{t.worked}</td>'
-        f'<td class="confirmed">{t.confirmed}</td><td class="rate">{t.rate}</td></tr>'
-    )
-
-
-def _empty(columns: int) -> str:
-    return f'<tr><td colspan="{columns}">暂无数据</td></tr>'
-
-
-def _chart_divs(names: Sequence[str]) -> str:
-    return "".join(f'<div class="chart" id="chart-{n}" data-chart="{n}"></div>' for n in names)
-
-
-def _options_json(options: Mapping[str, Any]) -> str:
-    # inside <script type="application/json">: only "</" could end it early
-    return json.dumps(options, ensure_ascii=False).replace("</", "<\\/")
-
-
-def _stats_body(
+def _stats_page(
+    viewer: Viewer,
     form: Mapping[str, str],
     rows: Sequence[StatisticsRow],
     open_leads: Sequence[Mapping[str, Any]],
@@ -192,32 +153,18 @@ def _stats_body(
     options: Mapping[str, Any],
     month: str,
 ) -> str:
-    model_options = "".join(
-        f'<option value="{m}"{" selected" if form.get("model") == m else ""}>{_e(model_label(m))}</option>'
-        for m in sorted(MODEL_ZH)
-    )
-    monthly = "".join(_row(r.month, r.model_id, r.jurisdiction, charts.totals([r])) for r in rows)
-    return (
-        '<h1>统计通报</h1><form method="get" action="/stats" class="filters">'
-        f'<label>模型 <select name="model"><option value="">全部</option>{model_options}</select></label>'
-        f'<label>管辖区划 <input name="jurisdiction" value="{_e(form.get("jurisdiction", ""))}" size="8"></label>'
-        '<button type="submit">筛选</button></form>'
-        '<form method="get" action="/stats/report" class="filters report-links" id="report-form">'
-        f'<label>每月通报 <input name="month" value="{_e(month)}" size="8" pattern="\\d{{4}}-\\d{{2}}" '
-        'placeholder="年-月"></label>'
-        + "".join(f'<input type="hidden" name="{k}" value="{_e(v)}">' for k, v in form.items())
-        + '<button type="submit" id="open-report">打印版</button> '
-        '<button type="submit" formaction="/stats/report.pdf" id="download-pdf">下载 PDF</button></form>'
-        + _summary(rows, open_leads, now)
-        + f'<div class="charts">{_chart_divs(list(options))}</div>'
-        f'<script type="application/json" id="chart-options">{_options_json(options)}</script>'
-        '<script src="/static/vendor/echarts/echarts.min.js"></script><script src="/static/charts.js"></script>'
-        f"<h2>按模型与区划</h2>{_by_model_table(rows)}"
-        '<details><summary>每月明细</summary><table id="stats-monthly" class="numbers"><thead><tr><th>月份</th>'
-        "<th>模型</th><th>管辖区划</th><th>发现</th><th>已办理</th><th>经核实</th><th>核实率</th></tr></thead>"
-        f"<tbody>{monthly or _empty(7)}</tbody></table></details>"
-        '<p class="muted">核实率 = 经核实（发出纠正违法通知书、检察建议、立案监督）÷ 已办理。按线索成立月份统计；'
-        "待处理线索按当前时间计算逾期时长。</p>"
+    return render_page(
+        "stats.html",
+        viewer,
+        title="统计通报",
+        form=form,
+        models=sorted(MODEL_ZH),
+        month=month,
+        figures=_figures(rows, open_leads, now),
+        options=options,
+        groups=_groups(rows),
+        total=charts.totals(rows),
+        monthly=[(r, charts.totals([r])) for r in rows],
     )
 
 
@@ -238,20 +185,16 @@ def _report_html(
         "open-age": charts.open_age_chart(open_leads, now)[0],
         "freshness": charts.freshness_chart(freshness),
     }
-    scope = viewer.user.jurisdiction or "全部区划"
-    narrowed = "，".join(f"{k} {v}" for k, v in form.items())
-    return (
-        '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
-        f"<title>{_e(month)} 法律监督线索每月通报</title>"
-        f'<link rel="stylesheet" href="{static}/report.css"></head><body class="report">'
-        f'<h1>法律监督线索每月通报</h1><p class="meta" id="report-meta">通报月份 <strong>{_e(month)}</strong> · '
-        f"范围 {_e(scope)}{_e('（' + narrowed + '）') if narrowed else ''} · 生成于 "
-        f"{_e(format_cst(now)[:16].replace('T', ' '))}（北京时间）· {_e(viewer.user.name)}</p>"
-        f"<h2>一、本月概况</h2>{_summary(in_month, open_leads, now)}"
-        f"{_by_model_table(in_month)}"
-        f'<h2>二、趋势与核实率</h2><div class="charts">{_chart_divs(["trend", "confirmation"])}</div>'
-        f'<h2>三、待处理线索与数据新鲜度</h2><div class="charts">{_chart_divs(["open-age", "freshness"])}</div>'
-        f'<script type="application/json" id="chart-options">{_options_json(options)}</script>'
-        f'<script src="{static}/vendor/echarts/echarts.min.js"></script><script src="{static}/charts.js"></script>'
-        '<p class="muted">核实率 = 经核实 ÷ 已办理；待处理线索的逾期时长按生成时间计算。</p></body></html>'
+    return render(
+        "stats_report.html",
+        viewer=viewer,
+        month=month,
+        scope=viewer.user.jurisdiction or "全部区划",
+        narrowed="，".join(f"{k} {v}" for k, v in form.items()),
+        now=now,
+        figures=_figures(in_month, open_leads, now),
+        groups=_groups(in_month),
+        total=charts.totals(in_month),
+        options=options,
+        static=static,
     )
