@@ -62,7 +62,7 @@ def new_intake(
         settings.pseudonym_key_bytes,
         adapter=adapter,
         sequence=sequence,
-        sealing=identity_sealing(settings),
+        sealing=None if in_input_order else identity_sealing(settings),  # a backtest's topics are thrown away
     )
     return publisher, intake
 
