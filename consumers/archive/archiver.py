@@ -32,7 +32,13 @@ from jiandu.core.records import RECORD_TYPES
 from jiandu.core.timeutil import to_ms
 from jiandu.errors import InputError, SchemaError
 from jiandu.observability.labels import source_label, type_label
-from jiandu.observability.metrics.consumers import AGENCY_DELAY, AGENCY_LAST_ARRIVAL, AGENCY_RECORDS, ARCHIVE_WRITES
+from jiandu.observability.metrics.consumers import (
+    AGENCY_DELAY,
+    AGENCY_LAST_ARRIVAL,
+    AGENCY_LEADS_REVERSED,
+    AGENCY_RECORDS,
+    ARCHIVE_WRITES,
+)
 from jiandu.serde import AvroCodec
 
 __all__ = ["ArchiveProgress", "archive_stream", "publish_action", "rebuild", "store_messages"]
@@ -41,6 +47,7 @@ _log = logging.getLogger(__name__)
 _REASON_NUMBER = re.compile(r"\d{15,18}[\dXx]?")  # a rejection reason never needs a number that long
 _VERSION_WRITES = ARCHIVE_WRITES.labels("lead_version")
 _ACTION_WRITES = ARCHIVE_WRITES.labels("action")
+_REVERSED = ("RESOLVED", "WITHDRAWN")
 
 
 @dataclass(slots=True)
@@ -98,8 +105,10 @@ def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[An
         counted = archive.record_arrivals(arrivals)
         progress.arrivals = len(counted)
         _count_quality(counted)
+    before = _reversal_candidates(archive, versions)
     stored = archive.store_versions(versions) if versions else 0
     progress.versions, progress.duplicates = stored, len(versions) - stored
+    _count_reversals(archive, before)
     for action in actions:
         try:
             stored_action = archive.record_action(action)
@@ -214,13 +223,35 @@ def _arrival(name: str, record: Mapping[str, Any], m: Any) -> Arrival:
     )
 
 
+def _reversal_candidates(archive: LeadArchive, versions: Iterable[tuple[Lead, str, int, int]]) -> dict[str, str]:
+    """Leads of this batch that arrive RESOLVED or WITHDRAWN, with the status the archive had for them."""
+    out: dict[str, str] = {}
+    for lead, *_ in versions:
+        if lead.status in _REVERSED and lead.lead_id not in out:
+            history = archive.lead(lead.lead_id)
+            out[lead.lead_id] = "" if history is None else history.latest["status"]
+    return out
+
+
+def _count_reversals(archive: LeadArchive, before: Mapping[str, str]) -> None:
+    """A lead that became RESOLVED or WITHDRAWN counts for the source of its last evidence (the late record)."""
+    for lead_id, status in before.items():
+        history = archive.lead(lead_id)
+        if history is None or history.latest["status"] == status or not history.latest["evidence"]:
+            continue
+        source = source_label(history.latest["evidence"][-1]["source"])
+        AGENCY_LEADS_REVERSED.labels(source, history.latest["status"]).inc()
+
+
 def _count_quality(arrivals: Iterable[Arrival]) -> None:
     for a in arrivals:
         source = a.source
         AGENCY_LAST_ARRIVAL.labels(source).set(a.arrived_at / 1000)
         if a.record_type is None or a.occurred_at is None or a.recorded_at is None:
             continue
-        AGENCY_RECORDS.labels(source, type_label(a.record_type), "accepted").inc()
+        AGENCY_RECORDS.labels(source, type_label(a.record_type), "duplicate" if a.duplicate else "accepted").inc()
+        if a.duplicate:
+            continue
         AGENCY_DELAY.labels(source, "recording").observe(max(0, a.recorded_at - a.occurred_at) / 1000)
         AGENCY_DELAY.labels(source, "upload").observe(max(0, a.arrived_at - a.recorded_at) / 1000)
 

@@ -10,6 +10,7 @@ message read again after a crash is skipped. Nothing here holds a person: source
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ class Arrival:
     occurred_at: int | None = None
     recorded_at: int | None = None
     reason: str | None = None
+    duplicate: bool = False  # set when counted: the event_id had been seen before
 
 
 @dataclass(slots=True)
@@ -101,15 +103,15 @@ def apply_arrivals(cur: Any, rows: Rows, run: Run, arrivals: Iterable[Arrival]) 
         if a.offset < done[key]:
             continue
         done[key] = a.offset + 1
-        _count(cur, rows, run, a)
-        applied.append(a)
+        applied.append(dataclasses.replace(a, duplicate=_count(cur, rows, run, a)))
     for (topic, part), next_offset in done.items():
         if next_offset >= 0:
             run(cur, "UPDATE dq_offsets SET next_offset = ? WHERE topic = ? AND part = ?", (next_offset, topic, part))
     return applied
 
 
-def _count(cur: Any, rows: Rows, run: Run, a: Arrival) -> None:
+def _count(cur: Any, rows: Rows, run: Run, a: Arrival) -> bool:
+    """Count one arrival; True when it is an event whose event_id was seen before."""
     month = _month(a.arrived_at)
     last = rows(cur, "SELECT last_arrival FROM dq_sources WHERE source = ?", (a.source,))
     if not last:
@@ -119,7 +121,7 @@ def _count(cur: Any, rows: Rows, run: Run, a: Arrival) -> None:
     if a.record_type is None:
         key = {"month": month, "source": a.source, "reason": (a.reason or "")[:200]}
         _add(cur, rows, run, "dq_rejections", key, {"n": 1})
-        return
+        return False
     duplicate = bool(rows(cur, "SELECT 1 AS x FROM dq_seen WHERE event_id = ?", (a.event_id,)))
     counts = {"accepted": int(not duplicate), "duplicates": int(duplicate)}
     if not duplicate:
@@ -129,6 +131,7 @@ def _count(cur: Any, rows: Rows, run: Run, a: Arrival) -> None:
         counts[_ARR[delay_bucket(a.arrived_at - a.recorded_at)]] = 1
     key = {"month": month, "source": a.source, "record_type": a.record_type}
     _add(cur, rows, run, "dq_monthly", key, counts)
+    return duplicate
 
 
 def _add(cur: Any, rows: Rows, run: Run, table: str, key: dict[str, Any], counts: dict[str, int]) -> None:

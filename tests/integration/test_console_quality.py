@@ -30,7 +30,7 @@ from jiandu.core.leads import Evidence
 from jiandu.core.timeutil import format_cst
 from jiandu.settings import kafka_client_config
 from tests.browser import browser_or_skip, open_browser
-from tests.lead_versions import lead_version
+from tests.lead_versions import lead_version, publish_leads
 from tests.pipeline import settings_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
@@ -87,10 +87,6 @@ def console(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterat
         for i, record in enumerate([late, late, prompt, rejected]):  # the late record sent twice
             intake.submit(record, json.dumps(record).encode(), f"test:{i}")
         intake.confirm()
-    archive = SqliteArchive(tmp_path / "archive.sqlite3")
-    catalogue = catalogue_of(settings)
-    progress = rebuild(archive, kafka_client_config(settings), [*catalogue.event_topics(), catalogue.dead_letters])
-    assert progress.arrivals == 4
     # a lead the late court record withdrew this month (it is the lead's last evidence)
     withdrawn = dataclasses.replace(
         lead_version(1, 2, status="WITHDRAWN"),
@@ -98,7 +94,12 @@ def console(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Iterat
                   Evidence("e1", "court.judgment_effective", "court:210100", NOW - 12 * DAY)),
         updated_at=NOW,
     )  # fmt: skip
-    archive.store_versions([(withdrawn, "leads", 0, 0)])
+    catalogue = catalogue_of(settings)
+    publish_leads(broker.bootstrap, catalogue.leads, [lead_version(1, 1), withdrawn])
+    archive = SqliteArchive(tmp_path / "archive.sqlite3")
+    topics = [catalogue.leads, *catalogue.event_topics(), catalogue.dead_letters]
+    progress = rebuild(archive, kafka_client_config(settings), topics)
+    assert (progress.arrivals, progress.versions) == (4, 2)
     server = open_console(settings, 0, archive, lambda action: None, poll_seconds=30)
     try:
         yield server, format_cst(NOW)[:7]
@@ -121,6 +122,10 @@ def test_the_scorecard_in_the_console_as_pdf_and_as_prometheus_series(
         )
         >= 1
     )
+    duplicate = {"source": "court:210100", "type": "court.judgment_effective", "result": "duplicate"}
+    assert REGISTRY.get_sample_value("jiandu_agency_records_total", duplicate) >= 1
+    reversed_ = {"source": "court:210100", "status": "WITHDRAWN"}
+    assert REGISTRY.get_sample_value("jiandu_agency_leads_reversed_total", reversed_) >= 1
     bucket = {"source": "court:210100", "stage": "recording", "le": str(float(7 * DAY // 1000))}
     assert REGISTRY.get_sample_value("jiandu_agency_delay_seconds_bucket", bucket) is not None
     assert REGISTRY.get_sample_value("jiandu_agency_last_arrival_timestamp_seconds", {"source": "court:210100"})

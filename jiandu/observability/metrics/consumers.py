@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "AGENCY_DELAY",
     "AGENCY_LAST_ARRIVAL",
+    "AGENCY_LEADS_REVERSED",
     "AGENCY_RECORDS",
     "ALERTS_ROUTED",
     "ARCHIVE_WRITES",
@@ -81,6 +82,12 @@ AGENCY_LAST_ARRIVAL = Gauge(
     "jiandu_agency_last_arrival_timestamp_seconds",
     "When the last record (event or dead letter) of a source reached the hub; time() minus it: time silent.",
     ["source"],
+)
+AGENCY_LEADS_REVERSED = Counter(
+    "jiandu_agency_leads_reversed_total",
+    "Leads that became RESOLVED (closing evidence arrived late) or WITHDRAWN (premise disproved), by the source "
+    "of the late record that did it (the lead's last evidence).",
+    ["source", "status"],
 )
 CONSOLE_REQUESTS = Counter(
     "jiandu_console_requests_total",
