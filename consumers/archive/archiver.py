@@ -14,7 +14,6 @@ a message the archive already had is not a write).
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers._group import GroupMembership
 from consumers.archive.model import Action, SealedIdentity
-from consumers.archive.quality import Arrival
+from consumers.archive.quality import Arrival, rejection_key
 from consumers.archive.store import LeadArchive
 from jiandu.broker import high_watermarks
 from jiandu.core.leads import Lead
@@ -44,7 +43,6 @@ from jiandu.serde import AvroCodec
 __all__ = ["ArchiveProgress", "archive_stream", "publish_action", "rebuild", "store_messages"]
 
 _log = logging.getLogger(__name__)
-_REASON_NUMBER = re.compile(r"\d{15,18}[\dXx]?")  # a rejection reason never needs a number that long
 _VERSION_WRITES = ARCHIVE_WRITES.labels("lead_version")
 _ACTION_WRITES = ARCHIVE_WRITES.labels("action")
 _REVERSED = ("RESOLVED", "WITHDRAWN")
@@ -207,10 +205,11 @@ def publish_action(producer: KafkaProducer, codec: AvroCodec, topic: str, action
 
 def _arrival(name: str, record: Mapping[str, Any], m: Any) -> Arrival:
     """What the data-quality scorecard counts of an event or a dead letter (never a person: a dead letter's
-    source is whatever the sender wrote, so only a well-formed source is kept, else ``invalid``)."""
+    source is whatever the sender wrote, so only a well-formed source is kept, else ``invalid``, and of
+    its reason only the field and the rule broken, not the value)."""
     where = (m.topic, m.partition, m.offset)
     if name == "dead_letter":
-        reason = _REASON_NUMBER.sub("…", record["reason"])
+        reason = rejection_key(record["reason"])
         return Arrival(*where, source_label(record.get("source")), _ms(record["received_at"]), reason=reason)
     return Arrival(
         *where,

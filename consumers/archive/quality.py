@@ -11,10 +11,12 @@ message read again after a crash is skipped. Nothing here holds a person: source
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from jiandu.core.rejections import field_and_rule
 from jiandu.core.timeutil import format_cst
 
 __all__ = [
@@ -25,12 +27,14 @@ __all__ = [
     "apply_arrivals",
     "delay_bucket",
     "read_scorecard",
+    "rejection_key",
 ]
 
 _HOUR, _DAY = 3_600_000, 86_400_000
 #: Upper bounds (exclusive) of the delay buckets in ms; the last bucket is everything longer.
 DELAY_BUCKETS = (_HOUR, _DAY, 3 * _DAY, 7 * _DAY, 30 * _DAY)
 DELAY_LABELS = ("1 小时内", "1 日内", "3 日内", "7 日内", "30 日内", "30 日以上")
+_INDEX = re.compile(r"\[\d+\]")
 _REC = tuple(f"rec_{i}" for i in range(6))
 _ARR = tuple(f"arr_{i}" for i in range(6))
 
@@ -78,6 +82,15 @@ class SourceScore:
         """Rejected among everything received (accepted, duplicate or rejected); None when nothing came."""
         received = self.accepted + self.duplicates + self.rejected
         return self.rejected / received if received else None
+
+
+def rejection_key(reason: str) -> str:
+    """``<field>:<rule>`` of a dead letter's reason (``suspects[].id_number:check_character``): what the
+    scorecard groups by — the reason's text carries the rejected value, which varies and may be personal."""
+    field, rule = field_and_rule(reason)
+    if rule == "invalid" and field in ("source", "type") and ("not among its" in reason or "types, not" in reason):
+        rule = f"{field}_not_allowed"  # the adapters' own policy (push API credentials, REST feed limits)
+    return f"{_INDEX.sub('[]', field or '-')}:{rule}"
 
 
 def delay_bucket(delay_ms: int) -> int:

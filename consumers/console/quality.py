@@ -25,6 +25,7 @@ from consumers.archive.quality import DELAY_LABELS, SourceScore
 from consumers.archive.store import LeadArchive
 from consumers.console.labels import agency_zh
 from consumers.console.pdf import STATIC, PdfError, print_to_pdf
+from consumers.console.reasons import rejection_zh
 from consumers.console.scope import scoped_rows
 from consumers.console.templating import render
 from consumers.console.users import User
@@ -143,7 +144,7 @@ def _score_row(s: SourceScore, reversed_: Counter[str], now: int) -> dict[str, A
         "duplicates": s.duplicates,
         "rejected": s.rejected,
         "rate": "—" if s.rejection_rate is None else f"{s.rejection_rate:.1%}",
-        "reasons": "；".join(f"{reason} {n}" for reason, n in top),
+        "reasons": "；".join(f"{rejection_zh(reason)} {n}" for reason, n in top),
         "recording": _median_bucket(s.recording),
         "upload": _median_bucket(s.upload),
         "silent": "—" if silent is None else silent,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from consumers.console.labels import record_type_zh
 
-__all__ = ["status_reason_zh"]
+__all__ = ["rejection_zh", "status_reason_zh"]
 
 _EXACT = {
     "deadline passed without closing evidence": "期限届满，未见应有的后续记录",
@@ -65,3 +65,51 @@ def status_reason_zh(reason: str) -> str:
         if m:
             return render(m)
     return reason
+
+
+_RULE_ZH = {
+    "required": "缺少必填项",
+    "check_character": "校验位错误",
+    "length": "长度错误",
+    "characters": "含非法字符",
+    "birth_date": "出生日期不存在",
+    "datetime": "日期时间格式错误",
+    "date": "日期不存在",
+    "period": "所属期格式错误",
+    "enum": "代码值不在规定范围内",
+    "known_type": "记录类型未知",
+    "source_format": "来源格式错误",
+    "division_code": "区划代码错误",
+    "non_negative": "不得为负数",
+    "decimal_places": "小数位数过多",
+    "range": "数值过大",
+    "decimal": "金额格式错误",
+    "party": "当事人缺少证件号码",
+    "value_type": "数据类型错误",
+    "json": "不是有效的 JSON",
+    "json_object": "不是 JSON 对象",
+    "encoding": "无法编码",
+    "source_not_allowed": "无权报送该单位的记录",
+    "type_not_allowed": "无权报送该类记录",
+    "invalid": "其他错误",
+}
+_FIELD_ZH = {
+    "-": "",
+    "id_number": "身份证号",
+    "credit_code": "统一社会信用代码",
+    "occurred_at": "发生时间",
+    "recorded_at": "录入时间",
+    "source": "来源",
+    "type": "记录类型",
+    "source_record_id": "原始记录编号",
+    "jurisdiction": "管辖区划",
+    "case_no": "案号",
+}
+
+
+def rejection_zh(key: str) -> str:
+    """``suspects[].id_number:check_character`` → ``suspects[].身份证号 校验位错误`` (the scorecard's reasons)."""
+    field, _, rule = key.rpartition(":")
+    head, dot, last = field.rpartition(".")
+    name = f"{head}{dot}{_FIELD_ZH.get(last, last)}"
+    return f"{name} {_RULE_ZH.get(rule, rule)}".strip()

@@ -151,7 +151,7 @@ def test_the_scorecard_in_the_console_as_pdf_and_as_prometheus_series(
             assert court == {"accepted": "1", "duplicates": "1", "rejected": "1", "withdrawn": "1"}
             assert first.locator(".rate").inner_text() == "33.3%"
             assert first.locator(".recording").inner_text() == "30 日内"
-            assert "id_number" in first.locator(".reasons").inner_text()
+            assert first.locator(".reasons").inner_text() == "身份证号 校验位错误 1"
             correction = page.locator("#quality-table tr[data-source='correction:210102']")
             assert correction.locator(".upload").inner_text() == "1 日内"
             _shot(page, tmp_path, "console-quality.png")

@@ -355,3 +355,22 @@ def test_the_scorecard_counts_each_message_once_with_delays_duplicates_and_rejec
     assert court.last_arrival == t + hour and court.rejection_rate == 0.25
     assert archive.scorecard("2026-04")[0].accepted == 0, "a silent month still lists the source"
     assert [delay_bucket(x) for x in (-5, hour - 1, hour, 40 * day)] == [0, 0, 1, 5]
+
+
+@pytest.mark.parametrize(
+    ("reason", "key"),
+    [
+        ("id_number: wrong check character", "id_number:check_character"),
+        ("suspects[3].id_number: bad length 17", "suspects[].id_number:length"),
+        ("occurred_at: impossible or malformed date-time '2024.3.2'", "occurred_at:datetime"),
+        ("missing required field case_no", "case_no:required"),
+        ("source: agency x: 'court:210200' is not among its sources (court:210100)", "source:source_not_allowed"),
+        ("not valid JSON: Expecting value", "-:json"),
+    ],
+)
+def test_the_scorecard_groups_rejections_by_field_and_rule_never_by_value(reason: str, key: str) -> None:
+    from consumers.archive.quality import rejection_key
+    from consumers.console.reasons import rejection_zh
+
+    assert rejection_key(reason) == key
+    assert rejection_zh("suspects[].id_number:check_character") == "suspects[].身份证号 校验位错误"
