@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, Response
 from consumers.archive.model import LeadFilter
 from consumers.archive.quality import DELAY_LABELS, SourceScore
 from consumers.archive.store import LeadArchive
+from consumers.console.headers import PAGE_HEADERS
 from consumers.console.labels import agency_zh
 from consumers.console.pdf import STATIC, PdfError, print_to_pdf
 from consumers.console.reasons import rejection_zh
@@ -34,7 +35,7 @@ from jiandu.core.timeutil import format_cst
 
 __all__ = ["QualityPages", "days_silent"]
 
-_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_HEADERS = PAGE_HEADERS
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _DAY_MS = 86_400_000
 _REVERSED = ("RESOLVED", "WITHDRAWN")

@@ -27,6 +27,7 @@ from starlette.responses import HTMLResponse, Response
 from consumers.archive.store import LeadArchive
 from consumers.console import views
 from consumers.console.forms import read_form
+from consumers.console.headers import PAGE_HEADERS
 from consumers.console.metrics import ROLE, SCOPE, count_denied
 from consumers.console.subject import PURPOSE_LENGTH as _PURPOSE
 from consumers.console.views import Viewer
@@ -38,7 +39,7 @@ __all__ = ["AUDIT_WHAT", "RevealService", "reveal_endpoint"]
 AUDIT_WHAT = "reveal"
 _HOUR_MS = 3_600_000
 _REFUSAL_ZH = {SCOPE: "越权", ROLE: "无查看权限", "limited": "超出频次", "unavailable": "无法提供"}
-_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+_HEADERS = PAGE_HEADERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +95,11 @@ def reveal_endpoint(archive: LeadArchive, service: RevealService) -> Handler:
         try:
             number = service.opener.open(sealed.sealed, lead["subject_key"])
         except SealError:
-            return refuse(
-                "unavailable", 409, "无法解密", f"该身份信息由密钥 {sealed.key_id} 加密，本控制台未持有该密钥。"
-            )
+            held = service.opener.key_ids
+            why = f"由密钥 {sealed.key_id} 加密，本控制台未持有该密钥"
+            if sealed.key_id in held:
+                why = "已损坏或与当事人不符"
+            return refuse("unavailable", 409, "无法解密", f"该身份信息{why}。")
         archive.audit(user.username, AUDIT_WHAT, lead_id, allowed=True, detail=purpose, at=now)
         CONSOLE_REVEALS.labels("revealed").inc()
         return HTMLResponse(_revealed(viewer, lead, number, purpose, now), headers=_HEADERS)

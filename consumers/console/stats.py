@@ -24,6 +24,7 @@ from consumers.archive.model import LeadFilter, StatisticsRow
 from consumers.archive.store import LeadArchive
 from consumers.console import charts
 from consumers.console.forms import lead_filter, submitted
+from consumers.console.headers import PAGE_HEADERS
 from consumers.console.labels import MODEL_ZH
 from consumers.console.pdf import STATIC, PdfError, print_to_pdf
 from consumers.console.scope import scoped_rows, scoped_statistics
@@ -34,7 +35,7 @@ from jiandu.core.timeutil import format_cst
 
 __all__ = ["Freshness", "StatsPages"]
 
-_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_HEADERS = PAGE_HEADERS
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _OPEN_LIMIT = 20_000
 _TREND_MONTHS = 12

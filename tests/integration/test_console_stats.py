@@ -105,6 +105,9 @@ def test_statistics_charts_totals_and_the_monthly_report_as_pdf(
             page.set_viewport_size({"width": 1400, "height": 1000})
             outside: list[str] = []
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(url) else None)
+            errors: list[str] = []  # e.g. a Content-Security-Policy refusal of what ECharts does
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
             page.goto(f"{url}/login")
             page.fill("#username", "zhao")
             page.fill("#password", PASSWORD)
@@ -115,6 +118,7 @@ def test_statistics_charts_totals_and_the_monthly_report_as_pdf(
             for name in ("trend", "confirmation", "open-age", "freshness"):
                 assert page.locator(f"#chart-{name} svg").count() >= 1, name
             assert outside == [], "the charts library is served by the console itself"
+            assert errors == []
             assert page.inner_text("#sum-raised strong") == "7" and page.inner_text("#sum-worked strong") == "3"
             assert page.inner_text("#sum-rate strong") == "67%"
             total = page.locator("#stats-grand-total")
