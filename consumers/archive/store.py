@@ -52,6 +52,7 @@ class LeadArchive(Protocol):
     def audit_count(self, who: str, what: str, since: int) -> int: ...
     def store_identities(self, identities: Sequence[SealedIdentity]) -> int: ...
     def sealed_identity(self, person_key: str) -> SealedIdentity | None: ...
+    def sealed_identities(self) -> Iterator[SealedIdentity]: ...
     def record_arrivals(self, arrivals: Sequence[quality.Arrival]) -> list[quality.Arrival]: ...
     def scorecard(self, month: str) -> list[quality.SourceScore]: ...
     def audit_entries(self, filters: AuditFilter | None = None, *, page: int = 1, page_size: int = 50) -> AuditPage: ...
@@ -224,6 +225,19 @@ class _SqlArchive:
         """Every agency source's data-quality scorecard for ``month`` (``YYYY-MM``, China time)."""
         with self._transaction() as cur:
             return quality.read_scorecard(cur, self._rows, month)
+
+    def sealed_identities(self) -> Iterator[SealedIdentity]:
+        """Every person's seal, by person key, a thousand rows a transaction (key rotation reads them all)."""
+        after = ""
+        while True:
+            with self._transaction() as cur:
+                text = "SELECT * FROM sealed_identities WHERE person_key > ? ORDER BY person_key LIMIT 1000"
+                rows = self._rows(cur, text, (after,))
+            if not rows:
+                return
+            for r in rows:
+                yield SealedIdentity(r["person_key"], r["key_id"], base64.b64decode(r["sealed"]), int(r["sealed_at"]))
+            after = rows[-1]["person_key"]
 
     def sealed_identity(self, person_key: str) -> SealedIdentity | None:
         """The person's sealed ID number, or None when no adapter sealed one (yet)."""

@@ -42,6 +42,9 @@ def add_parser(sub: Any) -> None:
         "reveal-keygen", help="create a reveal key pair: .pub for JIANDU_REVEAL_PUBLIC_KEY, .key for the console"
     )
     keygen.add_argument("--out", type=Path, required=True, help="directory to write reveal-<id>.key and .pub into")
+    actions.add_parser(
+        "reseal", help="seal again under JIANDU_REVEAL_PUBLIC_KEY every archived ID number an older key sealed"
+    )
 
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
@@ -53,6 +56,8 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"key {key_id}: private {private} (the console only: add it to JIANDU_REVEAL_KEY_FILES)")
         print(f"public {public} (adapters: JIANDU_REVEAL_PUBLIC_KEY)")
         return 0
+    if args.console_command == "reseal":
+        return _reseal(settings)
     return _serve(settings, settings.console_port if args.port is None else args.port)
 
 
@@ -109,6 +114,41 @@ def _serve(settings: Settings, port: int) -> int:
             metrics.stop()
         probe.close()
     return 0
+
+
+def _reseal(settings: Settings) -> int:
+    """Key rotation: what older keys sealed, sealed again for the newest (consumers/console/rotation.py)."""
+    import time
+
+    from kafka import KafkaProducer
+
+    from consumers.archive import open_archive
+    from consumers.console.rotation import reseal
+    from jiandu.cli.hub import catalogue_of, create_topics
+    from jiandu.core.identity_seal import IdentitySealer
+    from jiandu.serde import AvroCodec
+
+    opener = reveal_keys(settings)
+    if opener is None or not settings.reveal_public_key:
+        raise ConfigurationError("reseal needs JIANDU_REVEAL_KEY_FILES (old and new keys) and JIANDU_REVEAL_PUBLIC_KEY")
+    sealer = IdentitySealer.from_file(Path(settings.reveal_public_key))
+    create_topics(settings)
+    codec, topic = AvroCodec(), catalogue_of(settings).identities
+    producer = KafkaProducer(**kafka_client_config(settings), acks="all")
+    archive = open_archive(settings.archive_url, settings.data_dir)
+
+    def publish(s: Any) -> None:
+        value = {"person_key": s.person_key, "key_id": s.key_id, "sealed": s.sealed, "sealed_at": s.sealed_at}
+        producer.send(topic, key=s.person_key.encode(), value=codec.encode("sealed_identity", value)).get(timeout=30)
+
+    try:
+        report = reseal(archive, opener, sealer, publish, int(time.time() * 1000))
+    finally:
+        producer.close()
+        archive.close()
+    print(f"key {sealer.key_id}: {report.resealed} sealed again, {report.current} already current, "
+          f"{report.failed} could not be opened (their key is not in JIANDU_REVEAL_KEY_FILES)")  # fmt: skip
+    return 1 if report.failed else 0
 
 
 def _console_problem(opened: list[ConsoleServer]) -> str | None:

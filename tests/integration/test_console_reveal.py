@@ -189,3 +189,39 @@ def test_an_officer_reveals_whom_a_lead_is_about_with_a_purpose_audited_and_limi
     assert NUMBER not in dump, "the archive holds the number sealed only"
     assert NUMBER not in caplog.text
     shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+
+
+def test_rotation_reseals_what_the_old_key_sealed_so_the_old_key_can_be_retired(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from jiandu.cli.console import command
+    from jiandu.core.identity_seal import IdentityOpener
+
+    old_private, old_public, old_id = generate_key_pair(tmp_path / "old")
+    new_private, new_public, new_id = generate_key_pair(tmp_path / "new")
+    settings = settings_for(
+        broker.bootstrap, topic_prefix, partitions=1, data_dir=tmp_path, reveal_public_key=str(old_public)
+    )
+    create_topics(settings)
+    publisher, intake = new_intake(settings, adapter="test")
+    with publisher:
+        intake.submit(RECORD, json.dumps(RECORD).encode(), "test:1")
+        assert intake.confirm().accepted == 1
+    identities = [catalogue_of(settings).identities]
+    archive = SqliteArchive(tmp_path / "archive.sqlite3")
+    rebuild(archive, kafka_client_config(settings), identities, timeout=60)
+    pk = person_key(NUMBER, settings.pseudonym_key_bytes)
+    assert archive.sealed_identity(pk).key_id == old_id  # type: ignore[union-attr]
+    # the rotation: the adapters seal with the new key, the console holds both, reseal moves the rest
+    rotated = settings.replace(reveal_public_key=str(new_public), reveal_key_files=f"{new_private},{old_private}")
+    assert command(rotated, argparse.Namespace(console_command="reseal")) == 0
+    assert "1 sealed again, 0 already current" in capsys.readouterr().out
+    rebuild(archive, kafka_client_config(settings), identities, timeout=60)
+    sealed = archive.sealed_identity(pk)
+    assert sealed is not None and sealed.key_id == new_id
+    assert IdentityOpener.from_files([new_private]).open(sealed.sealed, pk) == NUMBER, "the old key is not needed"
+    assert command(rotated, argparse.Namespace(console_command="reseal")) == 0
+    assert "0 sealed again, 1 already current" in capsys.readouterr().out
+    archive.close()
