@@ -19,6 +19,7 @@ __all__ = [
     "lead_schema",
     "progress_schema",
     "routed_schema",
+    "sealed_identity_schema",
 ]
 
 NAMESPACE = "cn.jiandu"
@@ -248,6 +249,26 @@ def action_schema() -> Schema:
     }
 
 
+def sealed_identity_schema() -> Schema:
+    """An ID number sealed for the console's reveal service (the identities topic)."""
+    return {
+        "type": "record",
+        "name": "SealedIdentity",
+        "namespace": NAMESPACE,
+        "doc": "a raw ID number sealed by the adapter for the console's reveal service only (never in clear)",
+        "fields": [
+            {"name": "person_key", "type": "string", "doc": "the person's pseudonym (events.md)"},
+            {"name": "key_id", "type": "string", "doc": "id of the reveal service's public key that sealed it"},
+            {
+                "name": "sealed",
+                "type": "bytes",
+                "doc": "X25519 sealed box (HKDF-SHA256, ChaCha20-Poly1305) bound to person_key",
+            },
+            {"name": "sealed_at", "type": _TIMESTAMP, "doc": "when the adapter sealed it"},
+        ],
+    }
+
+
 def all_schemas() -> dict[str, Schema]:
     """Every schema by file stem (``police.case_filed``, ``lead``, ...)."""
     schemas = {name: event_schema(t) for name, t in RECORD_TYPES.items()}
@@ -255,4 +276,5 @@ def all_schemas() -> dict[str, Schema]:
         lead=lead_schema(), dead_letter=dead_letter_schema(), routed=routed_schema(), progress=progress_schema()
     )
     schemas["action"] = action_schema()
+    schemas["sealed_identity"] = sealed_identity_schema()
     return schemas

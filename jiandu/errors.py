@@ -9,7 +9,8 @@
     │   └── InvalidCreditCode     unified social credit code fails GB 32100 validation
     ├── SchemaError               an Avro payload cannot be encoded/decoded, or a schema change is incompatible
     ├── DeliveryError             the broker did not confirm a message: the input is not counted as accepted
-    └── InputError                an input file cannot be read at all (exit code 2 on the command line)
+    ├── InputError                an input file cannot be read at all (exit code 2 on the command line)
+    └── ReportError               a report could not be printed to PDF (no Chromium, or it failed or timed out)
 
 Messages never contain a raw ID number.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidIdNumber",
     "JianduError",
     "RecordError",
+    "ReportError",
     "SchemaError",
 ]
 
@@ -77,3 +79,7 @@ class DeliveryError(JianduError):
 
 class InputError(JianduError):
     """An input cannot be read at all."""
+
+
+class ReportError(JianduError):
+    """A console report could not be printed to PDF: no headless Chromium, or it failed or took too long."""

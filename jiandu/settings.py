@@ -154,6 +154,14 @@ class Settings:
     """A console session without a request for this long ends (the officer signs in again)."""
     console_session_hours: int = 8
     """A console session ends this long after its sign-in, however busy."""
+    reveal_public_key: str = ""
+    """PEM file of the reveal service's newest X25519 public key: adapters seal each raw ID number with it for
+    the console (`jiandu console reveal-keygen`); empty: nothing sealed, no reveal."""
+    reveal_key_files: str = ""
+    """The console's reveal private keys (PEM files, comma-separated; old ones stay during a rotation).
+    Read only by `jiandu console`."""
+    console_reveals_per_hour: int = 20
+    """Identity reveals one console user may make in any hour; above it the reveal is refused (audited)."""
 
     def metrics_port(self, process: str) -> int | None:
         """The port of a process's metrics endpoint, or None when it has none (-1)."""

@@ -80,6 +80,13 @@ class TopicCatalogue:
         return f"{self.prefix}.outcomes"
 
     @property
+    def identities(self) -> str:
+        """ID numbers sealed for the console's reveal service, keyed by ``person_key`` (compacted).
+
+        Only the reveal service's private key opens them; nothing else on Kafka carries a number."""
+        return f"{self.prefix}.identities"
+
+    @property
     def facts(self) -> str:
         """Internal: events re-keyed by the entity whose state they change (person, case, party)."""
         return f"{self.prefix}.internal.facts"
@@ -118,6 +125,7 @@ class TopicCatalogue:
             TopicSpec(self.leads, n, dict(_COMPACT), "lead versions, keyed by lead_id"),
             *(TopicSpec(t, n, dict(_COMPACT), "lead versions routed by `jiandu alerts`") for t in self.alert_topics()),
             TopicSpec(self.outcomes, n, dict(_KEEP_FOREVER), "officers' actions on leads, keyed by lead_id"),
+            TopicSpec(self.identities, n, dict(_COMPACT), "sealed ID numbers, keyed by person_key"),
             TopicSpec(self.facts, n, {}, "events re-keyed by entity"),
             TopicSpec(self.progress, 1, {}, "worker clock reports"),
             TopicSpec(self.state_changelog, n, dict(_COMPACT), "entity state changelog"),

@@ -26,6 +26,7 @@ from jiandu.errors import RecordError, SchemaError
 from jiandu.serde import AvroCodec
 from jiandu.topics import TopicCatalogue
 from producers.counting import Flow, IntakeCounters
+from producers.identities import IdentitySealing, RecordingPseudonymiser
 from producers.publisher import KafkaPublisher
 from producers.rules import field_and_rule
 
@@ -91,6 +92,7 @@ class Prepared:
     event: Event | None = None
     value: bytes | None = None
     rejection: Rejection | None = None
+    numbers: dict[str, str] = field(default_factory=dict, repr=False)  # person_key → raw ID number, to seal
 
     @property
     def event_id(self) -> str | None:
@@ -123,11 +125,15 @@ class RecordIntake:
         adapter: str,
         codec: AvroCodec | None = None,
         sequence: InputSequence | None = None,
+        sealing: IdentitySealing | None = None,
     ) -> None:
-        """``sequence``: stamp every accepted event with its input position and backtest clock (backtests)."""
+        """``sequence``: stamp every accepted event with its input position and backtest clock (backtests).
+        ``sealing``: seal each raw ID number for the console's reveal service (``producers.identities``)."""
         self._publisher = publisher
         self._topics = catalogue
-        self._pseudonymiser = Pseudonymiser(pseudonym_key)
+        self._sealing = sealing
+        self._recording = RecordingPseudonymiser(pseudonym_key) if sealing else None
+        self._pseudonymiser = self._recording or Pseudonymiser(pseudonym_key)
         self._seal = PayloadSeal(pseudonym_key)
         self._codec = codec or AvroCodec()
         self._adapter = adapter
@@ -142,6 +148,19 @@ class RecordIntake:
     def submit(self, record: Mapping[str, Any], raw: bytes, origin: str) -> Submission:
         """One parsed record (``raw`` is what the agency sent, kept sealed for dead letters)."""
         return self.publish(self.prepare(record, raw, origin))
+
+    def _send_seals(self, numbers: dict[str, str]) -> None:
+        """The sealed numbers of the persons of an accepted event, on the identities topic."""
+        assert self._sealing is not None
+        sealing, now = self._sealing, utc_now_ms()
+        for person_key, sealed in sealing.seals(numbers):
+            value = {"person_key": person_key, "key_id": sealing.key_id, "sealed": sealed, "sealed_at": now}
+            self._publisher.send(
+                self._topics.identities,
+                person_key,
+                self._codec.encode("sealed_identity", value),
+                on_success=lambda k=person_key: sealing.confirmed(k),  # type: ignore[misc]
+            )
 
     def reject(
         self, record: object, raw: bytes, origin: str, *, field: str | None, rule: str, message: str
@@ -165,6 +184,8 @@ class RecordIntake:
 
         A request that must succeed or fail as a whole (a push batch) prepares every record first.
         """
+        if self._recording is not None:
+            self._recording.seen.clear()
         try:
             event = to_event(record, self._pseudonymiser, utc_now_ms())
             value = self._codec.encode_event(event)
@@ -179,7 +200,8 @@ class RecordIntake:
         if len(value) > MAX_EVENT_BYTES:
             reason = f"record: too large when encoded ({len(value)} bytes, at most {MAX_EVENT_BYTES}): split it"
             return Prepared(origin, raw, record, rejection=_rejection(origin, reason, record))
-        return Prepared(origin, raw, record, event=event, value=value)
+        numbers = dict(self._recording.seen) if self._recording is not None else {}
+        return Prepared(origin, raw, record, event=event, value=value, numbers=numbers)
 
     def refuse(
         self, record: object, raw: bytes, origin: str, *, field: str | None, rule: str, message: str
@@ -204,6 +226,8 @@ class RecordIntake:
             on_success=lambda: self._count_accepted(flow),
             **stamps,
         )
+        if prepared.numbers:
+            self._send_seals(prepared.numbers)
         return Submission(prepared.origin, event.event_id)
 
     def confirm(self) -> IntakeReport:

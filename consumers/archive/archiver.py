@@ -1,9 +1,11 @@
-"""Move lead versions and officer actions from Kafka into the archive.
+"""Move lead versions, officer actions and sealed ID numbers from Kafka into the archive.
 
-The archiver is a consumer group on the lead and outcome topics. It stores each poll's
+The archiver is a consumer group on the lead, outcome and identities topics, and on the event
+topics and dead letters for the data-quality scorecard (quality.py). It stores each poll's
 messages in one database transaction and commits the offsets only after that transaction:
 a crash between the two re-reads messages the archive already has, which it ignores
-(versions are keyed by lead and ``updated_at``, actions by ``action_id``).
+(versions are keyed by lead and ``updated_at``, actions by ``action_id``, seals by person and
+time, scorecard counts by the partition offsets stored with them).
 
 Rows stored count in ``jiandu_archive_writes_total{kind}`` (``lead_version``, ``action``;
 a message the archive already had is not a write).
@@ -20,13 +22,22 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers._group import GroupMembership
-from consumers.archive.model import Action
+from consumers.archive.model import Action, SealedIdentity
+from consumers.archive.quality import Arrival, rejection_key
 from consumers.archive.store import LeadArchive
 from jiandu.broker import high_watermarks
 from jiandu.core.leads import Lead
+from jiandu.core.records import RECORD_TYPES
 from jiandu.core.timeutil import to_ms
 from jiandu.errors import InputError, SchemaError
-from jiandu.observability.metrics.consumers import ARCHIVE_WRITES
+from jiandu.observability.labels import source_label, type_label
+from jiandu.observability.metrics.consumers import (
+    AGENCY_DELAY,
+    AGENCY_LAST_ARRIVAL,
+    AGENCY_LEADS_REVERSED,
+    AGENCY_RECORDS,
+    ARCHIVE_WRITES,
+)
 from jiandu.serde import AvroCodec
 
 __all__ = ["ArchiveProgress", "archive_stream", "publish_action", "rebuild", "store_messages"]
@@ -34,6 +45,7 @@ __all__ = ["ArchiveProgress", "archive_stream", "publish_action", "rebuild", "st
 _log = logging.getLogger(__name__)
 _VERSION_WRITES = ARCHIVE_WRITES.labels("lead_version")
 _ACTION_WRITES = ARCHIVE_WRITES.labels("action")
+_REVERSED = ("RESOLVED", "WITHDRAWN")
 
 
 @dataclass(slots=True)
@@ -44,6 +56,8 @@ class ArchiveProgress:
     actions: int = 0
     duplicates: int = 0
     undecodable: int = 0
+    identities: int = 0
+    arrivals: int = 0
 
     def add(self, other: ArchiveProgress) -> None:
         """Accumulate another batch's counts."""
@@ -51,6 +65,8 @@ class ArchiveProgress:
         self.actions += other.actions
         self.duplicates += other.duplicates
         self.undecodable += other.undecodable
+        self.identities += other.identities
+        self.arrivals += other.arrivals
 
 
 def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[Any]) -> ArchiveProgress:
@@ -62,6 +78,8 @@ def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[An
     progress = ArchiveProgress()
     versions: list[tuple[Lead, str, int, int]] = []
     actions: list[Action] = []
+    identities: list[SealedIdentity] = []
+    arrivals: list[Arrival] = []
     for m in messages:
         try:
             name, record = codec.decode(m.value)
@@ -73,8 +91,22 @@ def store_messages(archive: LeadArchive, codec: AvroCodec, messages: Iterable[An
             versions.append((Lead.from_avro(record), m.topic, m.partition, m.offset))
         elif name == "action":
             actions.append(Action.from_row({**record, "at": _ms(record["at"])}))
+        elif name == "sealed_identity":
+            identities.append(
+                SealedIdentity(record["person_key"], record["key_id"], record["sealed"], _ms(record["sealed_at"]))
+            )
+        elif name in RECORD_TYPES or name == "dead_letter":
+            arrivals.append(_arrival(name, record, m))
+    if identities:
+        progress.identities = archive.store_identities(identities)
+    if arrivals:
+        counted = archive.record_arrivals(arrivals)
+        progress.arrivals = len(counted)
+        _count_quality(counted)
+    before = _reversal_candidates(archive, versions)
     stored = archive.store_versions(versions) if versions else 0
     progress.versions, progress.duplicates = stored, len(versions) - stored
+    _count_reversals(archive, before)
     for action in actions:
         try:
             stored_action = archive.record_action(action)
@@ -169,6 +201,58 @@ def publish_action(producer: KafkaProducer, codec: AvroCodec, topic: str, action
     """Put an officer's action on the outcome topic (keyed by lead) and wait until the broker has it."""
     action.validate()
     producer.send(topic, key=action.lead_id.encode(), value=codec.encode("action", action.row())).get(timeout=30)
+
+
+def _arrival(name: str, record: Mapping[str, Any], m: Any) -> Arrival:
+    """What the data-quality scorecard counts of an event or a dead letter (never a person: a dead letter's
+    source is whatever the sender wrote, so only a well-formed source is kept, else ``invalid``, and of
+    its reason only the field and the rule broken, not the value)."""
+    where = (m.topic, m.partition, m.offset)
+    if name == "dead_letter":
+        reason = rejection_key(record["reason"])
+        return Arrival(*where, source_label(record.get("source")), _ms(record["received_at"]), reason=reason)
+    return Arrival(
+        *where,
+        source_label(record["source"]),
+        _ms(record["ingested_at"]),
+        record_type=name,
+        event_id=record["event_id"],
+        occurred_at=_ms(record["occurred_at"]),
+        recorded_at=_ms(record["recorded_at"]),
+    )
+
+
+def _reversal_candidates(archive: LeadArchive, versions: Iterable[tuple[Lead, str, int, int]]) -> dict[str, str]:
+    """Leads of this batch that arrive RESOLVED or WITHDRAWN, with the status the archive had for them."""
+    out: dict[str, str] = {}
+    for lead, *_ in versions:
+        if lead.status in _REVERSED and lead.lead_id not in out:
+            history = archive.lead(lead.lead_id)
+            out[lead.lead_id] = "" if history is None else history.latest["status"]
+    return out
+
+
+def _count_reversals(archive: LeadArchive, before: Mapping[str, str]) -> None:
+    """A lead that became RESOLVED or WITHDRAWN counts for the source of its last evidence (the late record)."""
+    for lead_id, status in before.items():
+        history = archive.lead(lead_id)
+        if history is None or history.latest["status"] == status or not history.latest["evidence"]:
+            continue
+        source = source_label(history.latest["evidence"][-1]["source"])
+        AGENCY_LEADS_REVERSED.labels(source, history.latest["status"]).inc()
+
+
+def _count_quality(arrivals: Iterable[Arrival]) -> None:
+    for a in arrivals:
+        source = a.source
+        AGENCY_LAST_ARRIVAL.labels(source).set(a.arrived_at / 1000)
+        if a.record_type is None or a.occurred_at is None or a.recorded_at is None:
+            continue
+        AGENCY_RECORDS.labels(source, type_label(a.record_type), "duplicate" if a.duplicate else "accepted").inc()
+        if a.duplicate:
+            continue
+        AGENCY_DELAY.labels(source, "recording").observe(max(0, a.recorded_at - a.occurred_at) / 1000)
+        AGENCY_DELAY.labels(source, "upload").observe(max(0, a.arrived_at - a.recorded_at) / 1000)
 
 
 def _ms(value: Any) -> int:

@@ -21,6 +21,7 @@ __all__ = [
     "LeadFilter",
     "LeadHistory",
     "QueryResult",
+    "SealedIdentity",
     "StatisticsRow",
 ]
 
@@ -158,6 +159,17 @@ class AuditEntry:
     lead_id: str | None
     at: int
     allowed: bool
+    detail: str = ""  # a reveal's stated purpose
+
+
+@dataclass(frozen=True, slots=True)
+class SealedIdentity:
+    """A person's ID number sealed by the adapter for the console's reveal service (never the number itself)."""
+
+    person_key: str
+    key_id: str
+    sealed: bytes
+    sealed_at: int
 
 
 @dataclass(frozen=True, slots=True)

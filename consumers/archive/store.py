@@ -7,6 +7,7 @@ placeholders that the PostgreSQL backend turns into ``%s``. Every call is one tr
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import sqlite3
@@ -16,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from consumers.archive import _sql
+from consumers.archive import _sql, quality
 from consumers.archive.model import (
     CONFIRMING,
     Action,
@@ -26,6 +27,7 @@ from consumers.archive.model import (
     LeadFilter,
     LeadHistory,
     QueryResult,
+    SealedIdentity,
     StatisticsRow,
 )
 from jiandu.core.leads import Lead
@@ -44,7 +46,15 @@ class LeadArchive(Protocol):
     def store_version(self, lead: Lead, topic: str, partition: int, offset: int) -> bool: ...
     def store_versions(self, versions: Sequence[tuple[Lead, str, int, int]]) -> int: ...
     def record_action(self, action: Action) -> bool: ...
-    def audit(self, who: str, what: str, lead_id: str | None, *, allowed: bool, at: int | None = None) -> None: ...
+    def audit(
+        self, who: str, what: str, lead_id: str | None, *, allowed: bool, at: int | None = None, detail: str = ""
+    ) -> None: ...
+    def audit_count(self, who: str, what: str, since: int) -> int: ...
+    def store_identities(self, identities: Sequence[SealedIdentity]) -> int: ...
+    def sealed_identity(self, person_key: str) -> SealedIdentity | None: ...
+    def sealed_identities(self) -> Iterator[SealedIdentity]: ...
+    def record_arrivals(self, arrivals: Sequence[quality.Arrival]) -> list[quality.Arrival]: ...
+    def scorecard(self, month: str) -> list[quality.SourceScore]: ...
     def audit_entries(self, filters: AuditFilter | None = None, *, page: int = 1, page_size: int = 50) -> AuditPage: ...
     def query(self, filters: LeadFilter | None = None, *, page: int = 1, page_size: int = 50) -> QueryResult: ...
     def lead(self, lead_id: str) -> LeadHistory | None: ...
@@ -159,15 +169,84 @@ class _SqlArchive:
             self._audit(cur, action.officer, f"action:{action.action}", action.lead_id, True, action.at)
         return True
 
-    def audit(self, who: str, what: str, lead_id: str | None, *, allowed: bool, at: int | None = None) -> None:
-        """Record who did or tried what on which lead, and whether it was allowed."""
+    def audit(
+        self, who: str, what: str, lead_id: str | None, *, allowed: bool, at: int | None = None, detail: str = ""
+    ) -> None:
+        """Record who did or tried what on which lead, and whether it was allowed (``detail``: a reveal's purpose)."""
         with self._transaction() as cur:
-            self._audit(cur, who, what, lead_id, allowed, _now() if at is None else at)
+            self._audit(cur, who, what, lead_id, allowed, _now() if at is None else at, detail)
 
-    def _audit(self, cur: Any, who: str, what: str, lead_id: str | None, allowed: bool, at: int) -> None:
+    def _audit(
+        self, cur: Any, who: str, what: str, lead_id: str | None, allowed: bool, at: int, detail: str = ""
+    ) -> None:
         row = {"audit_id": _audit_id(), "who": who, "what": what, "lead_id": lead_id, "at": at}
-        row["allowed"] = int(allowed)
+        row["allowed"], row["detail"] = int(allowed), detail or None
         self._run(cur, _sql.insert("audit_log", row), list(row.values()))
+
+    def audit_count(self, who: str, what: str, since: int) -> int:
+        """How many allowed audit rows of ``who`` doing ``what`` since ``since`` (epoch ms)."""
+        text = "SELECT COUNT(*) AS n FROM audit_log WHERE who = ? AND what = ? AND at >= ? AND allowed = 1"
+        with self._transaction() as cur:
+            return int(self._rows(cur, text, (who, what, since))[0]["n"])
+
+    def store_identities(self, identities: Sequence[SealedIdentity]) -> int:
+        """Keep each person's newest seal (a re-read older one changes nothing); returns how many changed."""
+        changed = 0
+        with self._transaction() as cur:
+            for ident in identities:
+                changed += self._store_identity(cur, ident)
+        return changed
+
+    def _store_identity(self, cur: Any, ident: SealedIdentity) -> int:
+        row = {
+            "person_key": ident.person_key,
+            "key_id": ident.key_id,
+            "sealed": base64.b64encode(ident.sealed).decode(),
+            "sealed_at": ident.sealed_at,
+            "stored_at": _now(),
+        }
+        known = self._rows(cur, "SELECT sealed_at FROM sealed_identities WHERE person_key = ?", (ident.person_key,))
+        if not known:
+            self._run(cur, _sql.insert("sealed_identities", row), list(row.values()))
+            return 1
+        if known[0]["sealed_at"] >= ident.sealed_at:
+            return 0
+        update = "UPDATE sealed_identities SET key_id = ?, sealed = ?, sealed_at = ?, stored_at = ?"
+        update += " WHERE person_key = ?"
+        self._run(cur, update, (row["key_id"], row["sealed"], row["sealed_at"], row["stored_at"], ident.person_key))
+        return 1
+
+    def record_arrivals(self, arrivals: Sequence[quality.Arrival]) -> list[quality.Arrival]:
+        """Count events and dead letters for the data-quality scorecard, each once; returns those counted now."""
+        with self._transaction() as cur:
+            return quality.apply_arrivals(cur, self._rows, self._run, arrivals)
+
+    def scorecard(self, month: str) -> list[quality.SourceScore]:
+        """Every agency source's data-quality scorecard for ``month`` (``YYYY-MM``, China time)."""
+        with self._transaction() as cur:
+            return quality.read_scorecard(cur, self._rows, month)
+
+    def sealed_identities(self) -> Iterator[SealedIdentity]:
+        """Every person's seal, by person key, a thousand rows a transaction (key rotation reads them all)."""
+        after = ""
+        while True:
+            with self._transaction() as cur:
+                text = "SELECT * FROM sealed_identities WHERE person_key > ? ORDER BY person_key LIMIT 1000"
+                rows = self._rows(cur, text, (after,))
+            if not rows:
+                return
+            for r in rows:
+                yield SealedIdentity(r["person_key"], r["key_id"], base64.b64decode(r["sealed"]), int(r["sealed_at"]))
+            after = rows[-1]["person_key"]
+
+    def sealed_identity(self, person_key: str) -> SealedIdentity | None:
+        """The person's sealed ID number, or None when no adapter sealed one (yet)."""
+        with self._transaction() as cur:
+            rows = self._rows(cur, "SELECT * FROM sealed_identities WHERE person_key = ?", (person_key,))
+        if not rows:
+            return None
+        r = rows[0]
+        return SealedIdentity(r["person_key"], r["key_id"], base64.b64decode(r["sealed"]), int(r["sealed_at"]))
 
     def clear_versions(self) -> None:
         """Forget every lead version (``jiandu archive rebuild``); actions and the audit log stay."""
@@ -311,7 +390,15 @@ def _check_page(page: int, page_size: int) -> None:
 
 
 def _audit_entry(row: dict[str, Any]) -> AuditEntry:
-    return AuditEntry(row["audit_id"], row["who"], row["what"], row["lead_id"], int(row["at"]), bool(row["allowed"]))
+    return AuditEntry(
+        row["audit_id"],
+        row["who"],
+        row["what"],
+        row["lead_id"],
+        int(row["at"]),
+        bool(row["allowed"]),
+        row["detail"] or "",
+    )
 
 
 def _statements(script: str) -> list[str]:

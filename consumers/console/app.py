@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from consumers.archive.model import Action
 from consumers.archive.store import LeadArchive
 from consumers.console import views
+from consumers.console.export import export_endpoint
 from consumers.console.forms import (
     AUDIT_FIELDS,
     LEAD_FIELDS,
@@ -40,8 +41,11 @@ from consumers.console.forms import (
 )
 from consumers.console.labels import MODEL_ZH
 from consumers.console.metrics import CSRF, ROLE, SCOPE, RequestCounting, count_denied, count_signin
-from consumers.console.scope import audit_scope, scoped_query, scoped_statistics
+from consumers.console.quality import QualityPages, days_silent
+from consumers.console.reveal import RevealService, reveal_endpoint
+from consumers.console.scope import audit_scope, scoped_query
 from consumers.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, SessionSigner, SessionStore
+from consumers.console.stats import StatsPages
 from consumers.console.users import UserDirectory
 from consumers.console.views import Viewer
 from jiandu.core.idscan import mask_id_numbers
@@ -79,11 +83,13 @@ class ConsoleConfig:
     signins: FailureThrottle = field(default_factory=lambda: FailureThrottle(lockout_failures=20))
     """Sign-in failures per user name and per client address: 5 free, then waits doubling from 1 s to
     60 s, and after 20 a lockout of 15 minutes (audited as sign-in-locked)."""
+    reveal: RevealService = field(default_factory=lambda: RevealService(None))
 
 
 def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
     """The console on ``archive``."""
     console = _Console(archive, config)
+    stats, quality = StatsPages(archive, lambda user: days_silent(archive, user)), QualityPages(archive)
     routes = [
         Route("/", console.home),
         Route("/login", console.login_form, methods=["GET"]),
@@ -91,9 +97,16 @@ def create_app(archive: LeadArchive, config: ConsoleConfig) -> Starlette:
         Route("/logout", console.signed_in(console.logout), methods=["POST"]),
         Route("/leads", console.signed_in(console.leads)),
         Route("/api/leads", console.signed_in(console.leads_json)),
+        Route("/leads.csv", console.signed_in(export_endpoint(archive))),
         Route("/leads/{lead_id}", console.signed_in(console.lead)),
         Route("/leads/{lead_id}/actions", console.signed_in(console.act), methods=["POST"]),
-        Route("/stats", console.signed_in(console.stats)),
+        Route("/leads/{lead_id}/reveal", console.signed_in(reveal_endpoint(archive, config.reveal)), methods=["POST"]),
+        Route("/stats", console.signed_in(stats.stats)),
+        Route("/stats/report", console.signed_in(stats.report)),
+        Route("/stats/report.pdf", console.signed_in(stats.report_pdf)),
+        Route("/quality", console.signed_in(quality.scorecard)),
+        Route("/quality/report", console.signed_in(quality.report)),
+        Route("/quality/report.pdf", console.signed_in(quality.report_pdf)),
         Route("/audit", console.signed_in(console.audit_log)),
         Mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static"),
     ]
@@ -319,14 +332,6 @@ class _Console:
             return ROLE
         target = self._config.users.get(assignee or "")
         return None if target is not None and target in self._config.users.officers_for(history.latest) else SCOPE
-
-    async def stats(self, request: Request, viewer: Viewer) -> Response:
-        form = submitted(request.query_params, ("model", "jurisdiction"))
-        try:
-            rows = scoped_statistics(self._archive, viewer.user, lead_filter(form))
-        except InputError as exc:
-            return _html(views.error_page(viewer, "筛选条件有误", str(exc)), 400)
-        return _html(views.stats_page(viewer, rows, form, sorted(MODEL_ZH)))
 
     # -- audit log -------------------------------------------------------------------------------
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from consumers.archive.model import AuditScope, LeadFilter, QueryResult, StatisticsRow
 from consumers.archive.store import LeadArchive
 from consumers.console.users import User, UserDirectory
 
-__all__ = ["audit_scope", "narrowed", "scoped_query", "scoped_statistics"]
+__all__ = ["audit_scope", "narrowed", "scoped_query", "scoped_rows", "scoped_statistics"]
 
 _MAX_WINDOW = 1000  # the archive's largest page
 
@@ -53,6 +54,19 @@ def scoped_query(archive: LeadArchive, user: User, filters: LeadFilter, page: in
         _summed(r.by_status for r in results),
         _summed(r.by_model for r in results),
     )
+
+
+def scoped_rows(archive: LeadArchive, user: User, filters: LeadFilter, limit: int) -> list[dict[str, Any]]:
+    """Every lead ``user`` may see that matches ``filters`` (newest raised first), at most ``limit``."""
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while len(rows) < limit:
+        result = scoped_query(archive, user, filters, page, _MAX_WINDOW)
+        rows.extend(result.rows)
+        if page * _MAX_WINDOW >= result.total:
+            break
+        page += 1
+    return rows[:limit]
 
 
 def scoped_statistics(archive: LeadArchive, user: User, filters: LeadFilter) -> list[StatisticsRow]:

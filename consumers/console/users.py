@@ -9,6 +9,7 @@ The users file (``JIANDU_CONSOLE_USERS``) is YAML::
         role: officer                      # officer, supervisor or admin
         jurisdiction: "2101"               # division code prefix; empty: everywhere
         departments: [刑事执行检察]          # an officer's departments; empty: every department
+        reveal: true                       # may reveal whom a lead is about (ID number), with a stated purpose
 
 An officer sees the leads whose jurisdiction starts with their prefix and whose department
 is one of theirs; a supervisor sees every department within their prefix; an admin sees all.
@@ -55,6 +56,7 @@ class User:
     jurisdiction: str
     departments: tuple[str, ...]
     password_hash: str = ""
+    reveal: bool = False  # the right to reveal a lead's ID number (within what the user may see)
 
     @property
     def department_scoped(self) -> bool:
@@ -78,6 +80,10 @@ class User:
     def may_assign(self) -> bool:
         """Supervisors and admins hand leads to officers."""
         return self.role in ("supervisor", "admin")
+
+    def may_reveal(self, lead: Mapping[str, Any]) -> bool:
+        """True when the user holds the reveal right and ``lead`` is within their scope."""
+        return self.reveal and self.may_see(lead)
 
     @property
     def may_read_audit(self) -> bool:
@@ -200,4 +206,8 @@ def _user(entry: object, where: str) -> User:
     jurisdiction = str(entry.get("jurisdiction") or "")
     if not jurisdiction.isdigit() and jurisdiction:
         raise ConfigurationError(f"{where} ({username}): jurisdiction {jurisdiction!r} is not a division code prefix")
-    return User(username, str(entry.get("name") or username), role, jurisdiction, departments, password_hash)
+    reveal = entry.get("reveal", False)
+    if not isinstance(reveal, bool):
+        raise ConfigurationError(f"{where} ({username}): reveal {reveal!r}: use true or false")
+    name = str(entry.get("name") or username)
+    return User(username, name, role, jurisdiction, departments, password_hash, reveal)

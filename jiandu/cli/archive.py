@@ -1,11 +1,13 @@
 """``jiandu archive [run | rebuild | act | stats]``: the lead archive (SQLite, or PostgreSQL by JIANDU_ARCHIVE_URL).
 
-``run`` (the default) is the archiver: a consumer group on the lead and outcome topics that stores
-every lead version and officer action and commits offsets after the database. ``rebuild`` forgets
-the lead versions and reads both topics again from the beginning (actions are kept and replayed).
+``run`` (the default) is the archiver: a consumer group on the lead, outcome and identities topics,
+the event topics and the dead letters, that stores every lead version, officer action and sealed ID
+number, counts the data-quality scorecard, and commits offsets after the database. ``rebuild``
+forgets the lead versions and reads them all again from the beginning (actions are kept and
+replayed; the scorecard counts nothing twice).
 ``act`` records an officer's action: on the outcome topic first, so that a rebuild restores it,
 then in the archive. ``stats`` prints raised, worked and confirmed leads by model, jurisdiction, month.
-``run`` serves /metrics, /healthz and /readyz (broker, the lead and outcome topics, the archiver
+``run`` serves /metrics, /healthz and /readyz (broker, its topics, the archiver
 joined its group, the database answers) on the ``archive`` port of ``JIANDU_METRICS_PORTS``.
 """
 
@@ -44,7 +46,7 @@ def add_parser(sub: Any) -> None:
     run = actions.add_parser("run", help="the archiver (the default): consume leads and actions into the archive")
     for parser in (archive, run):
         parser.add_argument("--duration", type=non_negative_float, default=None, help="stop after this many seconds")
-    actions.add_parser("rebuild", help="forget the lead versions and re-read the lead and outcome topics")
+    actions.add_parser("rebuild", help="forget the lead versions and re-read the archiver's topics")
     act = actions.add_parser("act", help="record an officer's action on a lead")
     act.add_argument("lead_id", help="the lead (its lead_id, as the console and the lead topic show it)")
     act.add_argument("--officer", required=True, help="who acts (the officer's user name)")
@@ -74,7 +76,9 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _topics(settings: Settings) -> list[str]:
     catalogue = catalogue_of(settings)
-    return [catalogue.leads, catalogue.outcomes]
+    # the event topics and dead letters feed the data-quality scorecard (consumers/archive/quality.py)
+    lead_side = [catalogue.leads, catalogue.outcomes, catalogue.identities]
+    return [*lead_side, *catalogue.event_topics(), catalogue.dead_letters]
 
 
 def _run(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jiandu.cli.arguments import port
+from jiandu.core.identity_seal import IdentityOpener, generate_key_pair
 from jiandu.errors import ConfigurationError, InputError
 from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # the web stack and Kafka clients load only when the console 
     from consumers.archive import Action, LeadArchive
     from consumers.console import ConsoleServer, UserDirectory
 
-__all__ = ["add_parser", "command", "open_console", "session_secret"]
+__all__ = ["add_parser", "command", "open_console", "reveal_keys", "session_secret"]
 
 
 def add_parser(sub: Any) -> None:
@@ -38,12 +39,26 @@ def add_parser(sub: Any) -> None:
     actions = console.add_subparsers(dest="console_command")
     hashing = actions.add_parser("hash-password", help="print the password_hash of a password for the users file")
     hashing.add_argument("--stdin", action="store_true", help="read the password from standard input (no prompt)")
+    keygen = actions.add_parser(
+        "reveal-keygen", help="create a reveal key pair: .pub for JIANDU_REVEAL_PUBLIC_KEY, .key for the console"
+    )
+    keygen.add_argument("--out", type=Path, required=True, help="directory to write reveal-<id>.key and .pub into")
+    actions.add_parser(
+        "reseal", help="seal again under JIANDU_REVEAL_PUBLIC_KEY every archived ID number an older key sealed"
+    )
 
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``jiandu console`` or ``jiandu console hash-password``."""
     if args.console_command == "hash-password":
         return _hash_password(args.stdin)
+    if args.console_command == "reveal-keygen":
+        private, public, key_id = generate_key_pair(args.out)
+        print(f"key {key_id}: private {private} (the console only: add it to JIANDU_REVEAL_KEY_FILES)")
+        print(f"public {public} (adapters: JIANDU_REVEAL_PUBLIC_KEY)")
+        return 0
+    if args.console_command == "reseal":
+        return _reseal(settings)
     return _serve(settings, settings.console_port if args.port is None else args.port)
 
 
@@ -58,11 +73,18 @@ def session_secret(settings: Settings) -> bytes:
     return secrets.token_bytes(32)
 
 
+def reveal_keys(settings: Settings) -> IdentityOpener | None:
+    """The reveal service's private keys (JIANDU_REVEAL_KEY_FILES): read here, by the console, and nowhere else."""
+    files = [Path(p.strip()) for p in settings.reveal_key_files.split(",") if p.strip()]
+    return IdentityOpener.from_files(files) if files else None
+
+
 def open_console(
     settings: Settings, port: int, archive: LeadArchive, publish: Callable[[Action], None], *, poll_seconds: float = 5.0
 ) -> ConsoleServer:
     """Build and start the console over ``archive``; the caller stops it. Shared by the command and tests."""
     from consumers.console import ConsoleConfig, ConsoleServer, SessionSigner, create_app
+    from consumers.console.reveal import RevealService
     from consumers.console.sessions import SessionStore
 
     config = ConsoleConfig(
@@ -74,6 +96,7 @@ def open_console(
             idle_seconds=settings.console_session_idle_minutes * 60,
             lifetime_seconds=settings.console_session_hours * 3600,
         ),
+        reveal=RevealService(reveal_keys(settings), settings.console_reveals_per_hour),
     )
     return ConsoleServer(create_app(archive, config), port, host=settings.listen_host).start()
 
@@ -107,6 +130,41 @@ def _serve(settings: Settings, port: int) -> int:
             metrics.stop()
         probe.close()
     return 0
+
+
+def _reseal(settings: Settings) -> int:
+    """Key rotation: what older keys sealed, sealed again for the newest (consumers/console/rotation.py)."""
+    import time
+
+    from kafka import KafkaProducer
+
+    from consumers.archive import open_archive
+    from consumers.console.rotation import reseal
+    from jiandu.cli.hub import catalogue_of, create_topics
+    from jiandu.core.identity_seal import IdentitySealer
+    from jiandu.serde import AvroCodec
+
+    opener = reveal_keys(settings)
+    if opener is None or not settings.reveal_public_key:
+        raise ConfigurationError("reseal needs JIANDU_REVEAL_KEY_FILES (old and new keys) and JIANDU_REVEAL_PUBLIC_KEY")
+    sealer = IdentitySealer.from_file(Path(settings.reveal_public_key))
+    create_topics(settings)
+    codec, topic = AvroCodec(), catalogue_of(settings).identities
+    producer = KafkaProducer(**kafka_client_config(settings), acks="all")
+    archive = open_archive(settings.archive_url, settings.data_dir)
+
+    def publish(s: Any) -> None:
+        value = {"person_key": s.person_key, "key_id": s.key_id, "sealed": s.sealed, "sealed_at": s.sealed_at}
+        producer.send(topic, key=s.person_key.encode(), value=codec.encode("sealed_identity", value)).get(timeout=30)
+
+    try:
+        report = reseal(archive, opener, sealer, publish, int(time.time() * 1000))
+    finally:
+        producer.close()
+        archive.close()
+    print(f"key {sealer.key_id}: {report.resealed} sealed again, {report.current} already current, "
+          f"{report.failed} could not be opened (their key is not in JIANDU_REVEAL_KEY_FILES)")  # fmt: skip
+    return 1 if report.failed else 0
 
 
 def _console_problem(opened: list[ConsoleServer]) -> str | None:

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from jiandu.broker import EmbeddedBroker, ensure_topics, find_free_port
+from jiandu.core.identity_seal import IdentitySealer
 from jiandu.core.ordering import InputSequence
 from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
-from producers import KafkaPublisher, RecordIntake
+from producers import IdentitySealing, KafkaPublisher, RecordIntake
 
-__all__ = ["broker_for", "catalogue_of", "create_topics", "new_intake"]
+__all__ = ["broker_for", "catalogue_of", "create_topics", "identity_sealing", "new_intake"]
 
 
 @contextlib.contextmanager
@@ -57,6 +58,18 @@ def new_intake(
     publisher = KafkaPublisher(kafka_client_config(settings), confirm_timeout=confirm_timeout)
     sequence = InputSequence(settings.backtest_lateness_seconds * 1000) if in_input_order else None
     intake = RecordIntake(
-        publisher, catalogue_of(settings), settings.pseudonym_key_bytes, adapter=adapter, sequence=sequence
+        publisher,
+        catalogue_of(settings),
+        settings.pseudonym_key_bytes,
+        adapter=adapter,
+        sequence=sequence,
+        sealing=None if in_input_order else identity_sealing(settings),  # a backtest's topics are thrown away
     )
     return publisher, intake
+
+
+def identity_sealing(settings: Settings) -> IdentitySealing | None:
+    """Sealing of raw ID numbers for the console's reveal service, when JIANDU_REVEAL_PUBLIC_KEY names its key."""
+    if not settings.reveal_public_key:
+        return None
+    return IdentitySealing(IdentitySealer.from_file(Path(settings.reveal_public_key)))

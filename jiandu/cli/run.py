@@ -49,6 +49,7 @@ from jiandu.cli.hub import broker_for, catalogue_of, create_topics, new_intake
 from jiandu.cli.ports import hub_listeners, require_free
 from jiandu.cli.processes import HubProcess, WorkerProcess
 from jiandu.cli.run_summary import PushTotals, RunSummary
+from jiandu.core.identity_seal import generate_key_pair
 from jiandu.observability import serve_process_metrics
 from jiandu.observability.logs import configure_logging
 from jiandu.security import printable
@@ -86,10 +87,11 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None, 
     feeds = split_sample(sample or _generated_sample(data_dir))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    settings, reveal_keys = _development_reveal_keys(settings)
     with broker_for(settings, log_dir=data_dir) as settings:
         create_topics(settings)
         print(f"broker: {settings.bootstrap}{' (embedded Tansu)' if settings.embedded else ''}")
-        children = _start_children(settings, log_file)
+        children = _start_children(settings, log_file, reveal_keys)
         push = PushTotals()
         try:
             with contextlib.ExitStack() as running:
@@ -105,7 +107,21 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None, 
     return 0
 
 
-def _start_children(settings: Settings, own_log: Path) -> list[HubProcess]:
+def _development_reveal_keys(settings: Settings) -> tuple[Settings, str]:
+    """In development without reveal keys: a key pair under the data dir (kept between runs). The adapters
+    seal with its public key; only the console process is given the private key file."""
+    if settings.mode != "development" or settings.reveal_public_key or settings.reveal_key_files:
+        return settings, settings.reveal_key_files
+    directory = settings.data_dir / "reveal-keys"
+    private = next(directory.glob("reveal-*.key"), None) if directory.is_dir() else None
+    if private is None:
+        private, public, _ = generate_key_pair(directory)
+    else:
+        public = private.with_suffix(".pub")
+    return settings.replace(reveal_public_key=str(public)), str(private)
+
+
+def _start_children(settings: Settings, own_log: Path, reveal_keys: str = "") -> list[HubProcess]:
     """The streams worker and the consuming side, each a process of its own with a log in the data dir."""
     logs = settings.data_dir
     children: list[HubProcess] = [
@@ -120,7 +136,7 @@ def _start_children(settings: Settings, own_log: Path) -> list[HubProcess]:
             ["console"],
             name="console",
             log_path=logs / "console.log",
-            env={"JIANDU_CONSOLE_USERS": str(users)},
+            env={"JIANDU_CONSOLE_USERS": str(users), "JIANDU_REVEAL_KEY_FILES": reveal_keys},
         )
     )
     if settings.webhook_subscriptions:
@@ -150,7 +166,8 @@ def _development_console_users(settings: Settings) -> tuple[Path, str]:
         "    name: 管理员\n"
         f'    password_hash: "{hash_password(password)}"\n'
         "    role: admin\n"
-        '    jurisdiction: ""\n',
+        '    jurisdiction: ""\n'
+        "    reveal: true\n",
         encoding="utf-8",
     )
     path.chmod(0o600)

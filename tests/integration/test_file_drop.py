@@ -22,6 +22,7 @@ from adapters.files import SHIPPED_MAPPINGS, FileDrop, FileSeal, RowPayload, loa
 from jiandu.broker import EmbeddedBroker, high_watermarks
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
 from jiandu.core.identity import make_id_number
+from jiandu.core.identity_seal import generate_key_pair
 from jiandu.core.sealing import PayloadSeal
 from jiandu.core.timeutil import CST
 from jiandu.serde import AvroCodec
@@ -114,7 +115,8 @@ def test_shipped_exports_become_events_dead_letters_and_receipts(
     originals = {name: (drop / name).read_bytes() for name in EXPECTED}
     (drop / "police_210102" / "未知格式_20240301.csv").write_text("编号\n1\n", encoding="utf-8")
     (drop / "police_210102" / "刑事立案_20240302.csv.tmp").write_text("still being written", encoding="utf-8")
-    settings = settings_for(broker.bootstrap, topic_prefix)
+    _, reveal_public, _ = generate_key_pair(tmp_path / "reveal")  # numbers sealed for the console as well
+    settings = settings_for(broker.bootstrap, topic_prefix, reveal_public_key=str(reveal_public))
     create_topics(settings)
     publisher, intake = new_intake(settings, adapter="filedrop")
     with publisher:
@@ -187,7 +189,9 @@ def test_shipped_exports_become_events_dead_letters_and_receipts(
                 assert payload.header == header.removeprefix("\ufeff")
 
     raw_ids = {m for data in originals.values() for m in _ID_NUMBER.findall(data)}
-    everything = all_messages(broker.bootstrap, [*catalogue.event_topics(), catalogue.dead_letters])
+    sealed = all_messages(broker.bootstrap, [catalogue.identities])
+    assert sealed, "the numbers went to the console sealed"
+    everything = all_messages(broker.bootstrap, [*catalogue.event_topics(), catalogue.dead_letters]) + sealed
     assert raw_ids and not [i for i in raw_ids for m in everything if i in m], "no raw ID number reaches Kafka"
 
 

@@ -14,7 +14,11 @@ from jiandu.broker import EmbeddedBroker, high_watermarks
 from jiandu.cli.backtest import advance_clock, wait_for_clock, wait_until_routed
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
 from jiandu.cli.processes import WorkerProcess
+from jiandu.core.identity import normalise_id_number
+from jiandu.core.identity_seal import IdentityOpener, generate_key_pair
 from jiandu.core.timeutil import parse_datetime, to_ms
+from jiandu.errors import InvalidIdNumber
+from jiandu.serde import AvroCodec
 from jiandu.settings import Settings, kafka_client_config
 from streams import BACKTEST
 from tests.pipeline import CONFORMANCE, all_messages, expected_leads, open_leads, settings_for
@@ -72,7 +76,9 @@ def test_kill_9_mid_stream_loses_no_lead_and_creates_no_second_one(
 
 
 def test_no_raw_id_number_in_any_message_or_log(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
-    settings = settings_for(broker.bootstrap, topic_prefix)
+    """Every topic (events, facts, state, leads, dead letters and the sealed identities) and the worker log."""
+    private, public, _ = generate_key_pair(tmp_path / "reveal")
+    settings = settings_for(broker.bootstrap, topic_prefix, reveal_public_key=str(public))
     create_topics(settings)
     worker = WorkerProcess(settings, mode=BACKTEST, log_path=tmp_path / "worker.log").start()
     try:
@@ -91,3 +97,17 @@ def test_no_raw_id_number_in_any_message_or_log(broker: EmbeddedBroker, topic_pr
     written += (tmp_path / "worker.log").read_bytes()
     leaked = [raw for raw in raw_ids if raw in written or raw.upper() in written]
     assert leaked == []
+    # the numbers are on the identities topic, sealed: the reveal service's private key opens them
+    codec, opener = AvroCodec(), IdentityOpener.from_files([private])
+    messages = all_messages(broker.bootstrap, [catalogue_of(settings).identities])
+    sealed = [codec.decode(m.split(b"\0", 1)[1])[1] for m in messages]
+    assert len({s["person_key"] for s in sealed}) > 400
+    opened = {opener.open(s["sealed"], s["person_key"]).encode() for s in sealed}
+    assert opened <= {_normalised(r) for r in raw_ids}
+
+
+def _normalised(raw: bytes) -> bytes | None:
+    try:
+        return normalise_id_number(raw.decode()).encode()
+    except InvalidIdNumber:
+        return None  # a rejected record's number: dead-lettered, sealed under the pseudonym key

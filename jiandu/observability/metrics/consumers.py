@@ -5,10 +5,15 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "AGENCY_DELAY",
+    "AGENCY_LAST_ARRIVAL",
+    "AGENCY_LEADS_REVERSED",
+    "AGENCY_RECORDS",
     "ALERTS_ROUTED",
     "ARCHIVE_WRITES",
     "CONSOLE_DENIED",
     "CONSOLE_REQUESTS",
+    "CONSOLE_REVEALS",
     "CONSOLE_SIGNINS",
     "WEBHOOK_ATTEMPT_SECONDS",
     "WEBHOOK_BACKLOG",
@@ -58,6 +63,33 @@ CONSOLE_DENIED = Counter(
     "jiandu_console_denied_total",
     "Console requests refused (403), by reason (scope: outside the officer's jurisdiction or departments; role; csrf).",
     ["reason"],
+)
+CONSOLE_REVEALS = Counter(
+    "jiandu_console_reveals_total",
+    "Identity reveals asked for in the console, by result (revealed; refused: scope, role, limited, unavailable).",
+    ["result"],
+)
+AGENCY_RECORDS = Counter(
+    "jiandu_agency_records_total",
+    "Events the archiver counted for the data-quality scorecard, by source, type and result (accepted, duplicate).",
+    ["source", "type", "result"],
+)
+AGENCY_DELAY = Histogram(
+    "jiandu_agency_delay_seconds",
+    "Per source: recording delay (recorded_at - occurred_at) and upload delay (arrival - recorded_at).",
+    ["source", "stage"],
+    buckets=(3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400),
+)
+AGENCY_LAST_ARRIVAL = Gauge(
+    "jiandu_agency_last_arrival_timestamp_seconds",
+    "When the last record (event or dead letter) of a source reached the hub; time() minus it: time silent.",
+    ["source"],
+)
+AGENCY_LEADS_REVERSED = Counter(
+    "jiandu_agency_leads_reversed_total",
+    "Leads that became RESOLVED (closing evidence arrived late) or WITHDRAWN (premise disproved), by the source "
+    "of the late record that did it (the lead's last evidence).",
+    ["source", "status"],
 )
 CONSOLE_REQUESTS = Counter(
     "jiandu_console_requests_total",

@@ -286,7 +286,7 @@ def test_audit_rows_read_newest_first_filtered_scoped_and_paged(archive: SqliteA
 
 
 def test_migrations_are_applied_once(archive: SqliteArchive | PostgresArchive) -> None:
-    assert archive.schema_version() == 2
+    assert archive.schema_version() == 4
     assert archive.migrate() == []
 
 
@@ -313,3 +313,64 @@ def test_undecodable_messages_and_invalid_actions_are_skipped_not_fatal(
     ]
     progress = store_messages(archive, codec, messages)
     assert (progress.versions, progress.actions, progress.undecodable) == (1, 0, 2)
+
+
+def test_sealed_identities_keep_the_newest_seal_and_reveals_count_per_user(
+    archive: SqliteArchive | PostgresArchive,
+) -> None:
+    from consumers.archive.model import SealedIdentity
+
+    old, new = SealedIdentity("pk1", "aaaa", b"\x01old", 1000), SealedIdentity("pk1", "bbbb", b"\x01new", 2000)
+    assert archive.store_identities([old, new]) == 2
+    assert archive.store_identities([old]) == 0, "a re-read older seal does not replace the newer one"
+    assert archive.sealed_identity("pk1") == new and archive.sealed_identity("pk2") is None
+    archive.audit("wang", "reveal", "L1", allowed=True, at=5000, detail="案号 (2024)辽01刑初1号")
+    archive.audit("wang", "reveal", "L1", allowed=False, at=6000, detail="超出频次：x")
+    archive.audit("li", "reveal", "L1", allowed=True, at=6000)
+    assert archive.audit_count("wang", "reveal", since=4000) == 1, "refusals do not use up the allowance"
+    assert archive.audit_count("wang", "reveal", since=5001) == 0
+    details = [e.detail for e in archive.audit_entries().rows if e.who == "wang"]
+    assert details == ["超出频次：x", "案号 (2024)辽01刑初1号"]
+
+
+def test_the_scorecard_counts_each_message_once_with_delays_duplicates_and_rejections(
+    archive: SqliteArchive | PostgresArchive,
+) -> None:
+    from consumers.archive.quality import Arrival, delay_bucket
+
+    t = to_ms(parse_datetime("2026-03-10T12:00:00+08:00"))
+    hour, day = 3_600_000, 86_400_000
+    arrivals = [
+        Arrival("ev", 0, 0, "court:210100", t, "court.judgment_effective", "e1", t - 3 * day, t - 2 * day),
+        Arrival("ev", 0, 1, "court:210100", t + hour, "court.judgment_effective", "e1", t - 3 * day, t - 2 * day),
+        Arrival("ev", 1, 0, "court:210100", t, "court.judgment_effective", "e2", t - hour // 2, t - hour // 4),
+        Arrival("dl", 0, 0, "court:210100", t, reason="id_number: wrong check character"),
+    ]
+    assert len(archive.record_arrivals(arrivals)) == 4
+    assert archive.record_arrivals(arrivals) == [], "a message read again is not counted again"
+    (court,) = archive.scorecard("2026-03")
+    assert (court.accepted, court.duplicates, court.rejected) == (2, 1, 1)
+    assert court.rejections == {"id_number: wrong check character": 1}
+    assert court.recording == [1, 0, 1, 0, 0, 0] and court.upload == [1, 0, 1, 0, 0, 0]  # 1 d and 2 d: "3 日内"
+    assert court.last_arrival == t + hour and court.rejection_rate == 0.25
+    assert archive.scorecard("2026-04")[0].accepted == 0, "a silent month still lists the source"
+    assert [delay_bucket(x) for x in (-5, hour - 1, hour, 40 * day)] == [0, 0, 1, 5]
+
+
+@pytest.mark.parametrize(
+    ("reason", "key"),
+    [
+        ("id_number: wrong check character", "id_number:check_character"),
+        ("suspects[3].id_number: bad length 17", "suspects[].id_number:length"),
+        ("occurred_at: impossible or malformed date-time '2024.3.2'", "occurred_at:datetime"),
+        ("missing required field case_no", "case_no:required"),
+        ("source: agency x: 'court:210200' is not among its sources (court:210100)", "source:source_not_allowed"),
+        ("not valid JSON: Expecting value", "-:json"),
+    ],
+)
+def test_the_scorecard_groups_rejections_by_field_and_rule_never_by_value(reason: str, key: str) -> None:
+    from consumers.archive.quality import rejection_key
+    from consumers.console.reasons import rejection_zh
+
+    assert rejection_key(reason) == key
+    assert rejection_zh("suspects[].id_number:check_character") == "suspects[].身份证号 校验位错误"
