@@ -50,6 +50,7 @@ def openapi_document(
                 "BatchResponse": _batch_response(),
                 "Error": _error_schema(),
                 "RateLimited": _rate_limited_schema(),
+                "TooManyFailures": _too_many_failures_schema(),
             },
         },
     }
@@ -206,16 +207,31 @@ def _rate_limited_schema() -> dict[str, Any]:
     }
 
 
+def _too_many_failures_schema() -> dict[str, Any]:
+    return {
+        "allOf": [{"$ref": f"{_REF}Error"}],
+        "type": "object",
+        "required": ["error", "message", "retry_after_seconds"],
+        "properties": {
+            "error": {"const": "too_many_failures"},
+            "retry_after_seconds": {"type": "integer", "minimum": 1, "description": "as the Retry-After header"},
+        },
+    }
+
+
 def _rate_limited(rates: RateLimits) -> dict[str, Any]:
     return {
-        "description": f"The agency is over its rate limit; nothing of the request was accepted. {_rates_text(rates)}",
+        "description": (
+            f"The agency is over its rate limit (`rate_limited`), or its address sent too many wrong tokens "
+            f"(`too_many_failures`); nothing of the request was accepted. {_rates_text(rates)}"
+        ),
         "headers": {
             "Retry-After": {
                 "description": "Whole seconds to wait before sending the request again.",
                 "schema": {"type": "integer", "minimum": 1},
             }
         },
-        "content": _json({"$ref": f"{_REF}RateLimited"}),
+        "content": _json({"oneOf": [{"$ref": f"{_REF}RateLimited"}, {"$ref": f"{_REF}TooManyFailures"}]}),
     }
 
 

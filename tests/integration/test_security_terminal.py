@@ -26,6 +26,6 @@ def test_ingest_prints_reasons_without_escape_sequences(
     done = subprocess.run(
         [sys.executable, "-m", "jiandu.cli", "ingest", str(path)], env=env, capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr  # nothing valid: nothing published, exit 2
     assert "rejected 1" in done.stdout and "unknown record type" in done.stdout
-    assert not any(c in done.stdout for c in "\x1b\x07\r"), repr(done.stdout)
+    assert not any(c in done.stdout + done.stderr for c in "\x1b\x07\r"), repr(done.stdout + done.stderr)
