@@ -9,6 +9,7 @@
     │   └── InvalidCreditCode     unified social credit code fails GB 32100 validation
     ├── SchemaError               an Avro payload cannot be encoded/decoded, or a schema change is incompatible
     ├── DeliveryError             the broker did not confirm a message: the input is not counted as accepted
+    │   └── JournalError          the durable journal could not be written (or read): nothing counted accepted
     └── InputError                an input file cannot be read at all (exit code 2 on the command line)
 
 Messages never contain a raw ID number.
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidCreditCode",
     "InvalidIdNumber",
     "JianduError",
+    "JournalError",
     "RecordError",
     "SchemaError",
 ]
@@ -77,3 +79,7 @@ class DeliveryError(JianduError):
 
 class InputError(JianduError):
     """An input cannot be read at all."""
+
+
+class JournalError(DeliveryError):
+    """The durable journal could not be written: the messages of that batch are not counted as accepted."""

@@ -26,6 +26,7 @@ from jiandu.broker import high_watermarks
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import to_ms
 from jiandu.errors import InputError, SchemaError
+from jiandu.journal import JournalEntry, JournalWriter
 from jiandu.observability.metrics.consumers import ARCHIVE_WRITES
 from jiandu.serde import AvroCodec
 
@@ -165,10 +166,18 @@ def rebuild(
     return total
 
 
-def publish_action(producer: KafkaProducer, codec: AvroCodec, topic: str, action: Action) -> None:
-    """Put an officer's action on the outcome topic (keyed by lead) and wait until the broker has it."""
+def publish_action(
+    producer: KafkaProducer, codec: AvroCodec, topic: str, action: Action, journal: JournalWriter | None = None
+) -> None:
+    """Put an officer's action on the outcome topic (keyed by lead) and wait until the broker has it.
+
+    With a journal (the embedded broker), the action is also journaled (fsync) before this returns.
+    """
     action.validate()
-    producer.send(topic, key=action.lead_id.encode(), value=codec.encode("action", action.row())).get(timeout=30)
+    key, value = action.lead_id.encode(), codec.encode("action", action.row())
+    metadata = producer.send(topic, key=key, value=value).get(timeout=30)
+    if journal is not None:
+        journal.append([JournalEntry(topic, metadata.partition, key, value, int(time.time() * 1000))])
 
 
 def _ms(value: Any) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
+from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.broker.tansu_compat import (
     faust_shims_installed,
     install_faust_shims,
@@ -15,11 +16,13 @@ from jiandu.broker.tansu_compat import (
 
 __all__ = [
     "EmbeddedBroker",
+    "ReplayReport",
     "delete_topics",
     "ensure_topics",
     "faust_shims_installed",
     "find_free_port",
     "high_watermarks",
     "install_faust_shims",
+    "replay_journal",
     "uninstall_faust_shims",
 ]

@@ -7,25 +7,30 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from jiandu.broker import EmbeddedBroker, ensure_topics, find_free_port
+from jiandu.journal import JournalWriter
 from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from producers import KafkaPublisher, RecordIntake
 
-__all__ = ["broker_for", "catalogue_of", "create_topics", "new_intake"]
+__all__ = ["broker_for", "catalogue_of", "create_topics", "journal_for", "new_intake"]
 
 
 @contextlib.contextmanager
 def broker_for(settings: Settings, *, log_dir: Path, fresh_port: bool = False) -> Iterator[Settings]:
     """Yield settings pointing at a running broker: the configured Kafka, or an embedded one started here.
 
-    The embedded broker is stopped (by pid) when the block ends.
+    The embedded broker is stopped (by pid) when the block ends. It holds everything
+    journaled in the data directory before this yields (JIANDU_JOURNAL).
     """
     if not settings.embedded:
         yield settings
         return
     port = find_free_port() if fresh_port else settings.broker_port
-    broker = EmbeddedBroker(port, log_path=log_dir / f"tansu-{port}.log")
+    journal = settings.journal_dir if settings.journal_enabled else None
+    broker = EmbeddedBroker(port, log_path=log_dir / f"tansu-{port}.log", journal_dir=journal)
     broker.start()
+    if broker.replayed is not None and broker.replayed.messages:
+        print(f"journal: {broker.replayed}", flush=True)
     try:
         yield settings.replace(broker_port=port)
     finally:
@@ -47,8 +52,26 @@ def create_topics(settings: Settings) -> list[str]:
     )
 
 
-def new_intake(settings: Settings, *, adapter: str) -> tuple[KafkaPublisher, RecordIntake]:
-    """A publisher and the shared intake on it."""
-    publisher = KafkaPublisher(kafka_client_config(settings))
+def journal_for(settings: Settings, writer: str) -> JournalWriter | None:
+    """This process's journal writer (its own segment files), or None when JIANDU_JOURNAL is off."""
+    if not settings.journal_enabled:
+        return None
+    catalogue = catalogue_of(settings)
+    accepted = [*catalogue.event_topics(), catalogue.dead_letters, catalogue.outcomes]
+    return JournalWriter(
+        settings.journal_dir,
+        writer=writer,
+        topic_prefix=settings.topic_prefix,
+        partitions=settings.partitions,
+        topics=accepted,
+    )
+
+
+def new_intake(settings: Settings, *, adapter: str, timeout: float = 120.0) -> tuple[KafkaPublisher, RecordIntake]:
+    """A publisher (journaling what it confirms, when the journal is on) and the shared intake on it.
+
+    ``timeout`` bounds one confirm: short for a caller that answers requests (the push API).
+    """
+    publisher = KafkaPublisher(kafka_client_config(settings), journal=journal_for(settings, adapter), timeout=timeout)
     intake = RecordIntake(publisher, catalogue_of(settings), settings.pseudonym_key_bytes, adapter=adapter)
     return publisher, intake

@@ -187,14 +187,28 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _broker(settings: Settings, args: argparse.Namespace) -> int:
-    import time
+    import signal
+    import threading
 
     from jiandu.broker import EmbeddedBroker
 
-    with EmbeddedBroker(settings.broker_port, log_path=settings.data_dir / "tansu.log") as broker:
-        print(f"embedded broker on {broker.bootstrap} (pid {broker.pid}); Ctrl-C stops it")
-        while broker.running:
-            time.sleep(1)
+    journal = settings.journal_dir if settings.journal_enabled else None
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())  # the broker is in its own session: stopping it is ours
+    broker = EmbeddedBroker(settings.broker_port, log_path=settings.data_dir / "tansu.log", journal_dir=journal)
+    try:
+        broker.start()
+        if broker.replayed is not None:
+            print(f"journal {journal}: {broker.replayed}")
+        print(f"embedded broker on {broker.bootstrap} (pid {broker.pid}); Ctrl-C stops it", flush=True)
+        while broker.running and not stop.wait(0.5):
+            pass
+        if not stop.is_set():
+            print(f"jiandu: the embedded broker (pid {broker.pid}) exited; see {broker.log_path}", file=sys.stderr)
+            return 1
+    finally:
+        broker.stop()
     return 0
 
 

@@ -1,0 +1,130 @@
+"""Nothing accepted is lost on the embedded default: the journal survives `kill -9` of the broker and refills it.
+
+Each test runs its own embedded broker on a data directory of its own (the session broker
+keeps running for the other tests), kills it with SIGKILL by pid and starts a new one on the
+same directory, as `jiandu broker` and `jiandu run` do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.jsonl import ingest_jsonl
+from consumers import read_leads
+from jiandu.broker import EmbeddedBroker, find_free_port
+from jiandu.cli.backtest import advance_clock, wait_for_clock, wait_until_routed
+from jiandu.cli.hub import catalogue_of, create_topics, new_intake
+from jiandu.cli.processes import WorkerProcess
+from jiandu.core.timeutil import parse_datetime, to_ms
+from jiandu.settings import Settings, kafka_client_config
+from streams import BACKTEST
+from tests.pipeline import CONFORMANCE, FREE_METRICS_PORTS, all_messages
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
+
+CLOCK_END = to_ms(parse_datetime("2025-03-01T00:00:00+08:00"))
+WALL_CLOCK_FIELDS = ("raised_at", "detected_at", "updated_at")
+
+
+class Hub:
+    """An embedded broker with the journal on, on one data directory; restartable after a kill."""
+
+    def __init__(self, data_dir: Path, prefix: str) -> None:
+        self.settings = Settings(
+            topic_prefix=prefix,
+            pseudonym_key="conformance-key",
+            data_dir=data_dir,
+            broker_port=find_free_port(),
+            metrics_ports=FREE_METRICS_PORTS,
+        )
+        assert self.settings.embedded and self.settings.journal_enabled
+        self.broker: EmbeddedBroker | None = None
+
+    def start_broker(self) -> EmbeddedBroker:
+        self.broker = EmbeddedBroker(
+            self.settings.broker_port,
+            log_path=self.settings.data_dir / "tansu.log",
+            journal_dir=self.settings.journal_dir,
+        )
+        self.broker.start(timeout=60)
+        return self.broker
+
+    def kill_broker(self) -> None:
+        assert self.broker is not None and self.broker.pid is not None
+        os.kill(self.broker.pid, signal.SIGKILL)
+        self.broker.stop()  # reaps it
+
+    def stop(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+
+
+@pytest.fixture
+def hub(tmp_path: Path, topic_prefix: str) -> Iterator[Hub]:
+    running = Hub(tmp_path / "data", topic_prefix)
+    running.start_broker()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _accepted_messages(settings: Settings) -> list[bytes]:
+    catalogue = catalogue_of(settings)
+    return sorted(all_messages(settings.bootstrap, [*catalogue.event_topics(), catalogue.dead_letters]))
+
+
+def _finish(settings: Settings, worker: WorkerProcess) -> dict[str, dict[str, Any]]:
+    wait_until_routed(settings, worker, timeout=120, show_progress=False)
+    publisher, _ = new_intake(settings, adapter="test")
+    with publisher:
+        advance_clock(settings, publisher, CLOCK_END)
+    wait_for_clock(settings, CLOCK_END, worker, timeout=120, show_progress=False)
+    leads = read_leads(kafka_client_config(settings), catalogue_of(settings).leads)
+    return {
+        lead_id: {k: v for k, v in lead.to_json().items() if k not in WALL_CLOCK_FIELDS}
+        for lead_id, lead in leads.items()
+        if lead.status == "OPEN"
+    }
+
+
+def test_every_accepted_record_is_back_after_kill_9_of_the_broker(hub: Hub) -> None:
+    create_topics(hub.settings)
+    publisher, intake = new_intake(hub.settings, adapter="jsonl")
+    with publisher:
+        report = ingest_jsonl([CONFORMANCE / "records.jsonl"], intake)
+    before = _accepted_messages(hub.settings)
+    assert len(before) == report.accepted + report.rejected > 5000
+
+    hub.kill_broker()
+    broker = hub.start_broker()
+
+    assert broker.replayed is not None and broker.replayed.messages == len(before)
+    assert _accepted_messages(hub.settings) == before  # same keys, same bytes, nothing more
+
+
+def test_a_worker_restarted_against_the_replayed_broker_ends_with_the_same_open_leads(hub: Hub, tmp_path: Path) -> None:
+    create_topics(hub.settings)
+    first = WorkerProcess(hub.settings, mode=BACKTEST, log_path=tmp_path / "worker-1.log").start()
+    second = WorkerProcess(hub.settings, mode=BACKTEST, log_path=tmp_path / "worker-2.log")
+    try:
+        publisher, intake = new_intake(hub.settings, adapter="jsonl")
+        with publisher:
+            ingest_jsonl([CONFORMANCE / "records.jsonl"], intake)
+        before = _finish(hub.settings, first)
+        assert len(before) > 50
+        first.kill()  # the worker's state (its changelog) goes with the broker: it must rebuild from the events
+        hub.kill_broker()
+        hub.start_broker()
+        second.start()
+        after = _finish(hub.settings, second)
+    finally:
+        first.stop()
+        second.stop()
+    assert after == before
