@@ -28,6 +28,7 @@ from consumers.archive.model import (
     QueryResult,
     StatisticsRow,
 )
+from consumers.lead_versions import content_digest, is_repeat
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import ConfigurationError, InputError
@@ -36,6 +37,11 @@ __all__ = ["LeadArchive", "PostgresArchive", "SqliteArchive", "open_archive"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _JSON_COLUMNS = ("evidence", "details")
+#: Columns a re-emitted version may differ in (wall clock and where it was read) without being new.
+_NOT_CONTENT = frozenset(
+    {"version", "raised_at", "raised_month", "detected_at", "archived_at"}
+    | {"source_topic", "source_partition", "source_offset"}
+)
 
 
 class LeadArchive(Protocol):
@@ -136,9 +142,16 @@ class _SqlArchive:
         return stored
 
     def _store(self, cur: Any, row: dict[str, Any]) -> int:
-        key = (row["lead_id"], row["version"])
-        if self._rows(cur, "SELECT 1 AS x FROM lead_versions WHERE lead_id = ? AND version = ?", key):
+        """Insert a version unless it is no news (``consumers.lead_versions``): a re-read message, a
+        re-emitted version equal but for its wall-clock fields, or a move back to a status the lead left.
+        A lead keeps the raised time of its first stored version."""
+        history = self._rows(cur, "SELECT * FROM lead_versions WHERE lead_id = ? ORDER BY version", (row["lead_id"],))
+        if any(h["version"] == row["version"] for h in history):
             return 0
+        if is_repeat([(h["status"], _row_digest(h)) for h in history], row["status"], _row_digest(row)):
+            return 0
+        if history:
+            row = {**row, "raised_at": history[0]["raised_at"], "raised_month": history[0]["raised_month"]}
         self._run(cur, _sql.insert("lead_versions", row), list(row.values()))
         latest = self._rows(cur, "SELECT version FROM leads WHERE lead_id = ?", (row["lead_id"],))
         if not latest:
@@ -294,6 +307,11 @@ def _version_row(lead: Lead, topic: str, partition: int, offset: int) -> dict[st
         "source_offset": offset,
         "archived_at": _now(),
     }
+
+
+def _row_digest(row: dict[str, Any]) -> str:
+    """What a version says, without its wall-clock and provenance columns."""
+    return content_digest({k: v for k, v in row.items() if k not in _NOT_CONTENT})
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

@@ -108,6 +108,28 @@ def test_an_older_version_arriving_late_does_not_replace_the_latest(archive: Sql
     assert history is not None and history.latest["status"] == "WITHDRAWN" and len(history.versions) == 2
 
 
+def test_re_emitted_versions_store_nothing_and_never_move_a_lead_back(archive: SqliteArchive | PostgresArchive) -> None:
+    hour = 3_600_000
+    lead = make_lead()
+    assert archive.store_version(lead, "p.leads", 0, 1)
+
+    def again(version: Lead, after: int, **changes: object) -> Lead:  # reprocessed: new wall-clock fields
+        shifted = {k: getattr(version, k) + after for k in ("raised_at", "detected_at", "updated_at")}
+        return dataclasses.replace(version, **{**shifted, **changes})  # type: ignore[arg-type]
+
+    assert not archive.store_version(again(lead, hour), "p.leads", 0, 2)  # the same finding, re-emitted
+    resolved = again(lead, 2 * hour, status="RESOLVED", status_reason="closing evidence arrived late")
+    assert archive.store_version(resolved, "p.leads", 0, 3)
+    assert not archive.store_version(again(lead, 3 * hour), "p.leads", 0, 4)  # OPEN again: a state it left
+    assert not archive.store_version(again(lead, 4 * hour, severity="MEDIUM"), "p.leads", 0, 5)
+    assert not archive.store_version(again(resolved, 5 * hour), "p.leads", 0, 6)
+    history = archive.lead(lead.lead_id)
+    assert history is not None
+    assert [v["status"] for v in history.versions] == ["OPEN", "RESOLVED"]
+    assert {v["raised_at"] for v in history.versions} == {lead.raised_at}  # the first raised time stays
+    assert history.latest["status"] == "RESOLVED" and history.latest["raised_at"] == lead.raised_at
+
+
 def test_versions_keep_every_field_and_the_json_documents(archive: SqliteArchive | PostgresArchive) -> None:
     lead = make_lead(case_no=None, due_at=None)
     archive.store_version(lead, "p.leads", 2, 0)
