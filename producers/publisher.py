@@ -19,12 +19,14 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
+from jiandu.broker import unreachable
 from jiandu.errors import BrokerError, DeliveryError
 from jiandu.journal import JournalEntry, JournalWriter
 
 __all__ = ["KafkaPublisher", "PendingSend"]
 
 _log = logging.getLogger(__name__)
+_FLUSH_STEP_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -93,6 +95,9 @@ class KafkaPublisher:
     def _connect(self) -> KafkaProducer:
         if self._producer is not None:
             return self._producer
+        away = unreachable(self._bootstrap) if self.last_failure is not None else None
+        if away is not None:  # fail at once rather than after the client's bootstrap timeout
+            raise BrokerError(f"{away}; nothing was accepted, send it again")
         timeout_ms = int(self._timeout * 1000)
         try:
             self._producer = KafkaProducer(
@@ -107,6 +112,8 @@ class KafkaPublisher:
                 request_timeout_ms=min(30_000, timeout_ms),
                 delivery_timeout_ms=max(timeout_ms, self._linger_ms + min(30_000, timeout_ms)),
                 max_block_ms=min(60_000, timeout_ms),
+                bootstrap_timeout_ms=min(30_000, timeout_ms),
+                reconnect_backoff_max_ms=1_000,  # back within a second of a broker restart
             )
         except KafkaError as exc:
             raise BrokerError(
@@ -147,14 +154,11 @@ class KafkaPublisher:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        deadline = time.monotonic() + timeout
-        if self._producer is not None:
-            with contextlib.suppress(KafkaError):  # each message's future below says what was confirmed
-                self._producer.flush(timeout=timeout)
+        deadline = self._flush(time.monotonic() + timeout)
         confirmed, failures = [], []
         for item in pending:
             try:
-                metadata = item.future.get(timeout=max(0.1, deadline - time.monotonic()))
+                metadata = item.future.get(timeout=max(0.01, deadline - time.monotonic()))
             except KafkaError as exc:
                 failures.append(exc)
                 continue
@@ -173,6 +177,23 @@ class KafkaPublisher:
                 f"(first: {failures[0]!r}); they were not counted as accepted — send them again"
             )
         self.last_failure = None
+
+    def _flush(self, deadline: float) -> float:
+        """Send what is queued and wait, a second at a time, until ``deadline`` or until the broker refuses
+        connections (then the deadline is now: a caller serving requests answers at once)."""
+        while self._producer is not None:
+            try:
+                self._producer.flush(timeout=max(0.01, min(_FLUSH_STEP_SECONDS, deadline - time.monotonic())))
+                return deadline
+            except KafkaError:  # not done yet; each message's future says what was confirmed
+                if time.monotonic() >= deadline or unreachable(self._bootstrap) is not None:
+                    return time.monotonic()
+        return deadline
+
+    @property
+    def _bootstrap(self) -> str:
+        servers = self._config.get("bootstrap_servers") or ""
+        return servers if isinstance(servers, str) else ",".join(servers)
 
     def _fail(self) -> None:
         """Drop the producer (a new one connects on the next send) and what is still queued."""

@@ -6,8 +6,8 @@ never costs an agency the rest of its batch); 401 for a missing or wrong token;
 413 beyond the byte or record limit; 415 for a body that is not JSON; 400 for
 JSON that is not ``{"records": [...]}``; 429 with ``Retry-After`` when the agency
 is over its rate limit (``ratelimit.py``; nothing of the request was looked at);
-503 when the broker did not confirm (nothing of the request counts as accepted,
-and re-sending is safe).
+503 with ``Retry-After`` when the broker did not confirm (nothing of the request
+counts as accepted, and re-sending is safe).
 
 Each push request is counted by agency (``unknown`` until a token is recognised)
 and status class, and timed (a 429 also by the limit it hit, in
@@ -44,6 +44,8 @@ __all__ = ["UNKNOWN_AGENCY", "Limits", "create_app"]
 UNKNOWN_AGENCY = "unknown"
 
 _log = logging.getLogger("jiandu.gateway")
+#: What a 503 asks agencies to wait before re-sending: a restarted embedded broker is back in seconds.
+_BROKER_RETRY_AFTER_SECONDS = 5
 _JSON_TYPES = ("application/json", "text/json")
 
 
@@ -103,7 +105,8 @@ def create_app(
         except (DeliveryError, BrokerError) as exc:
             _log.error("request %s of %s: broker did not confirm: %s", request_id, agency.id, exc)
             message = f"the broker did not confirm the records ({exc}); nothing was accepted, send them again"
-            return JSONResponse({"error": "broker_unavailable", "message": message}, 503)
+            headers = {"Retry-After": str(_BROKER_RETRY_AFTER_SECONDS)}
+            return JSONResponse({"error": "broker_unavailable", "message": message}, 503, headers=headers)
         body = result.to_json()
         _log.info(
             "request %s of %s: %d accepted, %d duplicate, %d rejected",

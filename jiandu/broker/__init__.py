@@ -5,7 +5,7 @@ Other layers import from here, not from the submodules.
 
 from __future__ import annotations
 
-from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks
+from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, unreachable
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
 from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.broker.tansu_compat import (
@@ -25,4 +25,5 @@ __all__ = [
     "install_faust_shims",
     "replay_journal",
     "uninstall_faust_shims",
+    "unreachable",
 ]
