@@ -94,6 +94,13 @@ class Hub:
         os.kill(self.broker.pid, signal.SIGKILL)
         self.broker.stop()  # reaps it
 
+    def kill_broker_only(self) -> None:
+        """SIGKILL, leaving the dead process to whoever supervises it."""
+        assert self.broker is not None and self.broker.pid is not None
+        os.kill(self.broker.pid, signal.SIGKILL)
+        while self.broker.running:
+            time.sleep(0.05)
+
     def stop(self) -> None:
         for process in (self.archiver, self.worker):
             if process is not None:

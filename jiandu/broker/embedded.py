@@ -90,6 +90,10 @@ class EmbeddedBroker:
         """True while the broker process is alive."""
         return self._process is not None and self._process.poll() is None
 
+    def exit_code(self) -> int | None:
+        """The exit code once the broker process has ended by itself; None while it runs or before start."""
+        return self._process.poll() if self._process is not None else None
+
     def start(self, timeout: float = 20.0) -> None:
         """Start the broker and return once it answers a metadata request and holds the journal's messages."""
         if self._process is not None:

@@ -12,7 +12,7 @@ from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from producers import KafkaPublisher, RecordIntake
 
-__all__ = ["broker_for", "catalogue_of", "create_topics", "journal_for", "new_intake"]
+__all__ = ["broker_for", "catalogue_of", "create_topics", "journal_for", "new_intake", "running_broker"]
 
 
 @contextlib.contextmanager
@@ -22,17 +22,26 @@ def broker_for(settings: Settings, *, log_dir: Path, fresh_port: bool = False) -
     The embedded broker is stopped (by pid) when the block ends. It holds everything
     journaled in the data directory before this yields (JIANDU_JOURNAL).
     """
-    if not settings.embedded:
+    with running_broker(settings, log_dir=log_dir, fresh_port=fresh_port) as (settings, _):
         yield settings
+
+
+@contextlib.contextmanager
+def running_broker(
+    settings: Settings, *, log_dir: Path, fresh_port: bool = False
+) -> Iterator[tuple[Settings, EmbeddedBroker | None]]:
+    """:func:`broker_for`, also yielding the embedded broker (None with JIANDU_KAFKA_BOOTSTRAP), for supervision."""
+    if not settings.embedded:
+        yield settings, None
         return
     port = find_free_port() if fresh_port else settings.broker_port
     journal = settings.journal_dir if settings.journal_enabled else None
     broker = EmbeddedBroker(port, log_path=log_dir / f"tansu-{port}.log", journal_dir=journal)
-    broker.start()
+    broker.start(timeout=120)
     if broker.replayed is not None and broker.replayed.messages:
         print(f"journal: {broker.replayed}", flush=True)
     try:
-        yield settings.replace(broker_port=port)
+        yield settings.replace(broker_port=port), broker
     finally:
         broker.stop()
 

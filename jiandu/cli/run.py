@@ -42,8 +42,9 @@ import httpx
 
 from adapters.jsonl import read_lines
 from consumers.lead_tail import follow_leads, lead_line
-from jiandu.cli.hub import broker_for, catalogue_of, create_topics, new_intake
+from jiandu.cli.hub import catalogue_of, create_topics, new_intake, running_broker
 from jiandu.cli.processes import HubProcess, WorkerProcess
+from jiandu.cli.supervise import Supervisor
 from jiandu.observability import serve_process_metrics
 from jiandu.settings import Settings, kafka_client_config
 from streams import LIVE
@@ -72,16 +73,17 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None) 
     data_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with broker_for(settings, log_dir=data_dir) as settings:
+    with running_broker(settings, log_dir=data_dir) as (settings, broker):
         create_topics(settings)
         print(f"broker: {settings.bootstrap}{' (embedded Tansu)' if settings.embedded else ''}")
         children = _start_children(settings)
+        supervisor = Supervisor(children, broker)
         try:
             feeds = split_sample(sample or _generated_sample(data_dir))
             with contextlib.ExitStack() as running:
                 _serve_metrics(settings, running)
                 _start_agencies(settings, feeds, stop, running)
-                _print_leads(settings, children, stop, duration)
+                _print_leads(settings, supervisor, stop, duration)
         except KeyboardInterrupt:
             pass
         finally:
@@ -282,15 +284,12 @@ def _submit_malformed(settings: Settings, lines: list[tuple[str, bytes]]) -> Non
         intake.confirm()
 
 
-def _print_leads(
-    settings: Settings, children: list[HubProcess], stop: threading.Event, duration: float | None
-) -> None:
+def _print_leads(settings: Settings, supervisor: Supervisor, stop: threading.Event, duration: float | None) -> None:
     deadline = None if duration is None else time.monotonic() + duration
     catalogue = catalogue_of(settings)
 
     def should_stop() -> bool:
-        for child in children:
-            child.check_alive()
+        supervisor.check()  # restarts a crashed child (or the broker, then its clients) with backoff
         return stop.is_set() or (deadline is not None and time.monotonic() > deadline)
 
     print("leads (Ctrl-C stops the hub):")
