@@ -37,8 +37,15 @@ def _engine(args: argparse.Namespace) -> dict[str, float]:
     return engine.run(config)
 
 
+def _journal() -> dict[str, float]:
+    from benchmarks import journal
+
+    return journal.run()
+
+
 _BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "serde": lambda _: _serde(),
+    "journal": lambda _: _journal(),
     "engine": _engine,
 }
 

@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", type=Path, required=True, help="JSON-lines records")
     simulate.add_argument("--expected", type=Path, default=None, help="also write the planted OPEN leads here")
 
+    leads = sub.add_parser("leads", help="the leads on the lead topic")
+    lead_actions = leads.add_subparsers(dest="leads_command", required=True)
+    export = lead_actions.add_parser("export", help="the final state of every lead, as `jiandu backtest --out` writes")
+    export.add_argument("--out", type=Path, required=True, help="JSON lines, one lead each")
+    export.add_argument("--timeout", type=float, default=600.0, help="seconds to read the lead topic to its end")
+
     sub.add_parser("broker", help="run the embedded broker in the foreground")
     sub.add_parser("topics", help="create every topic of the catalogue (idempotent)")
     schemas = sub.add_parser("schemas", help="write or check schemas/*.avsc")
@@ -212,6 +218,24 @@ def _broker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _leads(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers import read_leads
+    from jiandu.cli.backtest import summary, write_leads
+    from jiandu.cli.hub import catalogue_of
+    from jiandu.errors import BrokerError
+    from jiandu.settings import kafka_client_config
+
+    topic = catalogue_of(settings).leads
+    try:
+        leads = read_leads(kafka_client_config(settings), topic, timeout=args.timeout)
+    except TimeoutError as exc:
+        raise BrokerError(str(exc)) from exc
+    write_leads(leads.values(), args.out)
+    print(f"{len(leads)} leads (the last version of each on {topic}) → {args.out}")
+    print(summary(leads.values()))
+    return 0
+
+
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
     from jiandu.cli.hub import create_topics
 
@@ -260,6 +284,7 @@ _COMMANDS = {
     "worker": _worker,
     "backtest": _backtest,
     "broker": _broker,
+    "leads": _leads,
     "topics": _topics,
     "models": _models,
     "simulate": _simulate,

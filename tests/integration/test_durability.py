@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import pytest
 from adapters.jsonl import ingest_jsonl
 from consumers import read_leads
 from jiandu.broker import EmbeddedBroker, find_free_port
-from jiandu.cli.backtest import advance_clock, wait_for_clock, wait_until_routed
+from jiandu.cli.backtest import advance_clock, wait_for_clock, wait_until_routed, write_leads
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
 from jiandu.cli.processes import WorkerProcess
 from jiandu.core.timeutil import parse_datetime, to_ms
@@ -30,6 +32,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
 
 CLOCK_END = to_ms(parse_datetime("2025-03-01T00:00:00+08:00"))
 WALL_CLOCK_FIELDS = ("raised_at", "detected_at", "updated_at")
+_EXPORT_ENV = ("JIANDU_BROKER_PORT", "JIANDU_TOPIC_PREFIX", "JIANDU_PSEUDONYM_KEY", "JIANDU_DATA_DIR")
 
 
 class Hub:
@@ -128,3 +131,24 @@ def test_a_worker_restarted_against_the_replayed_broker_ends_with_the_same_open_
         first.stop()
         second.stop()
     assert after == before
+    _check_export(hub.settings, tmp_path)
+
+
+def _check_export(settings: Settings, tmp_path: Path) -> None:
+    """`jiandu leads export` writes the final state of every lead as `jiandu backtest --out` does."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")} | {
+        k: v for k, v in settings.to_env().items() if k in _EXPORT_ENV
+    }
+    out = tmp_path / "export.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "jiandu.cli", "leads", "export", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = tmp_path / "expected.jsonl"
+    write_leads(read_leads(kafka_client_config(settings), catalogue_of(settings).leads).values(), expected)
+    assert out.read_bytes() == expected.read_bytes() and out.stat().st_size > 0
+    assert "leads (the last version of each" in done.stdout
