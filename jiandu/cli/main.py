@@ -11,6 +11,7 @@ from pathlib import Path
 
 from jiandu.cli import alerts as alerts_cli
 from jiandu.cli import archive as archive_cli
+from jiandu.cli import backup as backup_cli
 from jiandu.cli import console as console_cli
 from jiandu.cli import dlq as dlq_cli
 from jiandu.cli import filedrop as filedrop_cli
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     filedrop_cli.add_parser(sub)
     restpull_cli.add_parsers(sub)
     archive_cli.add_parser(sub)
+    backup_cli.add_parser(sub)
     console_cli.add_parser(sub)
     alerts_cli.add_parser(sub)
     webhooks_cli.add_parser(sub)
@@ -296,6 +298,7 @@ _COMMANDS = {
     "rest-pull": restpull_cli.rest_pull_command,
     "agency-sim": restpull_cli.agency_sim_command,
     "archive": archive_cli.command,
+    "backup": backup_cli.command,
     "console": console_cli.command,
     "alerts": alerts_cli.command,
     "webhooks": webhooks_cli.command,
