@@ -138,7 +138,11 @@ class KafkaPublisher:
         """
         encoded_key = key.encode()
         try:
-            future = self._connect().send(topic, key=encoded_key, value=value, partition=partition)
+            producer = self._connect()
+        except BrokerError as exc:  # reconnecting after a failure: callers retry a DeliveryError
+            raise DeliveryError(str(exc)) from exc
+        try:
+            future = producer.send(topic, key=encoded_key, value=value, partition=partition)
         except KafkaError as exc:
             self._fail()
             raise DeliveryError(f"the broker did not take a message for {topic}: {exc!r}; send it again") from exc
