@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,8 +19,10 @@ import pytest
 
 from adapters.gateway import BATCH_PATH
 from jiandu.broker import find_free_port
+from jiandu.cli.gateway import receipts_path
 from jiandu.cli.hub import catalogue_of
 from jiandu.cli.processes import HubProcess
+from jiandu.serde import AvroCodec
 from tests.faults import Hub
 from tests.integration.test_gateway import execution, write_agencies
 from tests.pipeline import all_messages
@@ -127,3 +132,69 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.parametrize("seed", [3])
+def test_what_the_push_api_remembers_as_accepted_is_on_the_topics_after_kill_9_of_broker_and_gateway(
+    tmp_path: Path, topic_prefix: str, seed: int
+) -> None:
+    """Issue 12, item 2: the gateway's duplicate database is never ahead of what is durable."""
+    rng = random.Random(seed)
+    hub = Hub(tmp_path / "data", topic_prefix)
+    tokens = write_agencies(tmp_path / "agencies.yaml")
+    gateway_port = find_free_port()
+    settings = hub.settings.replace(gateway_agencies=str(tmp_path / "agencies.yaml"), gateway_port=gateway_port)
+    hub.settings = settings
+    gateway = HubProcess(settings, ["gateway"], name="gateway", log_path=tmp_path / "gateway.log")
+    answered: dict[str, str] = {}
+    stop = threading.Event()
+
+    def pusher() -> None:
+        url = f"http://127.0.0.1:{gateway_port}{BATCH_PATH}"
+        headers = {"Authorization": f"Bearer {tokens['shenyang-court']}"}
+        for batch in range(60):
+            records = [execution(f"{seed}-{batch}-{i}") for i in range(20)]
+            while not stop.is_set():
+                try:
+                    answer = httpx.post(url, json={"records": records}, headers=headers, timeout=30)
+                except httpx.HTTPError:
+                    answer = None
+                if answer is not None and answer.status_code == 200:
+                    answered.update((r["event_id"], r["status"]) for r in answer.json()["results"])
+                    break
+                time.sleep(0.3)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=pusher, daemon=True)
+    try:
+        hub.start_broker()
+        gateway.start()
+        _wait(lambda: _port_open(gateway_port), 60, "gateway serving")
+        thread.start()
+        time.sleep(rng.uniform(0.5, 2.0))
+        hub.kill_broker()
+        time.sleep(rng.uniform(0.5, 2.0))
+        gateway.kill()
+        hub.start_broker()
+        gateway.start()
+        time.sleep(rng.uniform(0.5, 2.0))
+        gateway.kill()
+        gateway.start()
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "the pusher did not finish"
+    finally:
+        stop.set()
+        gateway.stop()
+        try:
+            with sqlite3.connect(receipts_path(settings)) as db:
+                remembered = {row[0] for row in db.execute("SELECT event_id FROM accepted")}
+            topic = catalogue_of(settings).event_topic("court.execution_filed")
+            codec = AvroCodec()
+            on_topic = {
+                codec.decode(m.split(b"\0", 1)[1])[1]["event_id"] for m in all_messages(settings.bootstrap, [topic])
+            }
+        finally:
+            hub.stop()
+    assert len(answered) == 60 * 20 and set(answered.values()) <= {"accepted", "duplicate"}
+    assert remembered - on_topic == set(), "the push API remembers ids that are not on the topic"
+    assert set(answered) - on_topic == set(), "answered accepted (or duplicate) but not on the topic"
