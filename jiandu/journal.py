@@ -20,7 +20,10 @@ off there unless ``JIANDU_JOURNAL=on``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import heapq
+import itertools
 import logging
 import os
 import threading
@@ -35,7 +38,18 @@ from fastavro.write import Writer
 
 from jiandu.errors import JournalError
 
-__all__ = ["JOURNAL_SCHEMA", "JournalEntry", "JournalWriter", "Segment", "read_journal", "segments"]
+__all__ = [
+    "JOURNAL_SCHEMA",
+    "JournalEntry",
+    "JournalWriter",
+    "Segment",
+    "directory_lock",
+    "entries_of",
+    "fsync_directory",
+    "read_journal",
+    "segment_writer",
+    "segments",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +69,9 @@ JOURNAL_SCHEMA: dict[str, Any] = {
 _PARSED_SCHEMA = fastavro.parse_schema(JOURNAL_SCHEMA)
 _SUFFIX = ".avro"
 _FIELDS = ("topic", "partition", "key", "value", "timestamp_ms")
+#: Numbers the segments a process creates: several writers of one name in one process (a REST poller per
+#: source) never pick the same file name.
+_SEGMENT_NUMBERS = itertools.count(1)
 #: A segment is closed and a new one started after this many bytes.
 SEGMENT_BYTES = 64 * 2**20
 
@@ -112,7 +129,6 @@ class JournalWriter:
         self._topics = None if topics is None else frozenset(topics)
         self._file: IO[bytes] | None = None
         self._avro: Writer | None = None
-        self._sequence = 0
         self._lock = threading.Lock()
 
     @property
@@ -153,15 +169,15 @@ class JournalWriter:
         if self._avro is not None and self._file is not None:
             return self._avro, self._file
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._sequence += 1
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        name = f"{self._writer_name}-{stamp}-{os.getpid()}-{self._sequence:04d}{_SUFFIX}"
+        name = f"{self._writer_name}-{stamp}-{os.getpid()}-{next(_SEGMENT_NUMBERS):04d}{_SUFFIX}"
         file = (self.directory / name).open("xb")
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while open: compaction leaves it alone
         self._file = file
-        self._avro = Writer(file, _PARSED_SCHEMA, codec="null", sync_interval=1 << 30, metadata=self._metadata)
+        self._avro = segment_writer(file, self._metadata)
         file.flush()
         os.fsync(file.fileno())
-        _fsync_directory(self.directory)  # the new file's name must survive a crash too
+        fsync_directory(self.directory)  # the new file's name must survive a crash too
         return self._avro, file
 
     def _close(self) -> None:
@@ -196,6 +212,11 @@ def read_journal(directory: Path) -> Iterator[JournalEntry]:
     return heapq.merge(*readers, key=lambda entry: entry.timestamp_ms)
 
 
+def entries_of(path: Path) -> Iterator[JournalEntry]:
+    """The messages of one segment, in order, up to a torn tail."""
+    return _entries(path)
+
+
 def _entries(path: Path) -> Iterator[JournalEntry]:
     count = 0
     with path.open("rb") as file:
@@ -208,7 +229,23 @@ def _entries(path: Path) -> Iterator[JournalEntry]:
             _log.warning("journal segment %s: torn tail after %d messages (%s), ignored", path.name, count, exc)
 
 
-def _fsync_directory(directory: Path) -> None:
+@contextlib.contextmanager
+def directory_lock(directory: Path, *, exclusive: bool) -> Iterator[None]:
+    """Replays read under a shared lock, compaction rewrites under an exclusive one (writers need none:
+    each appends only to the segment it created and holds locked)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
+def segment_writer(file: IO[bytes], metadata: dict[str, str]) -> Writer:
+    """An Avro container writer of journal entries on ``file`` (its header written): blocks only on flush."""
+    return Writer(file, _PARSED_SCHEMA, codec="null", sync_interval=1 << 30, metadata=metadata)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the names in ``directory`` (a new or renamed segment) survive a crash."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -21,7 +21,7 @@ from kafka.errors import KafkaError
 
 from jiandu.broker.admin import ensure_topics
 from jiandu.errors import BrokerError
-from jiandu.journal import read_journal, segments
+from jiandu.journal import directory_lock, read_journal, segments
 from jiandu.topics import TopicCatalogue
 
 __all__ = ["ReplayReport", "replay_journal"]
@@ -52,11 +52,14 @@ def replay_journal(
 ) -> ReplayReport:
     """Create the topics of every journaled prefix, then produce every journaled message; wait for all of it."""
     started = time.monotonic()
-    found = segments(directory) if directory.is_dir() else []
-    catalogues = {(s.topic_prefix, s.partitions) for s in found}
-    for prefix, partitions in sorted(catalogues):
-        ensure_topics(bootstrap, TopicCatalogue(prefix, partitions).specs(), client_config=client_config)
-    count = _produce_all(directory, bootstrap, client_config, timeout) if found else 0
+    if not directory.is_dir():
+        return ReplayReport(0, 0, (), time.monotonic() - started)
+    with directory_lock(directory, exclusive=False):  # no compaction swaps segments under the replay
+        found = segments(directory)
+        catalogues = {(s.topic_prefix, s.partitions) for s in found}
+        for prefix, partitions in sorted(catalogues):
+            ensure_topics(bootstrap, TopicCatalogue(prefix, partitions).specs(), client_config=client_config)
+        count = _produce_all(directory, bootstrap, client_config, timeout) if found else 0
     report = ReplayReport(count, len(found), tuple(sorted({p for p, _ in catalogues})), time.monotonic() - started)
     if found:
         _log.info("journal %s: %s", directory, report)

@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="JSON lines, one lead each")
     export.add_argument("--timeout", type=float, default=600.0, help="seconds to read the lead topic to its end")
 
+    journal = sub.add_parser("journal", help="the durable journal of accepted records (JIANDU_DATA_DIR/journal)")
+    journal_actions = journal.add_subparsers(dest="journal_command", required=True)
+    journal_actions.add_parser("compact", help="merge closed segments, dropping records accepted twice")
+
     sub.add_parser("broker", help="run the embedded broker in the foreground")
     sub.add_parser("topics", help="create every topic of the catalogue (idempotent)")
     schemas = sub.add_parser("schemas", help="write or check schemas/*.avsc")
@@ -238,6 +242,15 @@ def _leads(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _journal(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.journal_compaction import compact_journal
+
+    if not settings.journal_dir.is_dir():
+        raise InputError(f"no journal in {settings.journal_dir} (JIANDU_DATA_DIR)")
+    print(f"journal {settings.journal_dir}: {compact_journal(settings.journal_dir)}")
+    return 0
+
+
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
     from jiandu.cli.hub import create_topics
 
@@ -287,6 +300,7 @@ _COMMANDS = {
     "backtest": _backtest,
     "broker": _broker,
     "leads": _leads,
+    "journal": _journal,
     "topics": _topics,
     "models": _models,
     "simulate": _simulate,

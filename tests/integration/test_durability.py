@@ -24,6 +24,8 @@ from jiandu.cli.backtest import advance_clock, wait_for_clock, wait_until_routed
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
 from jiandu.cli.processes import WorkerProcess
 from jiandu.core.timeutil import parse_datetime, to_ms
+from jiandu.journal_compaction import compact_journal
+from jiandu.serde import AvroCodec
 from jiandu.settings import Settings, kafka_client_config
 from streams import BACKTEST
 from tests.pipeline import CONFORMANCE, FREE_METRICS_PORTS, all_messages
@@ -152,3 +154,29 @@ def _check_export(settings: Settings, tmp_path: Path) -> None:
     write_leads(read_leads(kafka_client_config(settings), catalogue_of(settings).leads).values(), expected)
     assert out.read_bytes() == expected.read_bytes() and out.stat().st_size > 0
     assert "leads (the last version of each" in done.stdout
+
+
+def test_compaction_drops_what_was_accepted_twice_and_the_replay_still_has_every_event(hub: Hub) -> None:
+    create_topics(hub.settings)
+    for _ in range(2):  # an agency sends its whole export twice
+        publisher, intake = new_intake(hub.settings, adapter="jsonl")
+        with publisher:
+            report = ingest_jsonl([CONFORMANCE / "records.jsonl"], intake)
+    catalogue = catalogue_of(hub.settings)
+    events = set(all_messages(hub.settings.bootstrap, catalogue.event_topics()))
+
+    compacted = compact_journal(hub.settings.journal_dir)
+    print(compacted)
+    assert compacted.messages_before == 2 * (report.accepted + report.rejected)
+    assert compacted.messages_after == len(_event_ids(events)) + 2 * report.rejected  # dead letters all kept
+    hub.kill_broker()
+    broker = hub.start_broker()
+
+    assert broker.replayed is not None and broker.replayed.messages == compacted.messages_after
+    replayed = set(all_messages(hub.settings.bootstrap, catalogue.event_topics()))
+    assert replayed <= events and _event_ids(replayed) == _event_ids(events)
+
+
+def _event_ids(messages: set[bytes]) -> set[str]:
+    codec = AvroCodec()
+    return {str(codec.decode(m.split(b"\0", 1)[1])[1]["event_id"]) for m in messages}
