@@ -12,6 +12,7 @@ failed check. Everything it starts is stopped by pid.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -21,7 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from kafka import KafkaConsumer, TopicPartition
 from adapters.jsonl import read_lines
 from consumers import read_leads
 from consumers.lead_versions import WALL_CLOCK_FIELDS, is_repeat
+from consumers.webhooks import webhook_group
 from jiandu.broker import EmbeddedBroker, find_free_port, high_watermarks
 from jiandu.cli.archive import group_id as archive_group
 from jiandu.cli.backtest import advance_clock, collide, wait_for_clock, wait_until_routed
@@ -52,13 +56,40 @@ __all__ = ["STATE_MODELS", "FaultRun", "Hub", "compare_open", "run_faults"]
 STATE_MODELS = frozenset({"M03", "M04"})
 
 _CHUNK = 200
+_WEBHOOK_MODELS = ("M09", "M11", "M12", "M14")
 _METRICS_OFF = ",".join(
     f"{p}=-1" for p in ("run", "filedrop", "rest-pull", "gateway", "alerts", "webhooks", "archive", "console")
 )
 
 
+class WebhookReceiver:
+    """A real HTTP receiver on 127.0.0.1 that keeps every lead version delivered to it (answers 204)."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class Hub:
-    """The embedded broker (journal on), a streams worker and the archiver on one data directory."""
+    """The embedded broker (journal on), a streams worker, the archiver and a webhook deliverer on one data dir."""
 
     def __init__(self, data_dir: Path, prefix: str, *, key: str = "conformance-key") -> None:
         self.settings = Settings(
@@ -72,6 +103,8 @@ class Hub:
         self.broker: EmbeddedBroker | None = None
         self.worker: WorkerProcess | None = None
         self.archiver: HubProcess | None = None
+        self.webhooks: HubProcess | None = None
+        self.receiver: WebhookReceiver | None = None
         self.replayed = 0
         self._starts = 0
 
@@ -97,6 +130,26 @@ class Hub:
         self.archiver = HubProcess(self.settings, ["archive", "run"], name="archiver", log_path=log).start()
         return self.archiver
 
+    def start_webhooks(self) -> HubProcess:
+        """The deliverer, subscribed to every lead version, posting to a receiver in this process."""
+        if self.receiver is None:
+            self.receiver = WebhookReceiver()
+            subscriptions = self.settings.data_dir / "subscriptions.yaml"
+            subscriptions.parent.mkdir(parents=True, exist_ok=True)
+            # a few models: the deliverer sends one request per version, and this machine is small
+            hook = (
+                f"  - id: some-models\n    url: {self.receiver.url}\n    secret: fault-injection-secret\n"
+                f"    filter: {{models: [{', '.join(_WEBHOOK_MODELS)}]}}\n"
+            )
+            subscriptions.write_text(f"subscriptions:\n{hook}", encoding="utf-8")
+            self.settings = self.settings.replace(
+                webhook_subscriptions=str(subscriptions), webhook_backoff_seconds=0.2, webhook_backoff_max_seconds=1.0
+            )
+        self._starts += 1
+        log = self.settings.data_dir / f"webhooks-{self._starts}.log"
+        self.webhooks = HubProcess(self.settings, ["webhooks", "run"], name="webhooks", log_path=log).start()
+        return self.webhooks
+
     def kill_broker(self) -> None:
         assert self.broker is not None and self.broker.pid is not None
         os.kill(self.broker.pid, signal.SIGKILL)
@@ -110,11 +163,13 @@ class Hub:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        for process in (self.archiver, self.worker):
+        for process in (self.webhooks, self.archiver, self.worker):
             if process is not None:
                 process.stop()
         if self.broker is not None:
             self.broker.stop()
+        if self.receiver is not None:
+            self.receiver.stop()
 
 
 @dataclass
@@ -188,12 +243,13 @@ def run_faults(
         create_topics(hub.settings)
         hub.start_worker()
         hub.start_archiver()
+        hub.start_webhooks()
         feeder = _Feeder(hub, lines, report, pause)
         feeder.start()
         for _ in range(kills):
             if feeder.done.wait(rng.uniform(1.0, 4.0)):
                 break
-            _kill_one(hub, rng.choice(("broker", "worker", "archiver", "broker")), report)
+            _kill_one(hub, rng.choice(("broker", "worker", "archiver", "webhooks", "broker")), report)
         feeder.join(timeout=600)
         if feeder.error is not None:
             raise feeder.error
@@ -209,8 +265,11 @@ def _kill_one(hub: Hub, target: str, report: FaultRun) -> None:
     """`kill -9` one process and restart it on the same data directory (a broker restart restarts its clients,
     as `jiandu run` does: their group offsets and the worker's changelog went with the broker)."""
     report.kills.append(target)
-    assert hub.worker is not None and hub.archiver is not None
-    if target == "worker":
+    assert hub.worker is not None and hub.archiver is not None and hub.webhooks is not None
+    if target == "webhooks":
+        hub.webhooks.kill()
+        hub.start_webhooks()
+    elif target == "worker":
         hub.worker.kill()
         hub.start_worker()
     elif target == "archiver":
@@ -220,9 +279,11 @@ def _kill_one(hub: Hub, target: str, report: FaultRun) -> None:
         hub.kill_broker()
         hub.worker.kill()
         hub.archiver.kill()
+        hub.webhooks.kill()
         hub.start_broker()
         hub.start_worker()
         hub.start_archiver()
+        hub.start_webhooks()
 
 
 def _check(hub: Hub, records: Path, clock_end: int, report: FaultRun) -> None:
@@ -243,8 +304,11 @@ def _check(hub: Hub, records: Path, clock_end: int, report: FaultRun) -> None:
     problem = compare_open(streamed, batch)
     if problem:
         report.problems.append(f"OPEN leads differ from the batch evaluator's: {problem}")
-    _wait_archived(settings, hub.archiver)
+    assert hub.webhooks is not None and hub.receiver is not None
+    _wait_committed(settings, archive_group(settings), hub.archiver)
     report.problems.extend(_archive_problems(settings, streamed))
+    _wait_committed(settings, webhook_group(catalogue_of(settings)), hub.webhooks)
+    report.problems.extend(_webhook_problems(settings, hub.receiver.received))
 
 
 def compare_open(got: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> str | None:
@@ -284,20 +348,67 @@ def _event_ids(settings: Settings) -> set[str]:
     return found
 
 
-def _wait_archived(settings: Settings, archiver: HubProcess, timeout: float = 120) -> None:
-    """Until the archiver's group committed the lead topic to its end."""
+def _wait_committed(settings: Settings, group: str, process: HubProcess, timeout: float = 120) -> None:
+    """Until ``group`` (the archiver's, the deliverer's) committed the lead topic to its end."""
     topic = catalogue_of(settings).leads
     ends = high_watermarks(settings.bootstrap, [topic])
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=archive_group(settings))
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=group)
     deadline = time.monotonic() + timeout
     try:
         while any((consumer.committed(TopicPartition(t, p)) or 0) < end for (t, p), end in ends.items()):
-            archiver.check_alive()
+            process.check_alive()
             if time.monotonic() > deadline:
-                raise TimeoutError("the archiver did not catch up with the lead topic")
+                raise TimeoutError(f"{process.name} did not catch up with the lead topic")
             time.sleep(0.3)
     finally:
         consumer.close()
+
+
+def _webhook_problems(settings: Settings, received: list[dict[str, Any]]) -> list[str]:
+    """Every version of the subscribed models on the lead topic was delivered, none more than twice (identical),
+    none moved a lead back."""
+
+    def content(lead: dict[str, Any]) -> str:
+        return json.dumps({k: v for k, v in lead.items() if k not in WALL_CLOCK_FIELDS}, sort_keys=True)
+
+    counts = Counter((body["lead_id"], content(body)) for body in list(received))
+    on_topic = {
+        (lead["lead_id"], content(lead)) for lead in _all_versions(settings) if lead["model_id"] in _WEBHOOK_MODELS
+    }
+    problems = []
+    lost = on_topic - counts.keys()
+    if lost:
+        problems.append(f"webhooks: {len(lost)} lead versions never delivered, e.g. {sorted(lost)[0][0]}")
+    thrice = [key for key, n in counts.items() if n > 2]
+    if thrice:
+        problems.append(f"webhooks: {len(thrice)} versions delivered more than twice, e.g. {thrice[0][0]}")
+    statuses: dict[str, list[str]] = {}
+    for body in received:
+        seen = statuses.setdefault(body["lead_id"], [])
+        if seen and body["status"] != seen[-1] and body["status"] in seen:
+            problems.append(f"webhooks: lead {body['lead_id']} delivered back to {body['status']}")
+        seen.append(body["status"])
+    return problems[:10]
+
+
+def _all_versions(settings: Settings) -> list[dict[str, Any]]:
+    from jiandu.core.leads import Lead
+
+    topic = catalogue_of(settings).leads
+    codec = AvroCodec()
+    ends = high_watermarks(settings.bootstrap, [topic])
+    parts = [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0]
+    versions: list[dict[str, Any]] = []
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+    try:
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        while any(consumer.position(tp) < ends[(tp.topic, tp.partition)] for tp in parts):
+            for batch in consumer.poll(timeout_ms=500).values():
+                versions.extend(Lead.from_avro(codec.decode(r.value)[1]).to_json() for r in batch)
+    finally:
+        consumer.close()
+    return versions
 
 
 def _archive_problems(settings: Settings, streamed_open: dict[str, dict[str, Any]]) -> list[str]:
