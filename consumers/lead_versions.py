@@ -4,9 +4,12 @@ Reprocessing (a worker rebuilt after a broker restart, a crash before a commit)
 re-emits lead versions that differ from earlier ones only in wall-clock fields
 (``raised_at`` is the hub clock when the worker raised it, ``detected_at`` and
 ``updated_at`` the wall clock when it published). Such a version is no news: a
-consumer stores, routes and delivers nothing for it. Nor for a version that moves
-a lead back to a status it already left (OPEN → RESOLVED → OPEN is a re-emission
-of the past, not a new finding).
+consumer stores, routes and delivers nothing for it, so a rebuilt worker replaying a
+lead's history (OPEN, then RESOLVED) moves no lead back to a state it left. Content is
+the test, not the status: the engine itself re-opens a lead WITHDRAWN because a late
+extension moved its deadline, once the new deadline passes (new ``due_at``, new
+version); refusing every return to an earlier status lost such leads (measured: 4
+M05 leads OPEN on the topic and WITHDRAWN in the archive after a fault-injection run).
 
 :class:`VersionLedger` keeps, per scope (a webhook subscription, or the router) and
 lead, the statuses and content digests seen, in SQLite under the data directory,
@@ -44,13 +47,11 @@ def content_digest(lead: Lead | Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def is_repeat(history: Sequence[tuple[str, str]], status: str, digest: str) -> bool:
-    """True when a version (``status``, ``digest``) is no news after ``history`` ((status, digest), oldest first):
-    the same content as a version seen, or a status the lead has already left."""
-    if any(seen == digest for _, seen in history):
-        return True
-    statuses = [s for s, _ in history]
-    return bool(statuses) and status != statuses[-1] and status in statuses
+def is_repeat(seen: Sequence[str], digest: str) -> bool:
+    """True when a version with ``digest`` is no news after the versions ``seen`` (their digests): the same
+    content, re-emitted. A version with new content is news even when its status is one the lead had before:
+    a lead WITHDRAWN because a late extension moved its deadline is OPEN again once that deadline passes."""
+    return digest in seen
 
 
 class VersionLedger:
@@ -68,17 +69,17 @@ class VersionLedger:
 
     def is_repeat(self, scope: str, lead: Lead) -> bool:
         """True when ``lead`` is no new version for ``scope`` (see :func:`is_repeat`)."""
-        return is_repeat(self._history(scope, lead.lead_id), lead.status, content_digest(lead))
+        return is_repeat(self._digests(scope, lead.lead_id), content_digest(lead))
 
     def record(self, scope: str, lead: Lead) -> None:
         """Remember ``lead`` as seen by ``scope`` (until :meth:`commit`; a repeat is not recorded twice)."""
-        history = self._history(scope, lead.lead_id)
+        seen = self._digests(scope, lead.lead_id)
         digest = content_digest(lead)
-        if any(seen == digest for _, seen in history):
+        if digest in seen:
             return
         self._db.execute(
             "INSERT INTO lead_version_seen (scope, lead_id, seq, status, digest) VALUES (?, ?, ?, ?, ?)",
-            (scope, lead.lead_id, len(history), lead.status, digest),
+            (scope, lead.lead_id, len(seen), lead.status, digest),
         )
 
     def commit(self) -> None:
@@ -93,9 +94,8 @@ class VersionLedger:
         """Close the file."""
         self._db.close()
 
-    def _history(self, scope: str, lead_id: str) -> list[tuple[str, str]]:
+    def _digests(self, scope: str, lead_id: str) -> list[str]:
         rows = self._db.execute(
-            "SELECT status, digest FROM lead_version_seen WHERE scope = ? AND lead_id = ? ORDER BY seq",
-            (scope, lead_id),
+            "SELECT digest FROM lead_version_seen WHERE scope = ? AND lead_id = ? ORDER BY seq", (scope, lead_id)
         ).fetchall()
-        return [(str(status), str(digest)) for status, digest in rows]
+        return [str(digest) for (digest,) in rows]

@@ -142,24 +142,31 @@ class _SqlArchive:
         return stored
 
     def _store(self, cur: Any, row: dict[str, Any]) -> int:
-        """Insert a version unless it is no news (``consumers.lead_versions``): a re-read message, a
-        re-emitted version equal but for its wall-clock fields, or a move back to a status the lead left.
-        A lead keeps the raised time of its first stored version."""
+        """Insert a version unless it is no news (``consumers.lead_versions``): a re-read message, or a version
+        re-emitted by reprocessing (equal to a stored one but for its wall-clock fields). A lead keeps the raised
+        time of its first stored version. The latest row follows the topic even for a re-emitted version, so a
+        rebuilt worker that replays a lead's history ends where the topic ends; its history gains nothing."""
         history = self._rows(cur, "SELECT * FROM lead_versions WHERE lead_id = ? ORDER BY version", (row["lead_id"],))
-        if any(h["version"] == row["version"] for h in history):
-            return 0
-        if is_repeat([(h["status"], _row_digest(h)) for h in history], row["status"], _row_digest(row)):
-            return 0
+        digest = _row_digest(row)
+        same_time = [h for h in history if h["version"] == row["version"]]
+        if same_time and _row_digest(same_time[0]) == digest:
+            return 0  # a message read again
         if history:
             row = {**row, "raised_at": history[0]["raised_at"], "raised_month": history[0]["raised_month"]}
-        self._run(cur, _sql.insert("lead_versions", row), list(row.values()))
-        latest = self._rows(cur, "SELECT version FROM leads WHERE lead_id = ?", (row["lead_id"],))
+        repeat = is_repeat([_row_digest(h) for h in history], digest)
+        if same_time and not repeat:
+            # another version published in the same millisecond (a worker moving its clock through a batch
+            # publishes several versions of a lead with one timestamp): the later message gets the next one
+            row = {**row, "version": max(h["version"] for h in history) + 1}
+        if not repeat:
+            self._run(cur, _sql.insert("lead_versions", row), list(row.values()))
+        latest = self._rows(cur, "SELECT * FROM leads WHERE lead_id = ?", (row["lead_id"],))
         if not latest:
             self._run(cur, _sql.insert("leads", row), list(row.values()))
-        elif latest[0]["version"] < row["version"]:
+        elif latest[0]["version"] < row["version"] and not (repeat and _row_digest(latest[0]) == digest):
             columns = [c for c in row if c != "lead_id"]
             self._run(cur, _sql.update_lead(columns), [row[c] for c in columns] + [row["lead_id"]])
-        return 1
+        return 0 if repeat else 1
 
     def record_action(self, action: Action) -> bool:
         """Store an officer's action and its audit entry; False when ``action_id`` was already stored."""
