@@ -443,8 +443,12 @@ def _archive_problems(settings: Settings, final: dict[str, Any]) -> list[str]:
         if lead_id not in latest or any(latest[lead_id][f] != getattr(lead, f) for f in fields)
     ]
     if astray:
+        first = astray[0]
+        archived = {f: latest.get(first, {}).get(f) for f in fields}
+        published = {f: getattr(final[first], f) for f in fields}
         problems.append(
-            f"archive: {len(astray)} leads whose latest row is not the topic's last version, e.g. {astray[:3]}"
+            f"archive: {len(astray)} leads whose latest row is not the topic's last version, e.g. {first}: "
+            f"archived {archived}, published {published}"
         )
     return problems[:10]
 

@@ -163,7 +163,9 @@ class _SqlArchive:
         latest = self._rows(cur, "SELECT * FROM leads WHERE lead_id = ?", (row["lead_id"],))
         if not latest:
             self._run(cur, _sql.insert("leads", row), list(row.values()))
-        elif latest[0]["version"] < row["version"] and not (repeat and _row_digest(latest[0]) == digest):
+        elif latest[0]["version"] <= row["version"] and _row_digest(latest[0]) != digest:
+            # messages of a lead arrive in order: one with the latest's millisecond is the later one
+            row = {**row, "version": max(row["version"], latest[0]["version"] + 1)}
             columns = [c for c in row if c != "lead_id"]
             self._run(cur, _sql.update_lead(columns), [row[c] for c in columns] + [row["lead_id"]])
         return 0 if repeat else 1
