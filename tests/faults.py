@@ -383,12 +383,13 @@ def _webhook_problems(settings: Settings, received: list[dict[str, Any]]) -> lis
     thrice = [key for key, n in counts.items() if n > 2]
     if thrice:
         problems.append(f"webhooks: {len(thrice)} versions delivered more than twice, e.g. {thrice[0][0]}")
-    statuses: dict[str, list[str]] = {}
-    for body in received:
-        seen = statuses.setdefault(body["lead_id"], [])
-        if seen and body["status"] != seen[-1] and body["status"] in seen:
-            problems.append(f"webhooks: lead {body['lead_id']} delivered back to {body['status']}")
-        seen.append(body["status"])
+    delivered: dict[str, list[str]] = {}
+    for body in received:  # a version delivered again after a later one moves the lead back (A, B, A)
+        seen = delivered.setdefault(body["lead_id"], [])
+        version = content(body)
+        if seen and version != seen[-1] and version in seen:
+            problems.append(f"webhooks: lead {body['lead_id']} delivered back to an earlier {body['status']} version")
+        seen.append(version)
     return problems[:10]
 
 
