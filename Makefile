@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-dates system-packages lint unit integration bench bench-engine bench-smoke clean
+.PHONY: run test test-dates system-packages lint unit integration faults bench bench-engine bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
+
+faults: $(STAMP)  # the long fault injection: kill -9 of broker, worker and archiver while records arrive (README, Durability)
+	$(BIN)/python -m tests.faults --seeds 1 2 3 --persons 2000 --kills 8
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

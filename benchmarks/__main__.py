@@ -43,8 +43,15 @@ def _fuzz(args: argparse.Namespace) -> dict[str, float]:
     return fuzz.run(records=args.fuzz_records, seed=args.fuzz_seed)
 
 
+def _journal() -> dict[str, float]:
+    from benchmarks import journal
+
+    return journal.run()
+
+
 _BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "serde": lambda _: _serde(),
+    "journal": lambda _: _journal(),
     "engine": _engine,
     "fuzz": _fuzz,
 }

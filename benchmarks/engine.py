@@ -165,9 +165,14 @@ def _describe(lead: Lead) -> str:
 
 
 def _settings() -> Settings:
-    """``JIANDU_*`` settings with the embedded broker forced and a key for development mode."""
+    """``JIANDU_*`` settings with the embedded broker forced and a key for development mode.
+
+    No journal: the benchmark's topics are thrown away, and journaled they would be replayed into the hub
+    of the same data directory (its cost is ``python -m benchmarks journal``).
+    """
     settings = Settings.from_env(os.environ)
-    return settings.replace(kafka_bootstrap="", pseudonym_key=settings.pseudonym_key or "benchmark-key")
+    key = settings.pseudonym_key or "benchmark-key"
+    return settings.replace(kafka_bootstrap="", pseudonym_key=key, journal="off")
 
 
 def _write_history(config: EngineBenchConfig, path: Path) -> _History:

@@ -14,6 +14,11 @@ topics of the severities it had before (:class:`SeverityHistory`): a severity to
 holds every version of every lead that was ever of that severity, so its subscribers
 see the escalation and the lead's end.
 
+A version that is no news (``consumers.lead_versions``: re-emitted by a worker that
+reprocessed its events, equal but for wall-clock fields, or moving a lead back to a
+status it left) is not routed; the versions seen are kept next to the severity
+history and committed with it.
+
 Each copy the broker confirmed counts in ``jiandu_alerts_routed_total{kind}``
 (``department`` or ``severity``; severity counts more than department when leads
 changed severity, one copy per severity topic); :attr:`AlertRouter.membership` tells a readiness
@@ -33,7 +38,9 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers._group import GroupMembership, GroupOptions, group_consumer
+from consumers.lead_versions import VersionLedger
 from consumers.severity_history import SeverityHistory
+from jiandu.core.leads import Lead
 from jiandu.errors import BrokerError, DeliveryError, SchemaError
 from jiandu.observability.metrics.consumers import ALERTS_ROUTED
 from jiandu.serde import AvroCodec
@@ -74,6 +81,10 @@ class AlertRouter:
         self.membership = membership or GroupMembership(self.group)
         self._codec = AvroCodec()
         self._history = SeverityHistory(history)
+        self._versions = VersionLedger(
+            None if history is None else history.with_name(f"{history.stem}-versions.sqlite")
+        )
+        self.repeats = 0  # versions not routed: no news
         self._routed = _ROUTED
         self._consumer = group_consumer(
             client_config, catalogue.leads, self.group, options or GroupOptions(), self.membership
@@ -109,8 +120,10 @@ class AlertRouter:
             self._confirm(futures)
         except DeliveryError:
             self._history.rollback()
+            self._versions.rollback()
             raise
         self._history.commit()
+        self._versions.commit()
         for kind, n in copies.items():
             self._routed[kind].inc(n)
         try:
@@ -131,6 +144,15 @@ class AlertRouter:
         except SchemaError as exc:
             log.error("%s: not routed, cannot decode the lead: %s", where, exc)
             return []
+        try:
+            version = Lead.from_avro(lead)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("%s: not routed, not a lead version: %r", where, exc)
+            return []
+        if self._versions.is_repeat("", version):
+            self.repeats += 1
+            return []  # re-emitted by reprocessing: routed before
+        self._versions.record("", version)
         topics: list[tuple[str, str]] = []
         routes: tuple[tuple[str, str, Callable[[str], str]], ...] = (
             ("department", str(lead.get("department")), self.catalogue.department_alerts),
@@ -164,6 +186,7 @@ class AlertRouter:
         finally:
             self._consumer.close()
             self._history.close()
+            self._versions.close()
 
     def __enter__(self) -> AlertRouter:
         return self

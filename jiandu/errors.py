@@ -12,6 +12,10 @@
     ├── InputError                an input file cannot be read at all (exit code 2 on the command line)
     └── ReportError               a report could not be printed to PDF (no Chromium, or it failed or timed out)
 
+
+    │   └── JournalError          the durable journal could not be written (or read): nothing counted accepted
+    └── InputError                an input file cannot be read at all (exit code 2 on the command line)
+
 Messages never contain a raw ID number.
 """
 
@@ -26,6 +30,7 @@ __all__ = [
     "InvalidCreditCode",
     "InvalidIdNumber",
     "JianduError",
+    "JournalError",
     "RecordError",
     "ReportError",
     "SchemaError",
@@ -83,3 +88,7 @@ class InputError(JianduError):
 
 class ReportError(JianduError):
     """A console report could not be printed to PDF: no headless Chromium, or it failed or took too long."""
+
+
+class JournalError(DeliveryError):
+    """The durable journal could not be written: the messages of that batch are not counted as accepted."""

@@ -49,6 +49,10 @@ class Settings:
     """Replication factor of created topics (3 on a production cluster)."""
     data_dir: Path = field(default_factory=lambda: Path("data"))
     """Where processes keep local files (logs, checkpoints, receipts, the SQLite archive, the generated sample)."""
+    journal: str = "auto"
+    """`on`, `off` or `auto`: the durable journal (JIANDU_DATA_DIR/journal) of every accepted event, dead letter and
+    officer action, fsynced before a record counts as accepted and replayed into the embedded broker at its start.
+    `auto`: on with the embedded broker, off with JIANDU_KAFKA_BOOTSTRAP (a replicated Kafka needs none)."""
     clock_grace_seconds: int = 3600
     """Live mode: the hub clock trails wall-clock time by this much."""
     backtest_lateness_seconds: int = 86400
@@ -179,6 +183,16 @@ class Settings:
         return self.kafka_security_protocol.endswith("SSL")
 
     @property
+    def journal_enabled(self) -> bool:
+        """True when accepted messages are journaled (JIANDU_JOURNAL, ``auto``: with the embedded broker)."""
+        return self.journal == "on" or (self.journal == "auto" and self.embedded)
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where the journal's segment files are (each writing process has its own)."""
+        return self.data_dir / "journal"
+
+    @property
     def bootstrap(self) -> str:
         """The bootstrap address clients connect to."""
         return self.kafka_bootstrap or f"127.0.0.1:{self.broker_port}"
@@ -222,6 +236,8 @@ class Settings:
             raise ConfigurationError(f"JIANDU_PARTITIONS={self.partitions}: use 1..256")
         if not 0 < self.broker_port < 65536:
             raise ConfigurationError(f"JIANDU_BROKER_PORT={self.broker_port}: not a port")
+        if self.journal not in ("on", "off", "auto"):
+            raise ConfigurationError(f"JIANDU_JOURNAL={self.journal!r}: use on, off or auto")
         if self.log_format not in ("text", "json"):
             raise ConfigurationError(f"JIANDU_LOG_FORMAT={self.log_format!r}: use text or json")
         _parse_ports(self.metrics_ports)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from kafka import KafkaProducer
@@ -9,7 +10,7 @@ from kafka import KafkaProducer
 from jiandu.core.leads import Evidence, Lead
 from jiandu.serde import AvroCodec
 
-__all__ = ["T0", "lead_version", "publish_leads"]
+__all__ = ["T0", "lead_version", "publish_leads", "reemitted"]
 
 T0 = 1_714_000_000_000
 
@@ -47,6 +48,16 @@ def lead_version(
         summary_zh=f"线索 {n} 第 {version} 版",
         legal_basis_zh="《社区矫正法》第十七条",
         updated_at=T0 + version * 1000,
+    )
+
+
+def reemitted(lead: Lead, later_ms: int) -> Lead:
+    """``lead`` as a worker that reprocessed its events publishes it again: only the wall-clock fields differ."""
+    return dataclasses.replace(
+        lead,
+        raised_at=lead.raised_at + later_ms,
+        detected_at=lead.detected_at + later_ms,
+        updated_at=lead.updated_at + later_ms,
     )
 
 

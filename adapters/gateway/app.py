@@ -6,8 +6,8 @@ never costs an agency the rest of its batch); 401 for a missing or wrong token;
 413 beyond the byte or record limit; 415 for a body that is not JSON; 400 for
 JSON that is not ``{"records": [...]}``; 429 with ``Retry-After`` when the agency
 is over its rate limit (``ratelimit.py``; nothing of the request was looked at);
-503 when the broker did not confirm (nothing of the request counts as accepted,
-and re-sending is safe).
+503 with ``Retry-After`` when the broker did not confirm (nothing of the request
+counts as accepted, and re-sending is safe).
 
 Each push request is counted by agency (``unknown`` until a token is recognised)
 and status class, and timed (a 429 also by the limit it hit, in
@@ -60,6 +60,8 @@ def auth_failures() -> FailureThrottle:
 UNKNOWN_AGENCY = "unknown"
 
 _log = logging.getLogger("jiandu.gateway")
+#: What a 503 asks agencies to wait before re-sending: a restarted embedded broker is back in seconds.
+_BROKER_RETRY_AFTER_SECONDS = 5
 _JSON_TYPES = ("application/json", "text/json")
 
 

@@ -30,6 +30,7 @@ from jiandu.core.leads import Lead
 from jiandu.core.records import RECORD_TYPES
 from jiandu.core.timeutil import to_ms
 from jiandu.errors import InputError, SchemaError
+from jiandu.journal import JournalEntry, JournalWriter
 from jiandu.observability.labels import source_label, type_label
 from jiandu.observability.metrics.consumers import (
     AGENCY_DELAY,
@@ -197,10 +198,18 @@ def rebuild(
     return total
 
 
-def publish_action(producer: KafkaProducer, codec: AvroCodec, topic: str, action: Action) -> None:
-    """Put an officer's action on the outcome topic (keyed by lead) and wait until the broker has it."""
+def publish_action(
+    producer: KafkaProducer, codec: AvroCodec, topic: str, action: Action, journal: JournalWriter | None = None
+) -> None:
+    """Put an officer's action on the outcome topic (keyed by lead) and wait until the broker has it.
+
+    With a journal (the embedded broker), the action is also journaled (fsync) before this returns.
+    """
     action.validate()
-    producer.send(topic, key=action.lead_id.encode(), value=codec.encode("action", action.row())).get(timeout=30)
+    key, value = action.lead_id.encode(), codec.encode("action", action.row())
+    metadata = producer.send(topic, key=key, value=value).get(timeout=30)
+    if journal is not None:
+        journal.append([JournalEntry(topic, metadata.partition, key, value, int(time.time() * 1000))])
 
 
 def _arrival(name: str, record: Mapping[str, Any], m: Any) -> Arrival:

@@ -30,6 +30,7 @@ from consumers.archive.model import (
     SealedIdentity,
     StatisticsRow,
 )
+from consumers.lead_versions import content_digest, is_repeat
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import format_cst
 from jiandu.errors import ConfigurationError, InputError
@@ -38,6 +39,11 @@ __all__ = ["LeadArchive", "PostgresArchive", "SqliteArchive", "open_archive"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _JSON_COLUMNS = ("evidence", "details")
+#: Columns a re-emitted version may differ in (wall clock and where it was read) without being new.
+_NOT_CONTENT = frozenset(
+    {"version", "raised_at", "raised_month", "detected_at", "archived_at"}
+    | {"source_topic", "source_partition", "source_offset"}
+)
 
 
 class LeadArchive(Protocol):
@@ -146,17 +152,33 @@ class _SqlArchive:
         return stored
 
     def _store(self, cur: Any, row: dict[str, Any]) -> int:
-        key = (row["lead_id"], row["version"])
-        if self._rows(cur, "SELECT 1 AS x FROM lead_versions WHERE lead_id = ? AND version = ?", key):
-            return 0
-        self._run(cur, _sql.insert("lead_versions", row), list(row.values()))
-        latest = self._rows(cur, "SELECT version FROM leads WHERE lead_id = ?", (row["lead_id"],))
+        """Insert a version unless it is no news (``consumers.lead_versions``): a re-read message, or a version
+        re-emitted by reprocessing (equal to a stored one but for its wall-clock fields). A lead keeps the raised
+        time of its first stored version. The latest row follows the topic even for a re-emitted version, so a
+        rebuilt worker that replays a lead's history ends where the topic ends; its history gains nothing."""
+        history = self._rows(cur, "SELECT * FROM lead_versions WHERE lead_id = ? ORDER BY version", (row["lead_id"],))
+        digest = _row_digest(row)
+        same_time = [h for h in history if h["version"] == row["version"]]
+        if same_time and _row_digest(same_time[0]) == digest:
+            return 0  # a message read again
+        if history:
+            row = {**row, "raised_at": history[0]["raised_at"], "raised_month": history[0]["raised_month"]}
+        repeat = is_repeat([_row_digest(h) for h in history], digest)
+        if same_time and not repeat:
+            # another version published in the same millisecond (a worker moving its clock through a batch
+            # publishes several versions of a lead with one timestamp): the later message gets the next one
+            row = {**row, "version": max(h["version"] for h in history) + 1}
+        if not repeat:
+            self._run(cur, _sql.insert("lead_versions", row), list(row.values()))
+        latest = self._rows(cur, "SELECT * FROM leads WHERE lead_id = ?", (row["lead_id"],))
         if not latest:
             self._run(cur, _sql.insert("leads", row), list(row.values()))
-        elif latest[0]["version"] < row["version"]:
+        elif latest[0]["version"] <= row["version"] and _row_digest(latest[0]) != digest:
+            # messages of a lead arrive in order: one with the latest's millisecond is the later one
+            row = {**row, "version": max(row["version"], latest[0]["version"] + 1)}
             columns = [c for c in row if c != "lead_id"]
             self._run(cur, _sql.update_lead(columns), [row[c] for c in columns] + [row["lead_id"]])
-        return 1
+        return 0 if repeat else 1
 
     def record_action(self, action: Action) -> bool:
         """Store an officer's action and its audit entry; False when ``action_id`` was already stored."""
@@ -373,6 +395,11 @@ def _version_row(lead: Lead, topic: str, partition: int, offset: int) -> dict[st
         "source_offset": offset,
         "archived_at": _now(),
     }
+
+
+def _row_digest(row: dict[str, Any]) -> str:
+    """What a version says, without its wall-clock and provenance columns."""
+    return content_digest({k: v for k, v in row.items() if k not in _NOT_CONTENT})
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

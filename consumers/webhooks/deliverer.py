@@ -18,6 +18,11 @@ deliveries in flight (at most one per lane) are sent again, which the
 deliverer's data directory: a partition taken over by a deliverer on another
 machine is sent again from the committed offset.
 
+A version that is no news for a subscription (``consumers.lead_versions``: re-emitted
+by a worker that reprocessed its events, equal but for wall-clock fields, or moving
+the lead back to a status it left) is not delivered; the versions each subscription
+was sent are kept next to the settled rows.
+
 Metrics (:mod:`consumers.webhooks.metrics`): each attempt by outcome and its duration, the
 backlog per subscription (versions waiting behind a failing delivery) and the dead letters per
 subscription; :attr:`WebhookDeliverer.membership` tells a readiness probe whether it joined its group.
@@ -40,6 +45,7 @@ from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
 from consumers._group import GroupMembership, GroupOptions, group_consumer
+from consumers.lead_versions import VersionLedger
 from consumers.webhooks.delivery import Delivery, RetryPolicy, deliver
 from consumers.webhooks.metrics import Backlog, DeadLetterGauge
 from consumers.webhooks.progress import PartitionProgress
@@ -69,6 +75,7 @@ class DeliveryCounts:
     delivered: int = 0
     dead_lettered: int = 0
     already_settled: int = 0  # read again after a restart, settled before it: not sent again
+    repeats: int = 0  # re-emitted versions that were no news: not sent
 
 
 class WebhookDeliverer:
@@ -105,7 +112,8 @@ class WebhookDeliverer:
         self._dead_letters = DeadLetterGauge(store, (s.id for s in self.subscriptions))
         self._dead_letters_refreshed = 0.0
         self._progress: dict[TopicPartition, PartitionProgress] = {}
-        self._lanes: dict[tuple[str, str], deque[tuple[TopicPartition, int, Delivery]]] = {}
+        self._versions = VersionLedger(store.path.with_name(f"{store.path.stem}-versions.sqlite"))
+        self._lanes: dict[tuple[str, str], deque[tuple[TopicPartition, int, Delivery, Lead]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, should_stop: Callable[[], bool]) -> None:
@@ -128,23 +136,24 @@ class WebhookDeliverer:
                 await self._abandon_lanes()
                 await self._commit()
                 await asyncio.to_thread(self._consumer.close)
+                self._versions.close()
 
     def _dispatch(self, client: httpx.AsyncClient, tp: TopicPartition, record: Any) -> None:
-        deliveries = [
-            Delivery.of(s, lead) for lead in self._lead(record) for s in self.subscriptions if s.filter.matches(lead)
-        ]
-        unsettled = [d for d in deliveries if not self.store.is_settled(d.delivery_id)]
+        selected = [(s, lead) for lead in self._lead(record) for s in self.subscriptions if s.filter.matches(lead)]
+        news = [(s, lead) for s, lead in selected if not self._versions.is_repeat(s.id, lead)]
+        self.counts.repeats += len(selected) - len(news)
+        deliveries = [(Delivery.of(s, lead), lead) for s, lead in news]
+        unsettled = [(d, lead) for d, lead in deliveries if not self.store.is_settled(d.delivery_id)]
         self.counts.already_settled += len(deliveries) - len(unsettled)
-        deliveries = unsettled
-        self._progress.setdefault(tp, PartitionProgress()).add(record.offset, len(deliveries))
-        for delivery in deliveries:
+        self._progress.setdefault(tp, PartitionProgress()).add(record.offset, len(unsettled))
+        for delivery, lead in unsettled:
             key = (delivery.subscription.id, delivery.lead_id)
             lane = self._lanes.get(key)
             if lane is not None:
-                lane.append((tp, record.offset, delivery))
+                lane.append((tp, record.offset, delivery, lead))
                 self._backlog.queued(key)
                 continue
-            self._lanes[key] = deque([(tp, record.offset, delivery)])
+            self._lanes[key] = deque([(tp, record.offset, delivery, lead)])
             task = asyncio.create_task(self._drain(client, key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -169,24 +178,41 @@ class WebhookDeliverer:
         """Send a lane's deliveries in order; each ends delivered or dead-lettered before the next starts."""
         lane = self._lanes[key]
         while lane:
-            tp, offset, delivery = lane[0]
-            attempts, error = await deliver(
-                client, delivery, self.policy, on_retry=lambda: self._backlog.retrying(key, len(lane))
-            )
-            failed = None if error is None else delivery.failed(attempts, error)
-            self.store.settle(delivery.delivery_id, MessagePosition(tp.topic, tp.partition, offset), failed)
-            if error is None:
-                self.counts.delivered += 1
+            tp, offset, delivery, lead = lane[0]
+            if self._versions.is_repeat(key[0], lead):  # queued behind the version it repeats
+                self.counts.repeats += 1
             else:
-                self.counts.dead_lettered += 1
-                log.warning("webhook %s lead %s dead-lettered after %d attempts: %s", *key, attempts, error)
-                self._refresh_dead_letters(now=True)
+                await self._send(client, key, tp, offset, delivery, lead, lane)
             self._backlog.settled(key, len(lane))
             lane.popleft()
             progress = self._progress.get(tp)
             if progress is not None:
                 progress.done(offset)
         del self._lanes[key]
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        key: tuple[str, str],
+        tp: TopicPartition,
+        offset: int,
+        delivery: Delivery,
+        lead: Lead,
+        lane: deque[Any],
+    ) -> None:
+        attempts, error = await deliver(
+            client, delivery, self.policy, on_retry=lambda: self._backlog.retrying(key, len(lane))
+        )
+        self._versions.record(key[0], lead)  # before settling: a crash in between re-sends nothing
+        self._versions.commit()
+        failed = None if error is None else delivery.failed(attempts, error)
+        self.store.settle(delivery.delivery_id, MessagePosition(tp.topic, tp.partition, offset), failed)
+        if error is None:
+            self.counts.delivered += 1
+        else:
+            self.counts.dead_lettered += 1
+            log.warning("webhook %s lead %s dead-lettered after %d attempts: %s", *key, attempts, error)
+            self._refresh_dead_letters(now=True)
 
     def _refresh_dead_letters(self, *, now: bool = False) -> None:
         """The dead-letter gauge: on a change (``now``), else every few seconds."""

@@ -87,8 +87,13 @@ class Delivery:
 
     @property
     def delivery_id(self) -> str:
-        """Deterministic: a receiver can drop a delivery it has already processed."""
-        text = f"{self.subscription.id}\x1f{self.lead_id}\x1f{self.version}"
+        """Deterministic: a receiver can drop a delivery it has already processed.
+
+        The body is part of it: a worker moving its clock through a batch can publish two versions of a
+        lead in one millisecond, and the second must not pass for the first (settled, not sent).
+        """
+        body = hashlib.sha256(self.body).hexdigest()
+        text = f"{self.subscription.id}\x1f{self.lead_id}\x1f{self.version}\x1f{body}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def failed(self, attempts: int, error: str) -> FailedDelivery:

@@ -5,8 +5,9 @@ Other layers import from here, not from the submodules.
 
 from __future__ import annotations
 
-from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, require_reachable
+from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, require_reachable, unreachable
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
+from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.broker.tansu_compat import (
     faust_shims_installed,
     install_faust_shims,
@@ -15,12 +16,15 @@ from jiandu.broker.tansu_compat import (
 
 __all__ = [
     "EmbeddedBroker",
+    "ReplayReport",
     "delete_topics",
     "ensure_topics",
     "faust_shims_installed",
     "find_free_port",
     "high_watermarks",
     "install_faust_shims",
+    "replay_journal",
     "require_reachable",
     "uninstall_faust_shims",
+    "unreachable",
 ]

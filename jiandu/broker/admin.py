@@ -19,7 +19,14 @@ from kafka.errors import for_code as kafka_error_for_code
 from jiandu.errors import BrokerError
 from jiandu.topics import TopicSpec
 
-__all__ = ["delete_topics", "ensure_topics", "high_watermarks", "replicated_configs", "require_reachable"]
+__all__ = [
+    "delete_topics",
+    "ensure_topics",
+    "high_watermarks",
+    "replicated_configs",
+    "require_reachable",
+    "unreachable",
+]
 
 _METADATA_POLL_SECONDS = 0.1
 #: The Fetch used to read high watermarks must wait at least 1 ms: Tansu answers
@@ -67,6 +74,23 @@ def ensure_topics(
         created = _create_missing(admin, specs, replication_factor, timeout)
         _await_partitions(admin, specs, set(created), time.monotonic() + timeout)
     return created
+
+
+def unreachable(bootstrap: str, timeout: float = 1.0) -> str | None:
+    """Why no bootstrap server accepts a TCP connection within ``timeout``, or None when one does.
+
+    A cheap first check for clients and probes: a kafka-python client asked to connect to a broker that
+    is away waits its whole bootstrap timeout (30 s by default) before it says so.
+    """
+    errors = []
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+                return None
+        except (OSError, ValueError) as exc:
+            errors.append(f"{server.strip()}: {type(exc).__name__}")
+    return f"broker unreachable ({', '.join(errors)})"
 
 
 def delete_topics(bootstrap: str, names: Iterable[str], client_config: Mapping[str, Any] | None = None) -> None:

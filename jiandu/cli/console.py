@@ -177,17 +177,19 @@ def _serve_until_stopped(settings: Settings, port: int, opened: list[ConsoleServ
     from kafka import KafkaProducer
 
     from consumers.archive import open_archive, publish_action
-    from jiandu.cli.hub import catalogue_of, create_topics
+    from jiandu.cli.hub import catalogue_of, create_topics, journal_for
     from jiandu.serde import AvroCodec
 
     create_topics(settings)
     codec, topic = AvroCodec(), catalogue_of(settings).outcomes
     producer = KafkaProducer(**kafka_client_config(settings), acks="all")
+    journal = journal_for(settings, "console")
     archive = open_archive(settings.archive_url, settings.data_dir)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        server = open_console(settings, port, archive, lambda action: publish_action(producer, codec, topic, action))
+        publish = lambda action: publish_action(producer, codec, topic, action, journal)  # noqa: E731
+        server = open_console(settings, port, archive, publish)
         opened.append(server)
         print(f"console on {server.url}; Ctrl-C stops it", flush=True)
         try:
@@ -201,6 +203,8 @@ def _serve_until_stopped(settings: Settings, port: int, opened: list[ConsoleServ
         signal.signal(signal.SIGTERM, previous)
         producer.close()
         archive.close()
+        if journal is not None:
+            journal.close()
 
 
 def _hash_password(from_stdin: bool) -> int:

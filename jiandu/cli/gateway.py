@@ -30,6 +30,11 @@ if TYPE_CHECKING:  # the web stack loads only when the gateway runs, not for eve
 __all__ = ["add_parser", "command", "open_gateway", "rate_limits", "receipts_path", "write_development_agencies"]
 
 
+#: Longest wait for the broker's confirmation of one push request: past it the agency gets a 503 with
+#: Retry-After (the push API never hangs on a broker that is away).
+_CONFIRM_SECONDS = 10.0
+
+
 def add_parser(sub: Any) -> None:
     """Register ``gateway`` and ``gateway hash-token`` on the main parser's sub-parsers."""
     gateway = sub.add_parser("gateway", help="the HTTP push API for agencies (127.0.0.1:JIANDU_GATEWAY_PORT)")
@@ -84,7 +89,7 @@ def open_gateway(settings: Settings, port: int) -> tuple[GatewayServer, KafkaPub
             f"JIANDU_GATEWAY_RECEIPT_DAYS={settings.gateway_receipt_days}: use 0 (keep forever) or more days"
         )
     create_topics(settings)
-    publisher, intake = new_intake(settings, adapter="gateway", confirm_timeout=settings.gateway_confirm_seconds)
+    publisher, intake = new_intake(settings, adapter="gateway", timeout=settings.gateway_confirm_seconds)
     receipts = AcceptedEventIds(receipts_path(settings), retention_days=settings.gateway_receipt_days)
     limits = Limits(settings.gateway_max_request_bytes, settings.gateway_max_records)
     push = PushIntake(intake, receipts, outage_seconds=settings.gateway_confirm_seconds)

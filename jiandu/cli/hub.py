@@ -9,27 +9,49 @@ from pathlib import Path
 from jiandu.broker import EmbeddedBroker, ensure_topics, find_free_port
 from jiandu.core.identity_seal import IdentitySealer
 from jiandu.core.ordering import InputSequence
+from jiandu.journal import JournalWriter
 from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from producers import IdentitySealing, KafkaPublisher, RecordIntake
 
-__all__ = ["broker_for", "catalogue_of", "create_topics", "identity_sealing", "new_intake"]
+__all__ = [
+    "broker_for",
+    "catalogue_of",
+    "create_topics",
+    "identity_sealing",
+    "journal_for",
+    "new_intake",
+    "running_broker",
+]
 
 
 @contextlib.contextmanager
 def broker_for(settings: Settings, *, log_dir: Path, fresh_port: bool = False) -> Iterator[Settings]:
     """Yield settings pointing at a running broker: the configured Kafka, or an embedded one started here.
 
-    The embedded broker is stopped (by pid) when the block ends.
+    The embedded broker is stopped (by pid) when the block ends. It holds everything
+    journaled in the data directory before this yields (JIANDU_JOURNAL).
     """
-    if not settings.embedded:
+    with running_broker(settings, log_dir=log_dir, fresh_port=fresh_port) as (settings, _):
         yield settings
+
+
+@contextlib.contextmanager
+def running_broker(
+    settings: Settings, *, log_dir: Path, fresh_port: bool = False
+) -> Iterator[tuple[Settings, EmbeddedBroker | None]]:
+    """:func:`broker_for`, also yielding the embedded broker (None with JIANDU_KAFKA_BOOTSTRAP), for supervision."""
+    if not settings.embedded:
+        yield settings, None
         return
     port = find_free_port() if fresh_port else settings.broker_port
-    broker = EmbeddedBroker(port, log_path=log_dir / f"tansu-{port}.log")
-    broker.start()
+    journal = settings.journal_dir if settings.journal_enabled else None
+    broker = EmbeddedBroker(port, log_path=log_dir / f"tansu-{port}.log", journal_dir=journal)
+    broker.start(timeout=120)
+    if broker.replayed is not None and broker.replayed.messages:
+        print(f"journal: {broker.replayed}", flush=True)
     try:
-        yield settings.replace(broker_port=port)
+        yield settings.replace(broker_port=port), broker
     finally:
         broker.stop()
 
@@ -49,13 +71,31 @@ def create_topics(settings: Settings) -> list[str]:
     )
 
 
+def journal_for(settings: Settings, writer: str) -> JournalWriter | None:
+    """This process's journal writer (its own segment files), or None when JIANDU_JOURNAL is off."""
+    if not settings.journal_enabled:
+        return None
+    catalogue = catalogue_of(settings)
+    accepted = [*catalogue.event_topics(), catalogue.dead_letters, catalogue.outcomes, catalogue.identities]
+    return JournalWriter(
+        settings.journal_dir,
+        writer=writer,
+        topic_prefix=settings.topic_prefix,
+        partitions=settings.partitions,
+        topics=accepted,
+    )
+
+
 def new_intake(
-    settings: Settings, *, adapter: str, in_input_order: bool = False, confirm_timeout: float | None = None
+    settings: Settings, *, adapter: str, in_input_order: bool = False, timeout: float = 120.0
 ) -> tuple[KafkaPublisher, RecordIntake]:
-    """A publisher and the shared intake on it. ``in_input_order``: events stamped with their input position
-    and backtest clock (``jiandu.core.ordering``), as a backtest needs; ``confirm_timeout``: see
-    :class:`KafkaPublisher`."""
-    publisher = KafkaPublisher(kafka_client_config(settings), confirm_timeout=confirm_timeout)
+    """A publisher (journaling what it confirms, when the journal is on) and the shared intake on it.
+
+    ``in_input_order``: events stamped with their input position and backtest clock
+    (``jiandu.core.ordering``), as a backtest needs; ``timeout`` bounds one confirm: short for a
+    caller that answers requests (the push API).
+    """
+    publisher = KafkaPublisher(kafka_client_config(settings), journal=journal_for(settings, adapter), timeout=timeout)
     sequence = InputSequence(settings.backtest_lateness_seconds * 1000) if in_input_order else None
     intake = RecordIntake(
         publisher,

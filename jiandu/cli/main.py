@@ -11,6 +11,7 @@ from pathlib import Path
 
 from jiandu.cli import alerts as alerts_cli
 from jiandu.cli import archive as archive_cli
+from jiandu.cli import backup as backup_cli
 from jiandu.cli import console as console_cli
 from jiandu.cli import dlq as dlq_cli
 from jiandu.cli import filedrop as filedrop_cli
@@ -77,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", type=Path, required=True, help="JSON-lines records")
     simulate.add_argument("--expected", type=Path, default=None, help="also write the planted OPEN leads here")
 
+    leads = sub.add_parser("leads", help="the leads on the lead topic")
+    lead_actions = leads.add_subparsers(dest="leads_command", required=True)
+    export = lead_actions.add_parser("export", help="the final state of every lead, as `jiandu backtest --out` writes")
+    export.add_argument("--out", type=Path, required=True, help="JSON lines, one lead each")
+    export.add_argument("--timeout", type=float, default=600.0, help="seconds to read the lead topic to its end")
+
+    journal = sub.add_parser("journal", help="the durable journal of accepted records (JIANDU_DATA_DIR/journal)")
+    journal_actions = journal.add_subparsers(dest="journal_command", required=True)
+    journal_actions.add_parser("compact", help="merge closed segments, dropping records accepted twice")
+
     sub.add_parser("broker", help="run the embedded broker in the foreground")
     sub.add_parser("topics", help="create every topic of the catalogue (idempotent)")
     acls = sub.add_parser("acls", help="print the Kafka ACLs of each principal as kafka-acls.sh commands")
@@ -97,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     filedrop_cli.add_parser(sub)
     restpull_cli.add_parsers(sub)
     archive_cli.add_parser(sub)
+    backup_cli.add_parser(sub)
     console_cli.add_parser(sub)
     alerts_cli.add_parser(sub)
     webhooks_cli.add_parser(sub)
@@ -218,14 +230,55 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _broker(settings: Settings, args: argparse.Namespace) -> int:
-    import time
+    import signal
+    import threading
 
     from jiandu.broker import EmbeddedBroker
 
-    with EmbeddedBroker(settings.broker_port, log_path=settings.data_dir / "tansu.log") as broker:
-        print(f"embedded broker on {broker.bootstrap} (pid {broker.pid}); Ctrl-C stops it")
-        while broker.running:
-            time.sleep(1)
+    journal = settings.journal_dir if settings.journal_enabled else None
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())  # the broker is in its own session: stopping it is ours
+    broker = EmbeddedBroker(settings.broker_port, log_path=settings.data_dir / "tansu.log", journal_dir=journal)
+    try:
+        broker.start()
+        if broker.replayed is not None:
+            print(f"journal {journal}: {broker.replayed}")
+        print(f"embedded broker on {broker.bootstrap} (pid {broker.pid}); Ctrl-C stops it", flush=True)
+        while broker.running and not stop.wait(0.5):
+            pass
+        if not stop.is_set():
+            print(f"jiandu: the embedded broker (pid {broker.pid}) exited; see {broker.log_path}", file=sys.stderr)
+            return 1
+    finally:
+        broker.stop()
+    return 0
+
+
+def _leads(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers import read_leads
+    from jiandu.cli.backtest import summary, write_leads
+    from jiandu.cli.hub import catalogue_of
+    from jiandu.errors import BrokerError
+    from jiandu.settings import kafka_client_config
+
+    topic = catalogue_of(settings).leads
+    try:
+        leads = read_leads(kafka_client_config(settings), topic, timeout=args.timeout)
+    except TimeoutError as exc:
+        raise BrokerError(str(exc)) from exc
+    write_leads(leads.values(), args.out)
+    print(f"{len(leads)} leads (the last version of each on {topic}) → {args.out}")
+    print(summary(leads.values()))
+    return 0
+
+
+def _journal(settings: Settings, args: argparse.Namespace) -> int:
+    from jiandu.journal_compaction import compact_journal
+
+    if not settings.journal_dir.is_dir():
+        raise InputError(f"no journal in {settings.journal_dir} (JIANDU_DATA_DIR)")
+    print(f"journal {settings.journal_dir}: {compact_journal(settings.journal_dir)}")
     return 0
 
 
@@ -298,6 +351,8 @@ _COMMANDS = {
     "worker": _worker,
     "backtest": _backtest,
     "broker": _broker,
+    "leads": _leads,
+    "journal": _journal,
     "topics": _topics,
     "acls": _acls,
     "models": _models,
@@ -310,6 +365,7 @@ _COMMANDS = {
     "rest-pull": restpull_cli.rest_pull_command,
     "agency-sim": restpull_cli.agency_sim_command,
     "archive": archive_cli.command,
+    "backup": backup_cli.command,
     "console": console_cli.command,
     "alerts": alerts_cli.command,
     "webhooks": webhooks_cli.command,

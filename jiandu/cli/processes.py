@@ -52,7 +52,10 @@ class HubProcess:
         return self._process.pid if self._process else None
 
     def start(self) -> HubProcess:
-        """Start it (in its own session, so that a Ctrl-C reaches it only through :meth:`stop`)."""
+        """Start it (in its own session, so that a Ctrl-C reaches it only through :meth:`stop`); again after it
+        exited (supervision)."""
+        if self._process is not None and self._process.poll() is None:
+            raise JianduError(f"{self.name} (pid {self._process.pid}) is already running")
         env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")}
         env.update(self.settings.to_env())
         env.update(self.extra_env)
@@ -67,6 +70,10 @@ class HubProcess:
                 preexec_fn=_end_with_parent,
             )
         return self
+
+    def exit_code(self) -> int | None:
+        """The exit code once the process has ended by itself; None while it runs (or was never started)."""
+        return self._process.poll() if self._process is not None else None
 
     def check_alive(self) -> None:
         """Raise with the log tail if the process died."""

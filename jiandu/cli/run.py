@@ -45,10 +45,11 @@ import httpx
 
 from adapters.jsonl import read_lines
 from consumers.lead_tail import follow_leads, lead_line
-from jiandu.cli.hub import broker_for, catalogue_of, create_topics, new_intake
+from jiandu.cli.hub import catalogue_of, create_topics, new_intake, running_broker
 from jiandu.cli.ports import hub_listeners, require_free
 from jiandu.cli.processes import HubProcess, WorkerProcess
 from jiandu.cli.run_summary import PushTotals, RunSummary
+from jiandu.cli.supervise import Supervisor
 from jiandu.core.identity_seal import generate_key_pair
 from jiandu.observability import serve_process_metrics
 from jiandu.observability.logs import configure_logging
@@ -88,16 +89,17 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None, 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     settings, reveal_keys = _development_reveal_keys(settings)
-    with broker_for(settings, log_dir=data_dir) as settings:
+    with running_broker(settings, log_dir=data_dir) as (settings, broker):
         create_topics(settings)
         print(f"broker: {settings.bootstrap}{' (embedded Tansu)' if settings.embedded else ''}")
         children = _start_children(settings, log_file, reveal_keys)
+        supervisor = Supervisor(children, broker)
         push = PushTotals()
         try:
             with contextlib.ExitStack() as running:
                 _serve_metrics(settings, running)
                 _start_agencies(settings, feeds, push, stop, running)
-                _print_leads(settings, children, RunSummary(push, _SUMMARY_SECONDS), stop, duration)
+                _print_leads(settings, supervisor, RunSummary(push, _SUMMARY_SECONDS), stop, duration)
         except KeyboardInterrupt:
             pass
         finally:
@@ -318,7 +320,7 @@ def _submit_malformed(settings: Settings, lines: list[tuple[str, bytes]]) -> Non
 
 def _print_leads(
     settings: Settings,
-    children: list[HubProcess],
+    supervisor: Supervisor,
     summary: RunSummary,
     stop: threading.Event,
     duration: float | None,
@@ -327,8 +329,7 @@ def _print_leads(
     catalogue = catalogue_of(settings)
 
     def should_stop() -> bool:
-        for child in children:
-            child.check_alive()
+        supervisor.check()  # restarts a crashed child (or the broker, then its clients) with backoff
         if summary.due():
             print(summary.line(), flush=True)
         return stop.is_set() or (deadline is not None and time.monotonic() > deadline)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from jiandu.broker import unreachable
 from jiandu.observability.exporter import MetricsServer, Readiness, start_metrics_server
 from jiandu.settings import Settings, kafka_client_config
 
@@ -24,7 +25,16 @@ class BrokerProbe:
         self._lock = threading.Lock()
 
     def broker(self) -> str | None:
-        """None when the broker answered a metadata request; else why not."""
+        """None when the broker answered a metadata request; else why not.
+
+        A broker that refuses connections is reported at once: a client kept between checks can
+        answer from metadata it cached before the broker went away.
+        """
+        refused = unreachable(",".join(self._config["bootstrap_servers"]))  # type: ignore[arg-type]
+        if refused is not None:
+            with self._lock:
+                self._close()
+            return refused
         with self._lock:
             try:
                 from kafka import KafkaConsumer

@@ -21,7 +21,7 @@ from jiandu.core.leads import DEPARTMENTS, Lead
 from jiandu.serde import AvroCodec
 from jiandu.settings import kafka_client_config
 from jiandu.topics import DEPARTMENT_SLUGS
-from tests.lead_versions import lead_version, publish_leads
+from tests.lead_versions import lead_version, publish_leads, reemitted
 from tests.pipeline import settings_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
@@ -156,3 +156,35 @@ def test_a_lead_that_escalates_stays_on_its_earlier_severity_topic(
 def _routed(kind: str) -> float:
     """This process's jiandu_alerts_routed_total of one kind (the routers above run in it)."""
     return REGISTRY.get_sample_value("jiandu_alerts_routed_total", {"kind": kind}) or 0.0
+
+
+def test_re_emitted_versions_are_not_routed_again(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
+    """A worker rebuilt after a broker restart publishes its leads again: the alert topics get nothing new."""
+    settings = settings_for(broker.bootstrap, topic_prefix)
+    catalogue = catalogue_of(settings)
+    create_topics(settings)
+    history = tmp_path / "severities.sqlite"
+    raised = lead_version(1, 1)
+    resolved = lead_version(1, 2, status="RESOLVED")
+    hour = 3_600_000
+    batches = ([raised, resolved], [reemitted(raised, hour), reemitted(resolved, hour), reemitted(raised, 2 * hour)])
+    for versions in batches:  # a restart of the router in between
+        publish_leads(broker.bootstrap, catalogue.leads, versions)
+        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20), history=history)
+        try:
+            deadline = time.monotonic() + 40
+            routed = 0
+            while routed < len(versions) and time.monotonic() < deadline:
+                routed += router.route_batch()
+        finally:
+            router.close()
+        assert routed == len(versions)
+
+    got = read_all(broker.bootstrap, catalogue.alert_topics())
+    codec = AvroCodec()
+    for topic in (catalogue.department_alerts(raised.department), catalogue.severity_alerts("HIGH")):
+        leads = [Lead.from_avro(codec.decode(value)[1]) for _, value, _ in got[topic]]
+        assert [(lead.status, lead.updated_at) for lead in leads] == [
+            ("OPEN", raised.updated_at),
+            ("RESOLVED", resolved.updated_at),
+        ]

@@ -37,7 +37,7 @@ from jiandu.cli.hub import catalogue_of, create_topics
 from jiandu.cli.webhooks import store_path
 from jiandu.core.leads import Lead
 from jiandu.settings import Settings, kafka_client_config
-from tests.lead_versions import lead_version, publish_leads
+from tests.lead_versions import lead_version, publish_leads, reemitted
 from tests.pipeline import settings_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
@@ -222,6 +222,30 @@ def test_filters_select_leads_and_every_signature_verifies(
     assert len({a.delivery_id for a in receiver.attempts}) == len(
         receiver.attempts
     )  # one id per (subscription, version)
+
+
+def test_re_emitted_versions_are_not_delivered_again(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Reprocessing re-emits versions that differ only in wall-clock fields, or move a lead back: none is sent."""
+    raised, resolved = lead_version(1, 1), lead_version(1, 2, status="RESOLVED")
+    hour = 3_600_000
+    settings = setup(broker, topic_prefix, tmp_path, [raised, resolved])
+    subs = [subscription(receiver, "everything"), subscription(receiver, "open", statuses=("OPEN",))]
+    with FailedDeliveryStore(tmp_path / "failed.sqlite") as store:
+        deliver_until(settings, subs, store, lambda d: d.counts.delivered == 3, policy=RetryPolicy(3, 0.05, 0.1))
+        again = [reemitted(raised, hour), reemitted(resolved, hour), reemitted(raised, 2 * hour)]
+        publish_leads(broker.bootstrap, catalogue_of(settings).leads, again, partition=0)
+        deliverer = deliver_until(
+            settings, subs, store, lambda d: d.counts.repeats == 5, policy=RetryPolicy(3, 0.05, 0.1)
+        )
+    assert deliverer.counts.delivered == 0
+    assert sorted((a.subscription, a.updated_at) for a in receiver.delivered()) == [
+        ("everything", raised.to_json()["updated_at"]),
+        ("everything", resolved.to_json()["updated_at"]),
+        ("open", raised.to_json()["updated_at"]),
+    ]
+    assert len(receiver.delivered()) == 3
 
 
 def test_retries_keep_each_leads_versions_in_order_without_blocking_other_leads(

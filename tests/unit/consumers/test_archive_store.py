@@ -108,6 +108,62 @@ def test_an_older_version_arriving_late_does_not_replace_the_latest(archive: Sql
     assert history is not None and history.latest["status"] == "WITHDRAWN" and len(history.versions) == 2
 
 
+def test_a_replayed_history_stores_nothing_and_keeps_the_first_raised_time(
+    archive: SqliteArchive | PostgresArchive,
+) -> None:
+    hour = 3_600_000
+
+    def again(version: Lead, after: int) -> Lead:  # reprocessed: only the wall-clock fields are new
+        shifted = {k: getattr(version, k) + after for k in ("raised_at", "detected_at", "updated_at")}
+        return dataclasses.replace(version, **shifted)  # type: ignore[arg-type]
+
+    raised = make_lead()
+    resolved = dataclasses.replace(
+        raised, status="RESOLVED", status_reason="closing evidence arrived late", updated_at=raised.updated_at + hour
+    )
+    assert archive.store_versions([(raised, "p.leads", 0, 1), (resolved, "p.leads", 0, 2)]) == 2
+    # a worker rebuilt after a broker restart replays the lead's history, later, with new wall-clock fields
+    assert (
+        archive.store_versions(
+            [(again(raised, 5 * hour), "p.leads", 0, 0), (again(resolved, 5 * hour), "p.leads", 0, 1)]
+        )
+        == 0
+    )
+    history = archive.lead(raised.lead_id)
+    assert history is not None
+    assert [v["status"] for v in history.versions] == ["OPEN", "RESOLVED"]
+    assert history.latest["status"] == "RESOLVED" and history.latest["raised_at"] == raised.raised_at
+
+
+def test_a_withdrawn_lead_whose_new_deadline_passes_is_open_again(archive: SqliteArchive | PostgresArchive) -> None:
+    """Not a regression: a late extension moved the deadline (WITHDRAWN), then the new deadline passed."""
+    day = 86_400_000
+    raised = make_lead()
+    withdrawn = dataclasses.replace(
+        raised, status="WITHDRAWN", due_at=raised.due_at + 7 * day, updated_at=raised.updated_at + 1
+    )
+    reopened = dataclasses.replace(
+        raised, due_at=raised.due_at + 7 * day, raised_at=raised.raised_at + 8 * day, updated_at=raised.updated_at + 2
+    )
+    for offset, version in enumerate((raised, withdrawn, reopened)):
+        assert archive.store_version(version, "p.leads", 0, offset)
+    history = archive.lead(raised.lead_id)
+    assert history is not None and [v["status"] for v in history.versions] == ["OPEN", "WITHDRAWN", "OPEN"]
+    assert history.latest["due_at"] == reopened.due_at and history.latest["raised_at"] == raised.raised_at
+
+
+def test_two_versions_published_in_the_same_millisecond_are_both_stored_in_order(
+    archive: SqliteArchive | PostgresArchive,
+) -> None:
+    raised = make_lead()
+    withdrawn = dataclasses.replace(raised, status="WITHDRAWN", status_reason="deadline extended")
+    assert archive.store_versions([(raised, "p.leads", 0, 1), (withdrawn, "p.leads", 0, 2)]) == 2
+    assert archive.store_versions([(raised, "p.leads", 0, 1), (withdrawn, "p.leads", 0, 2)]) == 0  # read again
+    history = archive.lead(raised.lead_id)
+    assert history is not None and [v["status"] for v in history.versions] == ["OPEN", "WITHDRAWN"]
+    assert history.latest["status"] == "WITHDRAWN"
+
+
 def test_versions_keep_every_field_and_the_json_documents(archive: SqliteArchive | PostgresArchive) -> None:
     lead = make_lead(case_no=None, due_at=None)
     archive.store_version(lead, "p.leads", 2, 0)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from consumers.webhooks import LeadFilter, RetryPolicy, load_subscriptions, sign, verify_signature
-from consumers.webhooks.delivery import retry_after_seconds
+from consumers.webhooks import LeadFilter, RetryPolicy, Subscription, load_subscriptions, sign, verify_signature
+from consumers.webhooks.delivery import Delivery, retry_after_seconds
 from consumers.webhooks.progress import PartitionProgress
 from consumers.webhooks.store import FailedDelivery, FailedDeliveryStore, MessagePosition
 from jiandu.core.leads import DEPARTMENTS
@@ -132,3 +133,12 @@ def test_every_department_has_an_alert_topic() -> None:
     assert catalogue.department_alerts("公益诉讼") == "p.alerts.dept.public-interest"
     assert catalogue.severity_alerts("HIGH") == "p.alerts.severity.high"
     assert set(catalogue.alert_topics()) <= {spec.name for spec in catalogue.specs()}
+
+
+def test_two_versions_of_a_lead_published_in_one_millisecond_are_two_deliveries() -> None:
+    sub = Subscription("s", "http://127.0.0.1:9/hook", "secret-0123456789abcdef", LeadFilter())
+    raised = lead_version(1, 1)
+    withdrawn = dataclasses.replace(raised, status="WITHDRAWN")  # same updated_at
+    first, second = Delivery.of(sub, raised), Delivery.of(sub, withdrawn)
+    assert first.version == second.version and first.delivery_id != second.delivery_id
+    assert Delivery.of(sub, raised).delivery_id == first.delivery_id  # the same on every attempt
