@@ -120,8 +120,11 @@ class ModelEngine:
         if emitted is not None and emitted.digest == digest:
             return None, before
         raised_at, detected_at = (emitted.raised_at, emitted.detected_at) if emitted else (clock, now)
-        state.emitted[lead_id] = EmittedLead(status, digest, raised_at, detected_at)
-        return _lead(model, lead_id, outcome, status, reason, raised_at, detected_at, now), before
+        # strictly later than the lead's previous version, so that (lead_id, updated_at) names a version
+        # even when a worker publishes two of them within one millisecond
+        updated_at = max(now, emitted.updated_at + 1) if emitted else now
+        state.emitted[lead_id] = EmittedLead(status, digest, raised_at, detected_at, updated_at)
+        return _lead(model, lead_id, outcome, status, reason, raised_at, detected_at, updated_at), before
 
 
 def _status(outcome: Outcome, emitted: EmittedLead | None) -> tuple[str | None, str]:

@@ -61,6 +61,7 @@ class EmittedLead:
     digest: str
     raised_at: int
     detected_at: int
+    updated_at: int = 0  # of the last version: the next one's is later, even within the same millisecond
 
 
 @dataclass(slots=True)
@@ -90,7 +91,9 @@ class EntityState:
         return orjson.dumps(
             {
                 "f": [[f.id, f.type, f.at, f.source, f.jurisdiction, f.fields] for f in self.facts],
-                "e": {k: [e.status, e.digest, e.raised_at, e.detected_at] for k, e in self.emitted.items()},
+                "e": {
+                    k: [e.status, e.digest, e.raised_at, e.detected_at, e.updated_at] for k, e in self.emitted.items()
+                },
             }
         )
 

@@ -164,3 +164,19 @@ def _nine_records(key: str) -> list[Fact]:
         fact("review", "correction.medical_review", "2024-05-01", still_qualifies=True),
         fact("termination", "correction.terminated", "2024-06-01", reason="EXPIRED"),
     ]
+
+
+def test_each_version_of_a_lead_is_later_than_the_one_before_even_within_a_millisecond() -> None:
+    person = "P:" + "d" * 64
+    *before, termination = _nine_records(person[2:])
+    state = EntityState()
+    state.add_all(before)
+    clock = to_ms(datetime(2024, 12, 1, tzinfo=CST))
+    leads = ENGINE.evaluate(person, state, clock, now=1_000).leads
+    (raised,) = [x for x in leads if x.trigger_event_id == "lodging-after-termination"]
+    state.add(termination)
+    withdrawn = [x for x in ENGINE.evaluate(person, state, clock, now=1_000).leads if x.lead_id == raised.lead_id]
+    assert withdrawn and withdrawn[0].status == "WITHDRAWN"
+    assert withdrawn[0].updated_at > raised.updated_at
+    restored = EntityState.loads(state.dumps())  # and it survives the worker's state encoding
+    assert restored.emitted[raised.lead_id].updated_at == withdrawn[0].updated_at
