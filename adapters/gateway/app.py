@@ -60,8 +60,6 @@ def auth_failures() -> FailureThrottle:
 UNKNOWN_AGENCY = "unknown"
 
 _log = logging.getLogger("jiandu.gateway")
-#: What a 503 asks agencies to wait before re-sending: a restarted embedded broker is back in seconds.
-_BROKER_RETRY_AFTER_SECONDS = 5
 _JSON_TYPES = ("application/json", "text/json")
 
 

@@ -77,7 +77,9 @@ def test_the_push_api_answers_503_with_retry_after_while_the_broker_is_away_then
             started = time.monotonic()
             answer = push(f"away-{n}")
             answers.append((answer.status_code, answer.headers.get("Retry-After"), time.monotonic() - started))
-        assert [(status, retry) for status, retry, _ in answers] == [(503, "5")] * 3, answers
+        # Retry-After: what is left of the push API's outage window, at most JIANDU_GATEWAY_CONFIRM_SECONDS
+        window = range(1, round(settings.gateway_confirm_seconds) + 1)
+        assert all(status == 503 and int(retry) in window for status, retry, _ in answers), answers
         assert max(seconds for _, _, seconds in answers) < 5, answers  # prompt: never a multi-minute hang
         gateway.check_alive()
 

@@ -156,7 +156,9 @@ def test_the_openapi_document_describes_429_with_retry_after(work: tuple[Setting
         document = httpx.get(f"{gw.url}/openapi.json", timeout=10).json()
     limited = document["paths"][BATCH_PATH]["post"]["responses"]["429"]
     assert "Retry-After" in limited["headers"]
-    assert limited["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RateLimited"}
+    assert limited["content"]["application/json"]["schema"] == {
+        "oneOf": [{"$ref": "#/components/schemas/RateLimited"}, {"$ref": "#/components/schemas/TooManyFailures"}]
+    }
     assert "2 requests per second (burst 20) and 10 records per second (burst 5000)" in document["info"]["description"]
 
 

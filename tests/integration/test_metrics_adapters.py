@@ -295,7 +295,7 @@ def test_readyz_is_503_naming_the_broker_when_it_is_gone(
     assert answer is not None and answer.status_code == 503, answer.text if answer else None
     body = answer.json()
     assert body["status"] == "not ready" and body["checks"]["credentials"] == "ok"
-    assert f"broker {own.bootstrap} unreachable" in body["checks"]["broker"]
+    assert "unreachable" in body["checks"]["broker"] and own.bootstrap in body["checks"]["broker"]
     live = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
     assert live.status_code == 200 and live.json() == {"status": "live", "process": "gateway"}
 
