@@ -94,8 +94,19 @@ def test_kill_9_of_the_broker_and_the_worker_under_jiandu_run(tmp_path: Path) ->
             run.wait(timeout=60)
     reader.join(timeout=10)
     supervisor = [line for line in lines if line.startswith("supervisor:")]
-    assert len(supervisor) == 5, supervisor  # broker exited, restarted, clients restarted; worker exited, restarted
-    assert re.search(r"journal: \d+ journaled messages", supervisor[1]), supervisor
+    # broker exited, restarted (journal replayed), clients restarted; worker exited, restarted: one line each,
+    # in that order. On a loaded machine a client may crash once more while the broker comes back: that is
+    # one more line per event, never a flood.
+    expected = [
+        r"the embedded broker .* exited",
+        r"journal: \d+ journaled messages",
+        r"restarted against the new broker",
+        r"streams worker .*exited",
+        r"streams worker restarted",
+    ]
+    found = iter(supervisor)
+    assert all(any(re.search(p, line) for line in found) for p in expected), supervisor
+    assert len(supervisor) <= 2 * len(expected), supervisor
 
     db = sqlite3.connect(tmp_path / "data" / "archive.sqlite3")
     db.row_factory = sqlite3.Row
