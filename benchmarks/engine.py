@@ -100,6 +100,7 @@ def run(config: EngineBenchConfig | None = None) -> dict[str, float]:
     settings = _settings()
     with tempfile.TemporaryDirectory(prefix="jiandu-bench-engine-") as tmp:
         work = Path(tmp)
+        settings = settings.replace(data_dir=work / "data")  # the workers' state stores go with the run
         history = _write_history(config, work / "history.jsonl")
         _print_header(config, history, settings)
         lines = [line for _, line in read_lines(history.path)]
@@ -314,4 +315,8 @@ def _memory_figures(idle: IdleWorker, stream: StreamResult) -> dict[str, float]:
         "entities_with_state": out.entities_with_state,
         "person_state_bytes_avg": out.person_state_bytes / persons if persons else math.nan,
         "worker_mb_per_100k_persons": grown / _MB / (persons / 100_000) if persons else math.nan,
+        "recovery_from_store_s": stream.recovery.from_store.seconds,
+        "recovery_full_replay_s": stream.recovery.full_replay.seconds,
+        "recovery_store_to_replay_ratio": stream.recovery.from_store.seconds / stream.recovery.full_replay.seconds,
+        "restarted_worker_peak_rss_mb": stream.recovery.from_store.peak_rss / _MB,
     }

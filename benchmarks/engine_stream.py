@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.jsonl import ingest_jsonl
+from benchmarks.engine_recovery import Recovery, measure_recovery
 from benchmarks.procfs import cpu_seconds, peak_rss_bytes
 from benchmarks.stream_outputs import OutputTimes, scan_outputs
 from consumers import read_leads
@@ -67,6 +68,7 @@ class StreamResult:
     worker_peak_rss: int
     worker_cpu_seconds: float  # the whole life of the worker process
     broker_cpu_seconds: float  # during the streaming part; 0 without a broker pid
+    recovery: Recovery  # after a kill -9 at the end
 
     @property
     def records(self) -> int:
@@ -186,12 +188,14 @@ def run_stream(
         clock_reached, broker_busy = time.time(), broker_cpu() - broker_cpu_started
         assert worker.pid is not None
         peak, cpu = peak_rss_bytes(worker.pid), cpu_seconds(worker.pid)
+        worker.kill()  # as a crash would: the recovery measurement restarts from what it left
     finally:
         worker.stop()
     catalogue = catalogue_of(settings)
     leads = read_leads(kafka_client_config(settings), catalogue.leads, timeout=timeout)
     finished = time.time()
     outputs = scan_outputs(settings.bootstrap, catalogue, tick_ms, timeout=timeout)
+    recovery = measure_recovery(settings, clock_end, work_dir, timeout=timeout)
     return StreamResult(
         prefix=settings.topic_prefix,
         intake=report,
@@ -206,4 +210,5 @@ def run_stream(
         worker_peak_rss=peak,
         worker_cpu_seconds=cpu,
         broker_cpu_seconds=broker_busy,
+        recovery=recovery,
     )

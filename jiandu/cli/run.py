@@ -73,6 +73,8 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None) 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with broker_for(settings, log_dir=data_dir) as settings:
+        if settings.embedded:  # a fresh embedded broker holds no changelog: stores of an earlier run are stale
+            shutil.rmtree(data_dir / "streams", ignore_errors=True)
         create_topics(settings)
         print(f"broker: {settings.bootstrap}{' (embedded Tansu)' if settings.embedded else ''}")
         children = _start_children(settings)
