@@ -33,6 +33,7 @@ def _engine(args: argparse.Namespace) -> dict[str, float]:
         seed=args.seed,
         latency_seconds=args.latency_seconds,
         profile=args.profile or None,
+        workers=args.workers,
     )
     return engine.run(config)
 
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument("--seed", type=int, help="seed of the generated history (default 2024)")
     engine.add_argument("--latency-seconds", type=float, help="length of the latency load (default 30)")
     engine.add_argument("--profile", action="store_true", help="print a cProfile of the batch path to stderr")
+    engine.add_argument("--workers", type=int, help="streams workers in the stream part (default 0: one per core)")
     return parser
 
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.procfs import peak_rss_bytes
+from benchmarks.stream_workers import Workers
 from jiandu.cli.backtest import advance_clock, wait_for_clock
 from jiandu.cli.hub import new_intake
-from jiandu.cli.processes import WorkerProcess
 from jiandu.settings import Settings
-from streams.app import BACKTEST
 
 __all__ = ["Recovery", "Restart", "measure_recovery"]
 
@@ -40,25 +39,24 @@ class Recovery:
     full_replay: Restart
 
 
-def measure_recovery(settings: Settings, clock: int, work_dir: Path, *, timeout: float) -> Recovery:
-    """Restart on the killed worker's data directory, then on an empty one (``clock``: past the run's)."""
-    from_store = _restart(settings, clock + 1000, work_dir / "restart-store.log", timeout=timeout)
+def measure_recovery(settings: Settings, clock: int, work_dir: Path, *, workers: int, timeout: float) -> Recovery:
+    """Restart on the killed workers' data directory, then on an empty one (``clock``: past the run's)."""
+    from_store = _restart(settings, clock + 1000, workers, work_dir, "restart-store", timeout=timeout)
     empty = settings.replace(data_dir=work_dir / "empty-data-dir")
-    full_replay = _restart(empty, clock + 2000, work_dir / "restart-replay.log", timeout=timeout)
+    full_replay = _restart(empty, clock + 2000, workers, work_dir, "restart-replay", timeout=timeout)
     return Recovery(from_store, full_replay)
 
 
-def _restart(settings: Settings, clock: int, log_path: Path, *, timeout: float) -> Restart:
-    worker = WorkerProcess(settings, mode=BACKTEST, log_path=log_path)
+def _restart(settings: Settings, clock: int, count: int, work_dir: Path, name: str, *, timeout: float) -> Restart:
+    workers = Workers(settings, count, work_dir, name)
     started = time.monotonic()
     try:
-        worker.start()
+        workers.start()
         publisher, _ = new_intake(settings, adapter="benchmark")
         with publisher:
             advance_clock(settings, publisher, clock)
-        wait_for_clock(settings, clock, worker, timeout=timeout, show_progress=False)
+        wait_for_clock(settings, clock, workers, timeout=timeout, show_progress=False)
         seconds = time.monotonic() - started
-        assert worker.pid is not None
-        return Restart(seconds, peak_rss_bytes(worker.pid))
+        return Restart(seconds, max(peak_rss_bytes(p) for p in workers.pids))
     finally:
-        worker.stop()
+        workers.stop()

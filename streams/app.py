@@ -208,10 +208,30 @@ def create_app(
             out.leads.append((lead.lead_id.encode(), worker.codec.encode("lead", lead.to_avro())))
         out.published.extend(zip(result.leads, result.previous, strict=True))
         worker.metrics.pending.update(entity, result.wakes)
-        if result.wake_at is not None:
-            worker.clocks.schedule(partition, result.wake_at, entity)
+        schedule(partition, entity)
         if added or result.leads:
             write(out, partition, entity, pack_state(worker.metrics.pending.of(entity), state.dumps()))
+
+    def schedule(partition: int, entity: bytes) -> None:
+        """Look at the entity again at the earliest wake-up of any of its models (those just evaluated and
+        the others): each model's wake-up is kept per entity (``worker.metrics.pending``)."""
+        wakes = worker.metrics.pending.of(entity)
+        if wakes:
+            worker.clocks.schedule(partition, min(wakes.values()), entity)
+
+    reads = {model.id: frozenset(model.event_types()) for model in engine.models}
+
+    def evaluate_due(out: Outputs, partition: int) -> None:
+        """Evaluate the models whose wake-up the clock passed, on every entity that has one (the others'
+        outcomes cannot have changed: same facts, and the clock has not reached their next wake-up)."""
+        clock = worker.clocks.clock(partition)
+        for entity in worker.clocks.due(partition):
+            wakes = worker.metrics.pending.of(entity)
+            due = {t for model_id, wake in wakes.items() if wake <= clock for t in reads[model_id]}
+            if due or not wakes:  # (no wake-ups known: every model)
+                evaluate(out, partition, entity, state_of(partition, entity), due or None, added=False)
+            else:  # its wake-up moved later since it was scheduled
+                schedule(partition, entity)
 
     def ensure_ready(out: Outputs, partition: int) -> None:
         """On a partition's first message: its clock, applied offset and wake-up heap from the recovered table."""
@@ -260,17 +280,13 @@ def create_app(
                 evaluate(out, partition, entity, state_of(partition, entity), changed, added=True)
             pending.clear()
 
-        def evaluate_due() -> None:
-            for entity in worker.clocks.due(partition):
-                evaluate(out, partition, entity, state_of(partition, entity), None, added=False)
-
         def step(clock: int) -> None:
             if clock <= worker.clocks.clock(partition):
                 return
             evaluate_pending()
             worker.clocks.advance(partition, clock)
             write(out, partition, worker._clock_keys[partition], str(clock).encode())
-            evaluate_due()
+            evaluate_due(out, partition)
 
         tick, routed = worker.unpack(value)
         if routed is None:
@@ -289,7 +305,7 @@ def create_app(
                     step(entry.clock)
                 worker.facts_processed[partition] += 1
             evaluate_pending()
-        evaluate_due()
+        evaluate_due(out, partition)
         worker.applied[partition] = offset + 1
         write(out, partition, worker._offset_keys[partition], str(offset + 1).encode())
         return routed is None
