@@ -38,9 +38,16 @@ def _engine(args: argparse.Namespace) -> dict[str, float]:
     return engine.run(config)
 
 
+def _state(args: argparse.Namespace) -> dict[str, float]:
+    from benchmarks import state_scale
+
+    return state_scale.run(persons=args.persons, seed=args.seed or 2024, workers=args.workers or 0)
+
+
 _BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "serde": lambda _: _serde(),
     "engine": _engine,
+    "state": _state,
 }
 
 
@@ -55,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument("--latency-seconds", type=float, help="length of the latency load (default 30)")
     engine.add_argument("--profile", action="store_true", help="print a cProfile of the batch path to stderr")
     engine.add_argument("--workers", type=int, help="streams workers in the stream part (default 0: one per core)")
+    state = parser.add_argument_group("state")
+    state.add_argument("--persons", type=int, default=100_000, help="persons of the generated history (default 100000)")
     return parser
 
 
