@@ -33,6 +33,7 @@ def _engine(args: argparse.Namespace) -> dict[str, float]:
         seed=args.seed,
         latency_seconds=args.latency_seconds,
         profile=args.profile or None,
+        workers=args.workers,
     )
     return engine.run(config)
 
@@ -49,11 +50,18 @@ def _journal() -> dict[str, float]:
     return journal.run()
 
 
+def _state(args: argparse.Namespace) -> dict[str, float]:
+    from benchmarks import state_scale
+
+    return state_scale.run(persons=args.persons, seed=args.seed or 2024, workers=args.workers or 0)
+
+
 _BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "serde": lambda _: _serde(),
     "journal": lambda _: _journal(),
     "engine": _engine,
     "fuzz": _fuzz,
+    "state": _state,
 }
 
 
@@ -70,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     fuzz = parser.add_argument_group("fuzz")
     fuzz.add_argument("--fuzz-records", type=int, default=100_000, help="hostile records in all (default 100000)")
     fuzz.add_argument("--fuzz-seed", type=int, default=20261207, help="seed of the mutations (default 20261207)")
+    engine.add_argument("--workers", type=int, help="streams workers in the stream part (default 0: one per core)")
+    state = parser.add_argument_group("state")
+    state.add_argument("--persons", type=int, default=100_000, help="persons of the generated history (default 100000)")
     return parser
 
 

@@ -11,9 +11,14 @@ measures in one run on one embedded broker:
    differential check: both must hold the same OPEN leads (fails loudly otherwise);
 3. the ceiling: aiokafka reading the run's event topics with no processing (``topic_scan``);
 4. lead latency of M14, M03 (and an already overdue M02) under a steady load at half
-   the stream's rate on a live worker (``engine_latency``);
-5. the worker's peak RSS (VmHWM) in the stream run, less an idle worker's, per 100 k
-   people with state.
+   the stream's rate per worker on one live worker (``engine_latency``), and where it went
+   hop by hop (``latency_hops``);
+5. the workers' peak RSS (VmHWM) in the stream run, less an idle worker's, per 100 k
+   people with state; then the workers are killed (SIGKILL) and recovery is timed from
+   their on-disk stores against a full changelog replay (``engine_recovery``).
+
+The stream part runs one worker per core (at most one per partition), as ``jiandu
+backtest`` does (``--workers`` / ``BENCH_ENGINE_WORKERS``).
 
 Every process started here (broker, workers) is stopped by pid; topics live on the
 benchmark's own broker, which is discarded at the end.
@@ -34,7 +39,7 @@ from pathlib import Path
 
 from adapters.jsonl import read_lines
 from benchmarks.engine_batch import BatchResult, profile_batch, run_batch
-from benchmarks.engine_latency import LATENCY_MODELS, LatencyPlan, LatencyResult, measure_latency
+from benchmarks.engine_latency import LATENCY_MODELS, LatencyPlan, LatencyResult, measure_latency, percentile
 from benchmarks.engine_stream import IdleWorker, StreamResult, idle_worker, run_stream
 from benchmarks.topic_scan import ConsumeRate, consume_rate
 from jiandu.broker import EmbeddedBroker, find_free_port
@@ -64,6 +69,7 @@ class EngineBenchConfig:
     seed: int = 2024
     latency_seconds: float = 30.0  # how long the steady load of the latency phase lasts
     profile: bool = False  # print a cProfile of the batch path to stderr
+    workers: int = 0  # streams workers in the stream part, as `jiandu backtest` runs them; 0: one per core
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> EngineBenchConfig:
@@ -100,6 +106,7 @@ def run(config: EngineBenchConfig | None = None) -> dict[str, float]:
     settings = _settings()
     with tempfile.TemporaryDirectory(prefix="jiandu-bench-engine-") as tmp:
         work = Path(tmp)
+        settings = settings.replace(data_dir=work / "data")  # the workers' state stores go with the run
         history = _write_history(config, work / "history.jsonl")
         _print_header(config, history, settings)
         lines = [line for _, line in read_lines(history.path)]
@@ -129,14 +136,19 @@ def _on_broker(
         _progress("idle worker: the memory baseline")
         idle = idle_worker(settings, work, timeout=timeout)
         _progress("stream: ingest into a ready backtest worker, wait until processed, tick to the clock end")
-        stream = run_stream(settings, history.path, history.clock_end, work, timeout=timeout, broker_pid=broker.pid)
+        workers = max(1, min(settings.partitions, config.workers or os.cpu_count() or 1))
+        _progress(f"stream: {workers} worker(s)")
+        stream = run_stream(
+            settings, history.path, history.clock_end, work, timeout=timeout, broker_pid=broker.pid, workers=workers
+        )
         check_same_open_leads(stream, batch)
         _progress("ceiling: aiokafka reads the run's event topics, no processing")
         topics = TopicCatalogue(stream.prefix, settings.partitions).event_topics()
         ceiling = consume_rate(
             settings.bootstrap, topics, fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms, timeout=timeout
         )
-        plan = LatencyPlan(rate=stream.events_per_second / 2, seconds=config.latency_seconds)
+        # live mode runs one worker: half the rate one worker sustained
+        plan = LatencyPlan(rate=stream.events_per_second / stream.workers / 2, seconds=config.latency_seconds)
         _progress(f"latency: live worker under {plan.rate:,.0f} records/s for {plan.seconds:.0f} s")
         latency = measure_latency(settings, lines, plan, work, timeout=timeout, broker_pid=broker.pid)
     finally:
@@ -255,7 +267,7 @@ def _figures(
 
 def _stream_figures(history: _History, idle: IdleWorker, stream: StreamResult) -> dict[str, float]:
     out = stream.outputs
-    worker_cpu = stream.worker_cpu_seconds - idle.cpu_seconds
+    worker_cpu = stream.worker_cpu_seconds - idle.cpu_seconds * stream.workers
     return {
         "history_records": history.records,
         "events_accepted": stream.events,
@@ -266,6 +278,7 @@ def _stream_figures(history: _History, idle: IdleWorker, stream: StreamResult) -
         "router_lag_after_ingest_s": stream.router_lag_seconds,
         "evaluator_lag_after_router_s": stream.evaluator_lag_seconds,
         "harness_idle_before_tick_s": stream.idle_before_tick_seconds,
+        "stream_workers": stream.workers,
         "worker_cpu_us_per_event": worker_cpu / stream.events * 1e6,  # the worker's whole life, warm-up included
         "worker_events_per_cpu_s": stream.events / worker_cpu if worker_cpu > 0 else math.nan,
         "worker_cores_busy": worker_cpu / stream.streaming_seconds,
@@ -305,13 +318,16 @@ def _latency_figures(latency: LatencyResult) -> dict[str, float]:
         figures[f"{name}_p50_ms"] = m.p50_ms if m.in_catalogue else math.nan
         figures[f"{name}_p99_ms"] = m.p99_ms if m.in_catalogue else math.nan
         figures[f"{name}_leads_per_trigger"] = m.leads / m.triggers if m.in_catalogue and m.triggers else math.nan
+    for hop, samples in latency.hops.samples.items():
+        figures[f"latency_hop_{hop}_p50_ms"] = percentile(samples, 50)
+        figures[f"latency_hop_{hop}_p99_ms"] = percentile(samples, 99)
     return figures
 
 
 def _memory_figures(idle: IdleWorker, stream: StreamResult) -> dict[str, float]:
     out = stream.outputs
     persons = out.persons_with_state
-    grown = stream.worker_peak_rss - idle.peak_rss
+    grown = (stream.worker_peak_rss - idle.peak_rss) * stream.workers  # each worker holds its share
     return {
         "worker_peak_rss_mb": stream.worker_peak_rss / _MB,
         "idle_worker_peak_rss_mb": idle.peak_rss / _MB,
@@ -319,4 +335,8 @@ def _memory_figures(idle: IdleWorker, stream: StreamResult) -> dict[str, float]:
         "entities_with_state": out.entities_with_state,
         "person_state_bytes_avg": out.person_state_bytes / persons if persons else math.nan,
         "worker_mb_per_100k_persons": grown / _MB / (persons / 100_000) if persons else math.nan,
+        "recovery_from_store_s": stream.recovery.from_store.seconds,
+        "recovery_full_replay_s": stream.recovery.full_replay.seconds,
+        "recovery_store_to_replay_ratio": stream.recovery.from_store.seconds / stream.recovery.full_replay.seconds,
+        "restarted_worker_peak_rss_mb": stream.recovery.from_store.peak_rss / _MB,
     }

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from benchmarks.latency_hops import HopLatency, hop_latencies
 from benchmarks.latency_records import LatencyRecords, Trigger
 from benchmarks.procfs import cpu_seconds
 from jiandu.cli.backtest import wait_for_clock, wait_until_routed
@@ -94,6 +95,7 @@ class LatencyResult:
     tick_seconds: float
     cores_used: dict[str, float]  # CPU seconds per second of load: worker, broker, this process
     worker_idle_cores: float  # the live worker's CPU use with no load (fetch polling, clock ticks)
+    hops: HopLatency  # where the latency of every model's leads went (benchmarks.latency_hops)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +201,12 @@ def measure_latency(
         tail.stop()
         worker.stop()
     models = {m: _model_latency(m, m in in_catalogue, run.sent, tail.arrivals) for m in LATENCY_MODELS}
+    triggers = {s.event_id for s in run.sent}
+    arrivals = {event_id: arrival for event_id, arrival in tail.arrivals.items() if event_id in triggers}
+    hops = hop_latencies(settings.bootstrap, catalogue.facts, arrivals, timeout=timeout)
     return LatencyResult(
         models, plan.rate, run.records / run.seconds, run.records, enrolments,
-        settings.clock_grace_seconds, settings.live_tick_seconds, cores, idle_cores,
+        settings.clock_grace_seconds, settings.live_tick_seconds, cores, idle_cores, hops,
     )  # fmt: skip
 
 

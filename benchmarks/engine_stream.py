@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.jsonl import ingest_jsonl
+from benchmarks.engine_recovery import Recovery, measure_recovery
 from benchmarks.procfs import cpu_seconds, peak_rss_bytes
 from benchmarks.stream_outputs import OutputTimes, scan_outputs
+from benchmarks.stream_workers import Workers
 from consumers import read_leads
 from jiandu.cli.backtest import advance_clock, wait_for_clock, wait_until_routed
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
@@ -64,9 +66,11 @@ class StreamResult:
     clock_reached: float  # as the benchmark saw it
     finished: float  # leads read back
     outputs: OutputTimes
-    worker_peak_rss: int
-    worker_cpu_seconds: float  # the whole life of the worker process
+    workers: int  # streams workers (the first routes)
+    worker_peak_rss: int  # the largest of the workers'
+    worker_cpu_seconds: float  # the whole life of the worker processes, together
     broker_cpu_seconds: float  # during the streaming part; 0 without a broker pid
+    recovery: Recovery  # after a kill -9 at the end
 
     @property
     def records(self) -> int:
@@ -121,7 +125,9 @@ def _fresh(settings: Settings, name: str) -> Settings:
     return settings.replace(topic_prefix=f"jiandu-bench-{name}-{uuid.uuid4().hex[:8]}")
 
 
-def _await_ready(settings: Settings, worker: WorkerProcess, publisher: KafkaPublisher, *, timeout: float) -> None:
+def _await_ready(
+    settings: Settings, worker: WorkerProcess | Workers, publisher: KafkaPublisher, *, timeout: float
+) -> None:
     """Block until the worker has joined its group and evaluated a clock tick on every facts partition."""
     advance_clock(settings, publisher, _READY_CLOCK)
     wait_for_clock(settings, _READY_CLOCK, worker, timeout=timeout, show_progress=False)
@@ -161,14 +167,15 @@ def run_stream(
     *,
     timeout: float,
     broker_pid: int | None = None,
+    workers: int = 1,
 ) -> StreamResult:
-    """Ingest ``history`` into a ready backtest worker, tick the clock to ``clock_end``, read the leads."""
+    """Ingest ``history`` into ready backtest workers, tick the clock to ``clock_end``, read the leads."""
     settings = _fresh(settings, "stream")
     warm_up, rest = _split(history, work_dir)
     broker_cpu = (lambda: cpu_seconds(broker_pid)) if broker_pid else (lambda: 0.0)
     started = time.time()
     create_topics(settings)
-    worker = WorkerProcess(settings, mode=BACKTEST, log_path=work_dir / f"{settings.topic_prefix}-worker.log")
+    worker = Workers(settings, workers, work_dir, f"{settings.topic_prefix}-worker")
     try:
         worker.start()
         publisher, intake = new_intake(settings, adapter="jsonl")
@@ -184,14 +191,15 @@ def run_stream(
             advance_clock(settings, publisher, clock_end)
         wait_for_clock(settings, clock_end, worker, timeout=timeout, show_progress=False)
         clock_reached, broker_busy = time.time(), broker_cpu() - broker_cpu_started
-        assert worker.pid is not None
-        peak, cpu = peak_rss_bytes(worker.pid), cpu_seconds(worker.pid)
+        peak, cpu = max(peak_rss_bytes(p) for p in worker.pids), sum(cpu_seconds(p) for p in worker.pids)
+        worker.kill()  # as a crash would: the recovery measurement restarts from what it left
     finally:
         worker.stop()
     catalogue = catalogue_of(settings)
     leads = read_leads(kafka_client_config(settings), catalogue.leads, timeout=timeout)
     finished = time.time()
     outputs = scan_outputs(settings.bootstrap, catalogue, tick_ms, timeout=timeout)
+    recovery = measure_recovery(settings, clock_end, work_dir, workers=workers, timeout=timeout)
     return StreamResult(
         prefix=settings.topic_prefix,
         intake=report,
@@ -203,7 +211,9 @@ def run_stream(
         clock_reached=clock_reached,
         finished=finished,
         outputs=outputs,
+        workers=workers,
         worker_peak_rss=peak,
         worker_cpu_seconds=cpu,
         broker_cpu_seconds=broker_busy,
+        recovery=recovery,
     )

@@ -60,8 +60,9 @@ class Settings:
     backtest_workers: int = 0
     """Streams workers `jiandu backtest` runs (at most JIANDU_PARTITIONS); 0: one per core. The output is the
     same with any number."""
-    live_tick_seconds: float = 5.0
-    """Live mode: how often the workers advance the hub clock."""
+    live_tick_seconds: float = 1.0
+    """Live mode: how often the workers advance the hub clock (a deadline lead comes at most this long, plus
+    processing, after the clock passes its due time)."""
     worker_web_port: int = 6066
     """Port of the streams worker's /metrics, /healthz and /readyz (another worker on the machine: --web-port)."""
     consumer_fetch_max_wait_ms: int = 20

@@ -19,14 +19,18 @@ Where the time goes is the framework's per-message work, so the worker avoids it
   the facts of a batch as one ``RoutedBatch`` message per facts partition, each
   fact a JSON row (the form the state keeps it in): the evaluator neither handles
   a Kafka message per fact nor decodes an event's Avro again;
-* the evaluator keeps the decoded states of its entities in memory (:class:`StateCache`;
-  the table stays the changelog, written once per changed entity and message) and
-  evaluates only the models that read the record types that arrived (deadlines are
-  found by the clock's wake-up heap);
+* the table is Faust's RocksDB store (:mod:`streams.state_store`): states on disk, the
+  decoded ones of recently changed entities in a bounded cache (:class:`StateCache`), so
+  memory does not grow with the number of persons, and a restarted worker reads only the
+  changelog after what its store holds; each stored state carries its wake-ups, so the
+  deadline heap is rebuilt without evaluating anything. The evaluator evaluates only the
+  models that read the record types that arrived (deadlines: the clock's wake-up heap);
 * leads and changelog records go to the producer directly, not through Faust's
-  ``send_soon``; a message's changelog records only once the broker confirmed its
-  leads (a recovered state never claims an undelivered lead version), from a task
-  of their own so that the evaluator does not wait for the confirmation;
+  ``send_soon``; changelog records are gathered for ``_CHANGELOG_FLUSH_SECONDS`` (an entity
+  changed by several messages meanwhile is written once: Kafka Streams' record cache) and
+  sent only once the broker confirmed the leads they record (a recovered state never
+  claims an undelivered lead version), from a task of their own so that the evaluator does
+  not wait; a value reaches the store once its changelog record is confirmed;
 * the table keeps, per facts partition, the offset of the next message to apply, so
   a message is applied once per state however often Faust delivers it, and one Faust
   never delivered (it drops messages fetched while recovery resumes the streams of
@@ -36,6 +40,7 @@ Where the time goes is the framework's per-message work, so the worker avoids it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -61,6 +66,15 @@ from streams.routing import (
     StreamsWorker,
     partition_of,
 )
+from streams.state_store import (
+    ROCKSDB_OPTIONS,
+    ChangelogRecord,
+    Unconfirmed,
+    pack_state,
+    partition_items,
+    state_dir,
+    unpack_state,
+)
 
 __all__ = ["BACKTEST", "LIVE", "ROUTED_BATCH_SCHEMA", "StateCache", "StreamsWorker", "WorkerHealth", "create_app"]
 
@@ -70,11 +84,23 @@ _TICK_KEY = b"__tick__"
 _FACTS_BUFFER = 64
 #: Facts messages whose changelog records may wait for their leads' confirmation.
 _CHANGELOG_BACKLOG = 256
+#: How long changelog records gather before they are sent (Kafka Streams' record cache, KIP-63): an
+#: entity changed by several messages meanwhile is written once, with its last state.
+_CHANGELOG_FLUSH_SECONDS = 0.5
 #: How often the evaluator looks for facts Faust fetched but never delivered, once idle that long.
 _WATCHDOG_SECONDS = 2.0
 #: How often the gauges (lag, clocks, deadlines, state size) and the readiness are refreshed.
 _METRICS_SECONDS = 5.0
 log = logging.getLogger("jiandu.streams")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+#: A facts message's lead deliveries and table writes (key → partition, value), or a delivery marker.
+_Pending = tuple[list[Any], dict[bytes, tuple[int, bytes]], "asyncio.Future[None] | None"]
+
 
 def _credentials(settings: Settings) -> Any:
     """Faust credentials for a secured production cluster (the embedded broker has none): SASL and/or
@@ -112,10 +138,12 @@ def create_app(
 ) -> faust.App:
     """The Faust app of the streams worker; ``route=False``: it evaluates only (another worker routes)."""
     credentials = _credentials(settings)
+    state_dir(settings, catalogue).mkdir(parents=True, exist_ok=True)
     app = _WorkerApp(
         catalogue.streams_app_id,
         broker=f"kafka://{settings.bootstrap}",
-        store="memory://",
+        store="rocksdb://",
+        datadir=str(state_dir(settings, catalogue)),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         broker_session_timeout=settings.session_timeout_seconds,
@@ -144,7 +172,14 @@ def create_app(
         use_partitioner=True,
         key_type=bytes,
         value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS),
     )
+    unconfirmed = Unconfirmed()  # values on their way to the store (see streams.state_store)
+
+    def stored(key: bytes) -> bytes | None:
+        """The latest value of a table key: waiting for its changelog confirmation, else in the store."""
+        value = unconfirmed.get(key)
+        return value if value is not None else table.data.get(key)
 
     if route:
         auth = credentials_to_aiokafka_auth(credentials)
@@ -155,7 +190,7 @@ def create_app(
     def state_of(partition: int, entity: bytes) -> EntityState:
         state = worker.states.get(entity)
         if state is None:
-            state = EntityState.loads(table.get(entity))
+            state = EntityState.loads(unpack_state(stored(entity))[1])
             worker.states.put(partition, entity, state)
         return state
 
@@ -172,10 +207,30 @@ def create_app(
             out.leads.append((lead.lead_id.encode(), worker.codec.encode("lead", lead.to_avro())))
         out.published.extend(zip(result.leads, result.previous, strict=True))
         worker.metrics.pending.update(entity, result.wakes)
-        if result.wake_at is not None:
-            worker.clocks.schedule(partition, result.wake_at, entity)
+        schedule(partition, entity)
         if added or result.leads:
-            write(out, partition, entity, state.dumps())
+            write(out, partition, entity, pack_state(worker.metrics.pending.of(entity), state.dumps()))
+
+    def schedule(partition: int, entity: bytes) -> None:
+        """Look at the entity again at the earliest wake-up of any of its models (those just evaluated and
+        the others): each model's wake-up is kept per entity (``worker.metrics.pending``)."""
+        wakes = worker.metrics.pending.of(entity)
+        if wakes:
+            worker.clocks.schedule(partition, min(wakes.values()), entity)
+
+    reads = {model.id: frozenset(model.event_types()) for model in engine.models}
+
+    def evaluate_due(out: Outputs, partition: int) -> None:
+        """Evaluate the models whose wake-up the clock passed, on every entity that has one (the others'
+        outcomes cannot have changed: same facts, and the clock has not reached their next wake-up)."""
+        clock = worker.clocks.clock(partition)
+        for entity in worker.clocks.due(partition):
+            wakes = worker.metrics.pending.of(entity)
+            due = {t for model_id, wake in wakes.items() if wake <= clock for t in reads[model_id]}
+            if due or not wakes:  # (no wake-ups known: every model)
+                evaluate(out, partition, entity, state_of(partition, entity), due or None, added=False)
+            else:  # its wake-up moved later since it was scheduled
+                schedule(partition, entity)
 
     def ensure_ready(out: Outputs, partition: int) -> None:
         """On a partition's first message: its clock, applied offset and wake-up heap from the recovered table."""
@@ -183,13 +238,27 @@ def create_app(
         if part.ready:
             return
         part.ready = True
-        stored = table.get(worker._clock_keys[partition])
-        if stored:
-            worker.clocks.advance(partition, int(stored))
-        worker.applied[partition] = int(table.get(worker._offset_keys[partition]) or 0)
-        for key in list(table.keys()):
-            if not key.startswith(b"__") and partition_of(key, worker.partitions) == partition:
+        clock = stored(worker._clock_keys[partition])
+        if clock:
+            worker.clocks.advance(partition, int(clock))
+        worker.applied[partition] = int(stored(worker._offset_keys[partition]) or 0)
+        values = dict(partition_items(table.data, partition))
+        values.update(
+            {
+                k: v
+                for k in unconfirmed.waiting()
+                if partition_of(k, worker.partitions) == partition and (v := unconfirmed.get(k)) is not None
+            }
+        )
+        for key, value in values.items():
+            if key.startswith(b"__"):
+                continue
+            wakes, _ = unpack_state(value)
+            if wakes is None:  # stored without its wake-ups: evaluate it to find them
                 evaluate(out, partition, key, state_of(partition, key), None, added=False)
+            elif wakes:
+                worker.metrics.pending.update(key, wakes)
+                worker.clocks.schedule(partition, min(wakes.values()), key)
 
     def process(out: Outputs, partition: int, offset: int, value: bytes) -> bool:
         """Add the facts of one facts message in order and evaluate; True for a clock tick.
@@ -210,17 +279,13 @@ def create_app(
                 evaluate(out, partition, entity, state_of(partition, entity), changed, added=True)
             pending.clear()
 
-        def evaluate_due() -> None:
-            for entity in worker.clocks.due(partition):
-                evaluate(out, partition, entity, state_of(partition, entity), None, added=False)
-
         def step(clock: int) -> None:
             if clock <= worker.clocks.clock(partition):
                 return
             evaluate_pending()
             worker.clocks.advance(partition, clock)
             write(out, partition, worker._clock_keys[partition], str(clock).encode())
-            evaluate_due()
+            evaluate_due(out, partition)
 
         tick, routed = worker.unpack(value)
         if routed is None:
@@ -239,7 +304,7 @@ def create_app(
                     step(entry.clock)
                 worker.facts_processed[partition] += 1
             evaluate_pending()
-        evaluate_due()
+        evaluate_due(out, partition)
         worker.applied[partition] = offset + 1
         write(out, partition, worker._offset_keys[partition], str(offset + 1).encode())
         return routed is None
@@ -247,39 +312,83 @@ def create_app(
     # Changelog records wait until the broker confirmed the leads of their message (a recovered state
     # never claims a lead version that was not delivered), in a task of their own so that the evaluator
     # does not wait for each confirmation (a round trip per facts message capped live throughput).
-    changelog_queue: asyncio.Queue[tuple[list[Any], dict[bytes, tuple[int, bytes]]]] = asyncio.Queue(
-        maxsize=_CHANGELOG_BACKLOG
-    )
+    # An entry: a message's lead deliveries and table writes, or (``done`` set) a marker resolved once
+    # everything queued before it is delivered.
+    changelog_queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=_CHANGELOG_BACKLOG)
 
     async def send_outputs(out: Outputs) -> None:
         """Send the leads; set the table and queue its changelog records behind their confirmation."""
         producer = app.producer
         sent = [await producer.send(catalogue.leads, key, value, None, None, None) for key, value in out.leads]
         for key, (_, value) in out.writes.items():
-            table.data[key] = value  # the table's in-memory store
-        await changelog_queue.put((sent, out.writes))
+            unconfirmed.put(key, value)
+        if changelog_queue.qsize() >= _CHANGELOG_BACKLOG // 2:
+            flush_now.set()
+        await changelog_queue.put((sent, out.writes, None))
+
+    flush_now = asyncio.Event()  # send the changelog records gathered so far without waiting
+    last_keys = {*worker._offset_keys, *worker._clock_keys}
+
+    def send_order(key: bytes) -> int:
+        """States first, then each partition's offset of the next message, then its clock: a crash between
+        records leaves states ahead of the offset (applied again: facts are deduplicated), never behind."""
+        return 0 if key not in last_keys else 1 if key in worker._offset_keys else 2
 
     @app.task
     async def write_changelog() -> None:
         changelog = table.changelog_topic.get_topic_name()
         while True:
-            sent, writes = await changelog_queue.get()
+            batch = [await changelog_queue.get()]
             try:
-                await asyncio.gather(*sent)  # a failed lead delivery crashes the worker before its state is written
-                for key, (partition, value) in writes.items():
-                    await app.producer.send(changelog, key, value, partition, None, None)
+                if not flush_now.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(flush_now.wait(), _CHANGELOG_FLUSH_SECONDS)
+                flush_now.clear()
+                while not changelog_queue.empty():
+                    batch.append(changelog_queue.get_nowait())
+                await write_batch(changelog, batch)
+                for _, _, done in batch:
+                    if done is not None:
+                        done.set_result(None)
             finally:
-                changelog_queue.task_done()
+                for _ in batch:
+                    changelog_queue.task_done()
+
+    async def write_batch(changelog: str, batch: list[_Pending]) -> None:
+        """The last value of every key the batch's messages changed: to the changelog once their leads are
+        confirmed (a failed lead delivery crashes the worker first), then to the store once confirmed."""
+        await asyncio.gather(*(lead for sent, _, _ in batch for lead in sent))
+        latest: dict[bytes, tuple[int, bytes]] = {}
+        for _, writes, _ in batch:
+            latest.update(writes)
+        records = sorted(latest.items(), key=lambda item: send_order(item[0]))
+        sending = [
+            await app.producer.send(changelog, key, value, partition, None, None) for key, (partition, value) in records
+        ]
+        confirmed = await asyncio.gather(*sending)
+        table.data.apply_changelog_batch(
+            [ChangelogRecord.of(meta, key, value) for meta, (key, (_, value)) in zip(confirmed, records, strict=True)],
+            to_key=_same,
+            to_value=_same,
+        )
+        for key, (_, value) in records:
+            unconfirmed.confirmed(key, value)
 
     async def report_clock(partition: int) -> None:
-        """After a tick: once everything before it is delivered, the partition's clock and facts count."""
-        await changelog_queue.join()
-        await app.producer.flush()
+        """After a tick: once everything applied before it is delivered (leads, changelog), the partition's
+        clock and facts count then. The evaluator goes on meanwhile (waiting stalled it at every live tick)."""
         report = {
             "partition": partition,
             "clock": worker.clocks.clock(partition),
             "facts": worker.facts_processed[partition],
         }
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await changelog_queue.put(([], {}, delivered))
+        flush_now.set()
+        app.add_future(send_report(partition, report, delivered))
+
+    async def send_report(partition: int, report: dict[str, int], delivered: asyncio.Future[None]) -> None:
+        await delivered
         await progress.send(
             key=str(partition).encode(),
             value=worker.codec.encode("progress", report),
@@ -400,6 +509,7 @@ def create_app(
 
     async def drain_changelog() -> None:
         """Every queued changelog record sent (before partitions move to another worker, and at shutdown)."""
+        flush_now.set()
         try:
             await asyncio.wait_for(changelog_queue.join(), timeout=settings.session_timeout_seconds)
         except TimeoutError:  # the facts are applied again after a restart (their offset is not in the table)
@@ -416,6 +526,9 @@ def create_app(
         lost = {tp.partition for tp in revoked if tp.topic == catalogue.facts}
         worker.clocks.forget(lost)
         worker.states.forget(lost)
+        for key in unconfirmed.waiting():  # not sent in time: applied again by whoever owns the partition
+            if partition_of(key, worker.partitions) in lost:
+                unconfirmed.drop(key)
         pending = worker.metrics.pending
         pending.forget([e for e in pending.entities() if partition_of(e, worker.partitions) in lost])
         worker.metrics.forget_partitions(lost, catalogue.facts, "evaluator")

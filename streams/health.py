@@ -8,7 +8,6 @@ from another thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -17,6 +16,7 @@ from jiandu.core.timeutil import utc_now_ms
 from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from streams.routing import LIVE, StreamsWorker
+from streams.state_store import store_size
 
 __all__ = ["WorkerHealth"]
 
@@ -93,12 +93,5 @@ class WorkerHealth:
 
 
 def _state_size(table: Any) -> tuple[int, int]:
-    """(entity states, their serialised bytes) in the table (clock and offset keys left out)."""
-    entities = size = 0
-    with contextlib.suppress(RuntimeError):  # changed while iterated: the next refresh counts again
-        for key, value in list(table.data.items()):
-            if not key.startswith(b"__") and value:
-                entities += 1
-                size += len(value)
-    return entities, size
-
+    """(keys, bytes) of the on-disk state store, as RocksDB estimates them."""
+    return store_size(table.data)

@@ -43,6 +43,10 @@ class PendingDeadlines:
         else:
             self._by_entity.pop(entity, None)
 
+    def of(self, entity: bytes) -> Mapping[str, int]:
+        """Each model's earliest pending wake-up on ``entity`` (empty: none)."""
+        return self._by_entity.get(entity) or {}
+
     def forget(self, entities: Iterable[bytes]) -> None:
         """Entities of partitions this worker no longer owns."""
         for entity in entities:
@@ -88,9 +92,7 @@ class WorkerMetrics:
             m.FACTS_APPLIED.inc(facts)
         self._evaluate_seconds.observe(seconds)
 
-    def published(
-        self, leads: Iterable[tuple[Lead, str | None]], ingested: Mapping[str, int], now_ms: int
-    ) -> None:
+    def published(self, leads: Iterable[tuple[Lead, str | None]], ingested: Mapping[str, int], now_ms: int) -> None:
         """Lead versions sent, each with the lead's status before it: the changes of status (raised,
         resolved, withdrawn) per model, severity and jurisdiction; for a new lead raised by a record of
         this message, the time since that record's ingestion."""

@@ -39,6 +39,9 @@ _FETCH_BYTES = 256 * 1024
 _IDLE_MS = 50
 #: Commit at least this often while events flow.
 _COMMIT_SECONDS = 1.0
+#: Input positions a partition may be fetched ahead of the merge (backtests) before it is paused:
+#: bounds the records held for the input order (≈ 1 kB each).
+_AHEAD_WINDOW = 20_000
 _FACTS_KEY = b"__facts__"
 
 
@@ -123,6 +126,7 @@ class EventRouter(Service):
                 # when the intake stamped it (backtests): the clock follows the events as they came in
                 fetched = heapq.merge(*records.values(), key=_produced_at)
                 ready = self._input_order.add(fetched)
+                self._pause_those_ahead(consumer)
                 sent = [
                     await producer.send(facts, _FACTS_KEY, routed, partition, None, None)
                     for partition, routed in worker.route(stamped for _, stamped in ready)
@@ -133,6 +137,16 @@ class EventRouter(Service):
                 self.routed_events += len(ready)
             if self._offsets and (not records or time.monotonic() - self._last_commit >= _COMMIT_SECONDS):
                 await self._commit(consumer)
+
+    def _pause_those_ahead(self, consumer: AIOKafkaConsumer) -> None:
+        """Pause the partitions fetched far ahead of the input order, resume the others."""
+        ahead = {TopicPartition(t, p) for t, p in self._input_order.ahead(_AHEAD_WINDOW)}
+        assigned = consumer.assignment()
+        paused = consumer.paused()
+        if resume := (paused - ahead) & assigned:
+            consumer.resume(*resume)
+        if pause := (ahead - paused) & assigned:
+            consumer.pause(*pause)
 
     def assigned(self) -> bool:
         """True when the router has event partitions to route."""

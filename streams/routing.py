@@ -47,8 +47,9 @@ BACKTEST = "backtest"
 #: also runs the router, for ≈ 0.1 s at most) and writes each entity it changed once per message.
 _FACTS_PER_MESSAGE = 1000
 _MESSAGE_BYTES = 512 * 1024
-#: Decoded entity states kept in memory (least recently used dropped first; the table keeps every state).
-_CACHED_STATES = 250_000
+#: Decoded entity states kept in memory (least recently used dropped first; the on-disk table keeps every
+#: state). A decoded state takes ≈ 10 kB of Python objects: this bounds the cache near 250 MB.
+_CACHED_STATES = 25_000
 
 ROUTED_BATCH_SCHEMA: dict[str, Any] = {
     "type": "record",
@@ -96,8 +97,6 @@ ROUTED_BATCH_SCHEMA: dict[str, Any] = {
         },
     ],
 }
-
-
 
 
 def _without(schema: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -302,5 +301,3 @@ def _chunks(facts: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         size += len(fact["fact"]) + len(fact["entity"]) + 8
     if chunk:
         yield chunk
-
-

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
+
 import faust
 
-from jiandu.broker import install_faust_shims
+from jiandu.broker import high_watermarks, install_faust_shims
 from jiandu.models.configuration import build_engine
 from jiandu.observability import serve_process_metrics
 from jiandu.observability.logs import logging_config
-from jiandu.settings import Settings
+from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from streams.app import create_app
+from streams.state_store import state_dir
 
-__all__ = ["run_worker"]
+__all__ = ["discard_stale_stores", "run_worker"]
+
+log = logging.getLogger("jiandu.streams")
 
 
 def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bool = True) -> None:
@@ -24,6 +30,7 @@ def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bo
     if settings.embedded:
         install_faust_shims(fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
     catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
+    discard_stale_stores(settings, catalogue)
     app = create_app(settings, catalogue, build_engine(settings), mode=mode, route=route)
     metrics = None
     if web_port is not None:
@@ -46,3 +53,27 @@ def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bo
     finally:
         if metrics is not None:
             metrics.stop()
+
+
+def discard_stale_stores(settings: Settings, catalogue: TopicCatalogue) -> bool:
+    """Delete this host's state stores when the broker's changelog of them is empty; True if it did.
+
+    A store is written only after its changelog records are confirmed, so a store with an empty
+    changelog belongs to another broker: the embedded one restarted (and its journal replayed into
+    it), or a cluster whose topics were recreated. Its offsets mean nothing there; the worker
+    rebuilds its state from the events instead of failing on them.
+    """
+    directory = state_dir(settings, catalogue)
+    if not directory.is_dir() or not any(directory.iterdir()):
+        return False
+    config = kafka_client_config(settings, with_bootstrap=False)
+    try:
+        ends = high_watermarks(settings.bootstrap, [catalogue.state_changelog], config)
+    except Exception as exc:  # cannot tell: keep the stores (a restart against the same broker needs them)
+        log.warning("could not read the state changelog's end (%r): keeping the local stores", exc)
+        return False
+    if sum(ends.values()):
+        return False
+    log.warning("the state changelog is empty but %s holds stores: a fresh broker; rebuilding the state", directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    return True

@@ -119,6 +119,7 @@ class _Workers:
 
     def __init__(self, settings: Settings, work_dir: Path) -> None:
         count = max(1, min(settings.partitions, settings.backtest_workers or os.cpu_count() or 1))
+        settings = settings.replace(data_dir=work_dir / "state")  # the workers' stores go with the work dir
         self.processes = [
             WorkerProcess(
                 settings,

@@ -90,10 +90,12 @@ def run_hub(settings: Settings, *, sample: Path | None, duration: float | None, 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     settings, reveal_keys = _development_reveal_keys(settings)
     with running_broker(settings, log_dir=data_dir) as (settings, broker):
+        if settings.embedded:  # a fresh embedded broker holds no changelog: stores of an earlier run are stale
+            _clear_worker_stores(data_dir)
         create_topics(settings)
         print(f"broker: {settings.bootstrap}{' (embedded Tansu)' if settings.embedded else ''}")
         children = _start_children(settings, log_file, reveal_keys)
-        supervisor = Supervisor(children, broker)
+        supervisor = Supervisor(children, broker, on_fresh_broker=lambda: _clear_worker_stores(data_dir))
         push = PushTotals()
         try:
             with contextlib.ExitStack() as running:
@@ -121,6 +123,11 @@ def _development_reveal_keys(settings: Settings) -> tuple[Settings, str]:
     else:
         public = private.with_suffix(".pub")
     return settings.replace(reveal_public_key=str(public)), str(private)
+
+
+def _clear_worker_stores(data_dir: Path) -> None:
+    """The streams workers' on-disk stores: rebuilt from the replayed events against a fresh embedded broker."""
+    shutil.rmtree(data_dir / "streams", ignore_errors=True)
 
 
 def _start_children(settings: Settings, own_log: Path, reveal_keys: str = "") -> list[HubProcess]:

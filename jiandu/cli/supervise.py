@@ -66,9 +66,13 @@ class Supervisor:
         broker: EmbeddedBroker | None = None,
         *,
         report: Callable[[str], None] = print,
+        on_fresh_broker: Callable[[], None] | None = None,
     ) -> None:
+        """``on_fresh_broker``: run between stopping the clients and starting them again after a broker
+        restart (the streams workers' local stores hold offsets of the old broker's changelog: clear them)."""
         self.children = list(children)
         self.broker = broker
+        self._on_fresh_broker = on_fresh_broker
         self.restarts = 0
         self._report = report
         self._backoff = {id(child): _Backoff() for child in self.children}
@@ -128,6 +132,9 @@ class Supervisor:
     def _restart_clients(self) -> None:
         for child in self.children:
             child.stop()
+        if self._on_fresh_broker is not None:
+            self._on_fresh_broker()
+        for child in self.children:
             child.start()
             self._backoff[id(child)].restarted(time.monotonic())
         names = ", ".join(f"{c.name} (pid {c.pid})" for c in self.children)

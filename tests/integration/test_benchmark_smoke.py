@@ -35,6 +35,9 @@ _POSITIVE = (
     "persons_with_state",
     "person_state_bytes_avg",
     "worker_mb_per_100k_persons",
+    "recovery_from_store_s",
+    "recovery_full_replay_s",
+    "restarted_worker_peak_rss_mb",
 )
 
 

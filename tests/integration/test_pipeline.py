@@ -29,12 +29,18 @@ MODELS = {"M02", "M05"}
 CLOCK_END = to_ms(parse_datetime("2025-03-01T00:00:00+08:00"))
 
 
-def _finish(settings: Settings, worker: WorkerProcess) -> dict:
+def _as_embedded(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Settings:
+    """Settings of workers on the session's broker as on the hub's own (with the Tansu shims: a restarted
+    worker's recovery needs the end-offset one) that keep their state stores under ``tmp_path``."""
+    return settings_for("", topic_prefix, broker_port=broker.port, data_dir=tmp_path / "data")
+
+
+def _finish(settings: Settings, worker: WorkerProcess, clock: int = CLOCK_END) -> dict:
     wait_until_routed(settings, worker, timeout=120, show_progress=False)
     publisher, _ = new_intake(settings, adapter="test")
     with publisher:
-        advance_clock(settings, publisher, CLOCK_END)
-    wait_for_clock(settings, CLOCK_END, worker, timeout=120, show_progress=False)
+        advance_clock(settings, publisher, clock)
+    wait_for_clock(settings, clock, worker, timeout=120, show_progress=False)
     return read_leads(kafka_client_config(settings), catalogue_of(settings).leads)
 
 
@@ -49,7 +55,7 @@ def _wait_for_leads(settings: Settings, count: int, timeout: float = 60) -> None
 def test_kill_9_mid_stream_loses_no_lead_and_creates_no_second_one(
     broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(broker.bootstrap, topic_prefix)
+    settings = _as_embedded(broker, topic_prefix, tmp_path)
     create_topics(settings)
     first = WorkerProcess(settings, mode=BACKTEST, log_path=tmp_path / "worker-1.log").start()
     second = WorkerProcess(settings, mode=BACKTEST, log_path=tmp_path / "worker-2.log")
@@ -75,10 +81,59 @@ def test_kill_9_mid_stream_loses_no_lead_and_creates_no_second_one(
     assert all(len(ids) == 1 for ids in per_finding.values()), "one lead per finding"
 
 
+def test_a_worker_killed_after_its_work_restarts_from_its_store_and_publishes_nothing_again(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path
+) -> None:
+    settings = _as_embedded(broker, topic_prefix, tmp_path)
+    create_topics(settings)
+    first = WorkerProcess(settings, mode=BACKTEST, log_path=tmp_path / "worker-1.log").start()
+    second = WorkerProcess(settings, mode=BACKTEST, log_path=tmp_path / "worker-2.log")
+    try:
+        publisher, intake = new_intake(settings, adapter="jsonl")
+        with publisher:
+            ingest_jsonl([CONFORMANCE / "records.jsonl"], intake)
+        _finish(settings, first)  # every state in the changelog and in the store before the clock report
+        first.kill()
+        published = _lead_versions(settings)
+        second.start()
+        publisher, intake = new_intake(settings, adapter="jsonl")
+        with publisher:  # everything again: the recovered states know every fact and every lead
+            ingest_jsonl([CONFORMANCE / "records.jsonl"], intake)
+        leads = _finish(settings, second, clock=CLOCK_END + 1)
+    finally:
+        first.stop()
+        second.stop()
+    assert _lead_versions(settings) == published, "the restarted worker published lead versions again"
+    final = [lead.to_json() for lead in leads.values()]
+    assert open_leads(final, MODELS) == open_leads(expected_leads(), MODELS)
+    starts = _changelog_read_from((tmp_path / "worker-2.log").read_text())
+    assert starts and all(offset > 0 for offset in starts.values()), f"read the changelog from {starts}"
+
+
+def _lead_versions(settings: Settings) -> int:
+    return sum(high_watermarks(settings.bootstrap, [catalogue_of(settings).leads]).values())
+
+
+def _changelog_read_from(log: str) -> dict[int, int]:
+    """Per changelog partition, the offset Faust's recovery started reading at (its "Reading Starts At"
+    table in the worker log): the offset its on-disk store held, -1 for none."""
+    table = log.split("Reading Starts At - Active", 1)[-1].splitlines()[1:]
+    starts: dict[int, int] = {}
+    for line in table:
+        if not line.startswith(("|", "+")):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[1].isdigit():
+            starts[int(cells[1])] = int(cells[2])
+    return starts
+
+
 def test_no_raw_id_number_in_any_message_or_log(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> None:
     """Every topic (events, facts, state, leads, dead letters and the sealed identities) and the worker log."""
     private, public, _ = generate_key_pair(tmp_path / "reveal")
-    settings = settings_for(broker.bootstrap, topic_prefix, reveal_public_key=str(public))
+    settings = settings_for(
+        broker.bootstrap, topic_prefix, reveal_public_key=str(public), data_dir=tmp_path / "data"
+    )
     create_topics(settings)
     worker = WorkerProcess(settings, mode=BACKTEST, log_path=tmp_path / "worker.log").start()
     try:
@@ -95,6 +150,9 @@ def test_no_raw_id_number_in_any_message_or_log(broker: EmbeddedBroker, topic_pr
     written = b"\n".join(all_messages(broker.bootstrap, topics))
     assert len(written) > 1_000_000, "the pipeline wrote events, facts, state, leads and dead letters"
     written += (tmp_path / "worker.log").read_bytes()
+    stores = [path for path in (tmp_path / "data" / "streams").rglob("*") if path.is_file()]
+    assert any(path.suffix == ".sst" or path.name.endswith(".log") for path in stores), "the state stores"
+    written += b"".join(path.read_bytes() for path in stores)
     leaked = [raw for raw in raw_ids if raw in written or raw.upper() in written]
     assert leaked == []
     # the numbers are on the identities topic, sealed: the reveal service's private key opens them

@@ -60,8 +60,8 @@ PENDING_DEADLINES_OVERDUE = Gauge(
     "Pending deadlines that wall-clock time minus the grace has passed but the hub clock has not fired.",
     ["model"],
 )
-STATE_ENTITIES = Gauge("jiandu_state_entities", "Entity states this worker holds.")
-STATE_BYTES = Gauge("jiandu_state_bytes", "Serialised size of the entity states this worker holds.")
+STATE_ENTITIES = Gauge("jiandu_state_entities", "Keys of the entity state store (RocksDB estimate).")
+STATE_BYTES = Gauge("jiandu_state_bytes", "Size of the entity state store (RocksDB estimate, memtables included).")
 LEADS = Counter(
     "jiandu_leads_total",
     "Lead versions published, by the status they moved to (OPEN: raised; RESOLVED; WITHDRAWN).",

@@ -54,3 +54,11 @@ def test_unstamped_events_pass_at_once() -> None:
     order = InputOrder()
     assert order.add([_stamped(2, "t", 0), live]) == [(live, (b"live", 0, 0))]
     assert order.held == 1
+
+
+def test_partitions_fetched_far_ahead_of_the_merge_are_named_until_it_catches_up() -> None:
+    order = InputOrder()
+    order.add([_stamped(seq, "rare", seq) for seq in (5, 40, 90)])  # a rare type: few events, far apart
+    assert order.ahead(window=50) == {("rare", 0)}  # its records reach 90, the merge waits for 1
+    order.add([_stamped(seq, "busy", seq) for seq in (1, 2, 3, 4, *range(6, 40))])
+    assert order.next_seq == 41 and order.ahead(window=50) == set()  # 90 is within 41 + 50
