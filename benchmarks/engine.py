@@ -40,6 +40,7 @@ from pathlib import Path
 from adapters.jsonl import read_lines
 from benchmarks.engine_batch import BatchResult, profile_batch, run_batch
 from benchmarks.engine_latency import LATENCY_MODELS, LatencyPlan, LatencyResult, measure_latency, percentile
+from benchmarks.engine_recovery import Recovery
 from benchmarks.engine_stream import IdleWorker, StreamResult, idle_worker, run_stream
 from benchmarks.topic_scan import ConsumeRate, consume_rate
 from jiandu.broker import EmbeddedBroker, find_free_port
@@ -70,6 +71,7 @@ class EngineBenchConfig:
     latency_seconds: float = 30.0  # how long the steady load of the latency phase lasts
     profile: bool = False  # print a cProfile of the batch path to stderr
     workers: int = 0  # streams workers in the stream part, as `jiandu backtest` runs them; 0: one per core
+    recovery: bool = True  # time the workers' restart after kill -9 (from their stores; a full replay)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> EngineBenchConfig:
@@ -139,7 +141,14 @@ def _on_broker(
         workers = max(1, min(settings.partitions, config.workers or os.cpu_count() or 1))
         _progress(f"stream: {workers} worker(s)")
         stream = run_stream(
-            settings, history.path, history.clock_end, work, timeout=timeout, broker_pid=broker.pid, workers=workers
+            settings,
+            history.path,
+            history.clock_end,
+            work,
+            timeout=timeout,
+            broker_pid=broker.pid,
+            workers=workers,
+            recovery=config.recovery,
         )
         check_same_open_leads(stream, batch)
         _progress("ceiling: aiokafka reads the run's event topics, no processing")
@@ -335,8 +344,17 @@ def _memory_figures(idle: IdleWorker, stream: StreamResult) -> dict[str, float]:
         "entities_with_state": out.entities_with_state,
         "person_state_bytes_avg": out.person_state_bytes / persons if persons else math.nan,
         "worker_mb_per_100k_persons": grown / _MB / (persons / 100_000) if persons else math.nan,
-        "recovery_from_store_s": stream.recovery.from_store.seconds,
-        "recovery_full_replay_s": stream.recovery.full_replay.seconds,
-        "recovery_store_to_replay_ratio": stream.recovery.from_store.seconds / stream.recovery.full_replay.seconds,
-        "restarted_worker_peak_rss_mb": stream.recovery.from_store.peak_rss / _MB,
+        **_recovery_figures(stream.recovery),
+    }
+
+
+def _recovery_figures(recovery: Recovery | None) -> dict[str, float]:
+    if recovery is None:  # not measured (EngineBenchConfig.recovery)
+        names = ("recovery_from_store_s", "recovery_full_replay_s", "recovery_store_to_replay_ratio")
+        return {**dict.fromkeys(names, math.nan), "restarted_worker_peak_rss_mb": math.nan}
+    return {
+        "recovery_from_store_s": recovery.from_store.seconds,
+        "recovery_full_replay_s": recovery.full_replay.seconds,
+        "recovery_store_to_replay_ratio": recovery.from_store.seconds / recovery.full_replay.seconds,
+        "restarted_worker_peak_rss_mb": recovery.from_store.peak_rss / _MB,
     }

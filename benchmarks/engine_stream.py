@@ -70,7 +70,7 @@ class StreamResult:
     worker_peak_rss: int  # the largest of the workers'
     worker_cpu_seconds: float  # the whole life of the worker processes, together
     broker_cpu_seconds: float  # during the streaming part; 0 without a broker pid
-    recovery: Recovery  # after a kill -9 at the end
+    recovery: Recovery | None  # after a kill -9 at the end (None: not measured)
 
     @property
     def records(self) -> int:
@@ -168,6 +168,7 @@ def run_stream(
     timeout: float,
     broker_pid: int | None = None,
     workers: int = 1,
+    recovery: bool = True,
 ) -> StreamResult:
     """Ingest ``history`` into ready backtest workers, tick the clock to ``clock_end``, read the leads."""
     settings = _fresh(settings, "stream")
@@ -199,7 +200,7 @@ def run_stream(
     leads = read_leads(kafka_client_config(settings), catalogue.leads, timeout=timeout)
     finished = time.time()
     outputs = scan_outputs(settings.bootstrap, catalogue, tick_ms, timeout=timeout)
-    recovery = measure_recovery(settings, clock_end, work_dir, workers=workers, timeout=timeout)
+    restart = measure_recovery(settings, clock_end, work_dir, workers=workers, timeout=timeout) if recovery else None
     return StreamResult(
         prefix=settings.topic_prefix,
         intake=report,
@@ -215,5 +216,5 @@ def run_stream(
         worker_peak_rss=peak,
         worker_cpu_seconds=cpu,
         broker_cpu_seconds=broker_busy,
-        recovery=recovery,
+        recovery=restart,
     )

@@ -35,16 +35,14 @@ _POSITIVE = (
     "persons_with_state",
     "person_state_bytes_avg",
     "worker_mb_per_100k_persons",
-    "recovery_from_store_s",
-    "recovery_full_replay_s",
-    "restarted_worker_peak_rss_mb",
 )
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(280)
 def test_the_engine_benchmark_runs_on_a_small_history_and_the_stream_agrees_with_the_batch() -> None:
-    figures = engine.run(engine.EngineBenchConfig(records=3000, latency_seconds=4))
+    # recovery after kill -9 is covered by tests/integration/test_pipeline.py; its timing is the full benchmark's
+    figures = engine.run(engine.EngineBenchConfig(records=3000, latency_seconds=4, recovery=False))
 
     assert figures["history_records"] >= 3000
     assert {name: figures[name] for name in _POSITIVE if not figures[name] > 0} == {}
