@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import rocksdict
 from faust.types import TP
 
 from jiandu.settings import Settings
@@ -37,7 +38,9 @@ __all__ = [
     "Unconfirmed",
     "pack_state",
     "partition_items",
+    "persisted_changelog_offset",
     "state_dir",
+    "store_partition",
     "store_size",
     "unpack_state",
 ]
@@ -51,12 +54,31 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
 }
 
 _HEADER_END = b"\n"
+_FAUST_OFFSET_KEY = b"__faust\0offset__"  # faust.stores.rocksdb.Store.offset_key
 
 
 def state_dir(settings: Settings, catalogue: TopicCatalogue) -> Path:
     """Where a worker keeps its stores: per topic prefix under the data directory (a restarted worker
     finds them; workers of one machine share it, each partition being its own database)."""
     return settings.data_dir / "streams" / catalogue.streams_app_id
+
+
+def persisted_changelog_offset(store: Path) -> int | None:
+    """The offset of the last changelog record a partition's store applied (Faust keeps it in the
+    store), None if it applied none; read-only, so a store another worker holds open can be read."""
+    db = rocksdict.Rdict(
+        str(store), options=rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
+    )
+    try:
+        value = db.get(_FAUST_OFFSET_KEY)
+    finally:
+        db.close()
+    return None if value is None else int(value)
+
+
+def store_partition(store: Path) -> int:
+    """The partition of a store directory (Faust names them ``<table>-<partition>.db``)."""
+    return int(store.name.removesuffix(".db").rsplit("-", 1)[1])
 
 
 def pack_state(wakes: Mapping[str, int], state: bytes) -> bytes:

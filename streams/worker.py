@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 
 import faust
 
@@ -14,7 +15,7 @@ from jiandu.observability.logs import logging_config
 from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from streams.app import create_app
-from streams.state_store import state_dir
+from streams.state_store import persisted_changelog_offset, state_dir, store_partition
 
 __all__ = ["discard_stale_stores", "run_worker"]
 
@@ -55,25 +56,42 @@ def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bo
             metrics.stop()
 
 
-def discard_stale_stores(settings: Settings, catalogue: TopicCatalogue) -> bool:
-    """Delete this host's state stores when the broker's changelog of them is empty; True if it did.
+def discard_stale_stores(settings: Settings, catalogue: TopicCatalogue) -> list[Path]:
+    """Delete this host's partition stores that claim changelog records the broker does not have;
+    the stores deleted.
 
-    A store is written only after its changelog records are confirmed, so a store with an empty
-    changelog belongs to another broker: the embedded one restarted (and its journal replayed into
-    it), or a cluster whose topics were recreated. Its offsets mean nothing there; the worker
-    rebuilds its state from the events instead of failing on them.
+    A store applies changelog records only once the broker confirmed them, so a store whose last
+    applied offset is at or past its changelog partition's end belongs to another broker: the
+    embedded one restarted (and its journal replayed into it), or a cluster whose topics were
+    recreated. Its offsets mean nothing there; that partition's state is rebuilt from the changelog
+    and the events instead. Every other store stays: workers of one host share the directory, and
+    a store another worker is filling is consistent with the broker (deleting it under that worker
+    lost its data, and deadlines with it).
     """
-    directory = state_dir(settings, catalogue)
-    if not directory.is_dir() or not any(directory.iterdir()):
-        return False
+    stores = sorted(state_dir(settings, catalogue).glob("**/*.db"))
+    if not stores:
+        return []
     config = kafka_client_config(settings, with_bootstrap=False)
     try:
         ends = high_watermarks(settings.bootstrap, [catalogue.state_changelog], config)
     except Exception as exc:  # cannot tell: keep the stores (a restart against the same broker needs them)
         log.warning("could not read the state changelog's end (%r): keeping the local stores", exc)
+        return []
+    stale = [
+        store
+        for store in stores
+        if _claims_more_than(store, ends.get((catalogue.state_changelog, store_partition(store)), 0))
+    ]
+    for store in stale:
+        log.warning("%s holds changelog records the broker does not have (a fresh broker): rebuilding its state", store)
+        shutil.rmtree(store, ignore_errors=True)
+    return stale
+
+
+def _claims_more_than(store: Path, changelog_end: int) -> bool:
+    try:
+        applied = persisted_changelog_offset(store)
+    except Exception as exc:  # unreadable (being created, or damaged): Faust opens or rebuilds it
+        log.warning("could not read %s (%r): keeping it", store, exc)
         return False
-    if sum(ends.values()):
-        return False
-    log.warning("the state changelog is empty but %s holds stores: a fresh broker; rebuilding the state", directory)
-    shutil.rmtree(directory, ignore_errors=True)
-    return True
+    return applied is not None and applied >= changelog_end
