@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from uuid import uuid4
@@ -60,6 +62,23 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
         yield embedded
     finally:
         embedded.stop()  # SIGTERM then SIGKILL, by the pid it started
+
+
+def _kafka_client_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("kafka-io-") and t.is_alive()}
+
+
+@pytest.fixture(autouse=True)
+def closes_its_kafka_clients() -> Iterator[None]:
+    """A test closes every kafka-python client it (or the code it calls) opened: a client left open
+    goes on connecting, and logging, from its thread for the rest of the session (one once logged
+    into another test's captured log and failed it)."""
+    before = _kafka_client_threads()
+    yield
+    deadline = time.monotonic() + 3.0
+    while (left := _kafka_client_threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, f"kafka-python clients left open: {sorted(t.name for t in left)}"
 
 
 @pytest.fixture
