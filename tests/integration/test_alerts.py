@@ -116,7 +116,6 @@ def test_a_lead_that_escalates_stays_on_its_earlier_severity_topic(
     settings = settings_for(broker.bootstrap, topic_prefix)
     catalogue = catalogue_of(settings)
     create_topics(settings)
-    history = tmp_path / "severities.sqlite"
     medium = lead_version(1, 1, severity="MEDIUM", model_id="M01")
     escalated = lead_version(1, 2, severity="HIGH", model_id="M01")
     resolved = lead_version(1, 3, severity="HIGH", model_id="M01", status="RESOLVED")
@@ -124,7 +123,7 @@ def test_a_lead_that_escalates_stays_on_its_earlier_severity_topic(
     routed_before = {kind: _routed(kind) for kind in ("department", "severity")}
     for versions in ([medium, steady], [escalated, resolved]):  # a restart of the router in between
         publish_leads(broker.bootstrap, catalogue.leads, versions)
-        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20), history=history)
+        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20))
         try:
             deadline = time.monotonic() + 40
             routed = 0
@@ -163,14 +162,13 @@ def test_re_emitted_versions_are_not_routed_again(broker: EmbeddedBroker, topic_
     settings = settings_for(broker.bootstrap, topic_prefix)
     catalogue = catalogue_of(settings)
     create_topics(settings)
-    history = tmp_path / "severities.sqlite"
     raised = lead_version(1, 1)
     resolved = lead_version(1, 2, status="RESOLVED")
     hour = 3_600_000
     batches = ([raised, resolved], [reemitted(raised, hour), reemitted(resolved, hour), reemitted(raised, 2 * hour)])
     for versions in batches:  # a restart of the router in between
         publish_leads(broker.bootstrap, catalogue.leads, versions)
-        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20), history=history)
+        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20))
         try:
             deadline = time.monotonic() + 40
             routed = 0
