@@ -10,6 +10,7 @@ import argparse
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jiandu.observability import serve_process_metrics
@@ -39,19 +40,28 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
 
     catalogue = catalogue_of(settings)
     membership = GroupMembership()
-    metrics = serve_process_metrics(
-        settings, "alerts", [catalogue.leads, *catalogue.alert_topics()], checks=[("group", membership.problem)]
-    )
+    state_problem: list[Callable[[], str | None]] = []  # the router's, once it is built
+
+    def state() -> str | None:
+        return state_problem[0]() if state_problem else "alert router: not started yet"
+
+    checks = [("group", membership.problem), ("state", state)]
+    metrics = serve_process_metrics(settings, "alerts", [catalogue.leads, *catalogue.alert_topics()], checks=checks)
     if metrics is not None:
         print(f"metrics: {metrics.url}/metrics", flush=True)
     try:
-        return _route(settings, args, membership)
+        return _route(settings, args, membership, state_problem)
     finally:
         if metrics is not None:
             metrics.stop()
 
 
-def _route(settings: Settings, args: argparse.Namespace, membership: GroupMembership) -> int:
+def _route(
+    settings: Settings,
+    args: argparse.Namespace,
+    membership: GroupMembership,
+    state_problem: list[Callable[[], str | None]],
+) -> int:
     from consumers._group import GroupOptions
     from consumers.alerts import AlertRouter
     from jiandu.cli.hub import catalogue_of, create_topics, journal_for
@@ -69,6 +79,7 @@ def _route(settings: Settings, args: argparse.Namespace, membership: GroupMember
             membership=membership,
             journal=journal,
         ) as router:
+            state_problem.append(router.state.problem)
             log.info("alert router: group %s on %s", router.group, router.catalogue.leads)
             router.run(stop.is_set)
             log.info("alert router stopped after %d lead versions", router.routed)
