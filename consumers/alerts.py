@@ -19,7 +19,7 @@ A version that is no news (``consumers.lead_versions``: re-emitted by a worker t
 reprocessed its events, equal but for wall-clock fields) is not routed.
 
 What the router remembers per lead (severities routed, versions seen) is in
-``<prefix>.internal.alerts-state`` (:mod:`consumers._changelog`), partition-aligned with
+``<prefix>.consumers.alerts-state`` (:mod:`consumers._changelog`), partition-aligned with
 the lead topic and written before the offsets are committed, so the replicas of one
 group (``jiandu alerts`` on several hosts) hand partitions over with their memory.
 

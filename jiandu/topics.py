@@ -100,19 +100,19 @@ class TopicCatalogue:
     def alerts_state(self) -> str:
         """Internal: what the alert router remembers per lead (versions routed, severities), partition-aligned
         with the lead topic, keyed by group and ``lead_id`` (compacted)."""
-        return f"{self.prefix}.internal.alerts-state"
+        return f"{self.prefix}.consumers.alerts-state"
 
     @property
     def webhooks_state(self) -> str:
         """Internal: the versions each webhook subscription was sent, per lead, partition-aligned with the lead
         topic, keyed by group and ``lead_id`` (compacted)."""
-        return f"{self.prefix}.internal.webhooks-state"
+        return f"{self.prefix}.consumers.webhooks-state"
 
     @property
     def webhook_dead_letters(self) -> str:
         """Webhook deliveries that failed every attempt, keyed by group, subscription, lead and version
         (compacted; a tombstone once re-delivered)."""
-        return f"{self.prefix}.internal.webhook-dead-letters"
+        return f"{self.prefix}.consumers.webhook-dead-letters"
 
     def consumer_state_topics(self) -> list[str]:
         """The consumers' state topics: the last value of each key is all that matters (journal compaction)."""

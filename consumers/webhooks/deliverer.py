@@ -11,7 +11,7 @@ Offsets are committed only up to the first message with a delivery still under
 way (:class:`~consumers.webhooks.progress.PartitionProgress`): a restart reads
 again what was not finished and never skips a delivery (at least once). What each
 subscription was sent, per lead, is written the moment a delivery settles (answered
-2xx, or dead-lettered) to ``<prefix>.internal.webhooks-state``
+2xx, or dead-lettered) to ``<prefix>.consumers.webhooks-state``
 (:mod:`consumers._changelog`: partition-aligned with the lead topic, confirmed by the
 broker before the lane sends the lead's next version), and a message read again skips
 what was sent: after a crash, or when another replica of the group takes a partition

@@ -1,6 +1,6 @@
 """The webhook dead letters, in a compacted topic that every replica, on every host, sees.
 
-``<prefix>.internal.webhook-dead-letters``: one message per dead-lettered delivery, keyed by
+``<prefix>.consumers.webhook-dead-letters``: one message per dead-lettered delivery, keyed by
 group, subscription, lead and version, its value the delivery as JSON (body included, as it
 was sent); a tombstone once ``jiandu webhooks redeliver`` got it through. The deliverer that
 dead-letters writes it (confirmed by the broker, and on the embedded broker journaled)

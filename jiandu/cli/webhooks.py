@@ -4,7 +4,7 @@
 group: they share the lead topic's partitions and hand them over with their state);
 ``redeliver`` sends the dead-lettered deliveries again (after the receiver is fixed);
 ``failed`` lists them (never their bodies). Dead letters live in the compacted topic
-``<prefix>.internal.webhook-dead-letters``, so both see every replica's, from any host.
+``<prefix>.consumers.webhook-dead-letters``, so both see every replica's, from any host.
 ``run`` serves /metrics, /healthz and /readyz (broker, the lead topic, the deliverer joined
 its group and restored its state) on the ``webhooks`` port of ``JIANDU_METRICS_PORTS``.
 """
