@@ -56,12 +56,19 @@ def _state(args: argparse.Namespace) -> dict[str, float]:
     return state_scale.run(persons=args.persons, seed=args.seed or 2024, workers=args.workers or 0)
 
 
+def _consumer_state() -> dict[str, float]:
+    from benchmarks import consumer_state
+
+    return consumer_state.run()
+
+
 _BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "serde": lambda _: _serde(),
     "journal": lambda _: _journal(),
     "engine": _engine,
     "fuzz": _fuzz,
     "state": _state,
+    "consumer-state": lambda _: _consumer_state(),
 }
 
 

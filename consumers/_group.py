@@ -52,16 +52,33 @@ class GroupMembership(ConsumerRebalanceListener):
         return f"consumer group {self.group or '?'}: not joined yet (no partitions assigned)"
 
 
+class _Listeners(ConsumerRebalanceListener):
+    """Several listeners in order: the state restored before the membership says joined."""
+
+    def __init__(self, *listeners: ConsumerRebalanceListener) -> None:
+        self._listeners = listeners
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for listener in self._listeners:
+            listener.on_partitions_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        for listener in self._listeners:
+            listener.on_partitions_assigned(assigned)
+
+
 def group_consumer(
     client_config: Mapping[str, Any],
     topic: str,
     group: str,
     options: GroupOptions,
     membership: GroupMembership | None = None,
+    state: ConsumerRebalanceListener | None = None,
 ) -> KafkaConsumer:
     """A consumer of ``topic`` in ``group`` that starts at the beginning and never commits on its own.
 
-    ``membership``, when given, follows the group's assignments (for a readiness probe).
+    ``membership``, when given, follows the group's assignments (for a readiness probe); ``state``
+    (a :class:`consumers._changelog.ChangelogState`) is told of every rebalance before it.
     """
     session_ms = int(options.session_timeout_seconds * 1000)
     try:
@@ -81,5 +98,6 @@ def group_consumer(
         raise BrokerError(f"cannot connect consumer group {group!r} to {where}: {exc}. Is the broker running?") from exc
     if membership is not None and not membership.group:
         membership.group = group
-    consumer.subscribe([topic], listener=membership)
+    listeners = [x for x in (state, membership) if x is not None]
+    consumer.subscribe([topic], listener=_Listeners(*listeners))
     return consumer

@@ -10,14 +10,18 @@ every copy (acks=all): a crash re-routes versions, it never skips one; a lead
 version is idempotent by ``(lead_id, updated_at)``.
 
 A lead that changes severity (an escalation) is also copied, from then on, to the
-topics of the severities it had before (:class:`SeverityHistory`): a severity topic
-holds every version of every lead that was ever of that severity, so its subscribers
-see the escalation and the lead's end.
+topics of the severities it had before: a severity topic holds every version of every
+lead that was ever of that severity, so its subscribers see the escalation and the
+lead's end. (M01: MEDIUM, then HIGH when an administrative penalty replaced prosecution;
+without this the MEDIUM topic would keep the lead's last MEDIUM version, OPEN, for ever.)
 
 A version that is no news (``consumers.lead_versions``: re-emitted by a worker that
-reprocessed its events, equal but for wall-clock fields, or moving a lead back to a
-status it left) is not routed; the versions seen are kept next to the severity
-history and committed with it.
+reprocessed its events, equal but for wall-clock fields) is not routed.
+
+What the router remembers per lead (severities routed, versions seen) is in
+``<prefix>.consumers.alerts-state`` (:mod:`consumers._changelog`), partition-aligned with
+the lead topic and written before the offsets are committed, so the replicas of one
+group (``jiandu alerts`` on several hosts) hand partitions over with their memory.
 
 Each copy the broker confirmed counts in ``jiandu_alerts_routed_total{kind}``
 (``department`` or ``severity``; severity counts more than department when leads
@@ -30,18 +34,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from consumers._changelog import ChangelogState
 from consumers._group import GroupMembership, GroupOptions, group_consumer
-from consumers.lead_versions import VersionLedger
-from consumers.severity_history import SeverityHistory
+from consumers.lead_versions import LeadLedger
 from jiandu.core.leads import Lead
 from jiandu.errors import BrokerError, DeliveryError, SchemaError
+from jiandu.journal import JournalWriter
 from jiandu.observability.metrics.consumers import ALERTS_ROUTED
 from jiandu.serde import AvroCodec
 from jiandu.topics import TopicCatalogue
@@ -72,30 +76,36 @@ class AlertRouter:
         group: str | None = None,
         options: GroupOptions | None = None,
         membership: GroupMembership | None = None,
-        history: Path | None = None,
+        journal: JournalWriter | None = None,
     ) -> None:
-        """``history``: the SQLite file of the severities each lead was routed with (None: in memory)."""
+        """``journal``: where the state's writes are also kept (the embedded broker forgets them on a restart)."""
         self.catalogue = catalogue
         self.group = group or alert_group(catalogue)
         self.routed = 0
         self.membership = membership or GroupMembership(self.group)
+        options = options or GroupOptions()
         self._codec = AvroCodec()
-        self._history = SeverityHistory(history)
-        self._versions = VersionLedger(
-            None if history is None else history.with_name(f"{history.stem}-versions.sqlite")
+        self.state = ChangelogState(
+            client_config,
+            catalogue.alerts_state,
+            input_topic=catalogue.leads,
+            namespace=self.group,
+            journal=journal,
+            fetch_max_wait_ms=options.fetch_max_wait_ms,
         )
+        self._ledger = LeadLedger(self.state)
         self.repeats = 0  # versions not routed: no news
         self._routed = _ROUTED
-        self._consumer = group_consumer(
-            client_config, catalogue.leads, self.group, options or GroupOptions(), self.membership
-        )
         try:
             self._producer = KafkaProducer(
                 **client_config, acks="all", enable_idempotence=True, linger_ms=5, retries=2_147_483_647
             )
         except KafkaError as exc:
-            self._consumer.close()
+            self.state.close()
             raise BrokerError(f"cannot connect the alert router's producer: {exc}") from exc
+        self._consumer = group_consumer(
+            client_config, catalogue.leads, self.group, options, self.membership, self.state
+        )
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         """Route until ``should_stop()``; each batch is committed once its copies are confirmed."""
@@ -105,6 +115,7 @@ class AlertRouter:
     def route_batch(self, timeout_ms: int = 500) -> int:
         """Poll once, copy what arrived, wait for the broker, commit; returns the versions routed."""
         batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=_BATCH)
+        self.state.restore()
         futures = []
         copies: Counter[str] = Counter()
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
@@ -119,11 +130,9 @@ class AlertRouter:
         try:
             self._confirm(futures)
         except DeliveryError:
-            self._history.rollback()
-            self._versions.rollback()
+            self.state.discard()
             raise
-        self._history.commit()
-        self._versions.commit()
+        self.state.flush()  # what was routed is remembered before the offsets move past it
         for kind, n in copies.items():
             self._routed[kind].inc(n)
         try:
@@ -149,10 +158,10 @@ class AlertRouter:
         except (KeyError, TypeError, ValueError) as exc:
             log.error("%s: not routed, not a lead version: %r", where, exc)
             return []
-        if self._versions.is_repeat("", version):
+        if self._ledger.is_repeat(record.partition, "", version):
             self.repeats += 1
             return []  # re-emitted by reprocessing: routed before
-        self._versions.record("", version)
+        self._ledger.record(record.partition, "", version)
         topics: list[tuple[str, str]] = []
         routes: tuple[tuple[str, str, Callable[[str], str]], ...] = (
             ("department", str(lead.get("department")), self.catalogue.department_alerts),
@@ -164,7 +173,7 @@ class AlertRouter:
             except KeyError:
                 log.warning("%s: lead %s has %s %r, which has no alert topic", where, lead.get("lead_id"), kind, value)
         if any(kind == "severity" for kind, _ in topics):  # the topics of its earlier severities get the version too
-            earlier = self._history.earlier(str(lead.get("lead_id")), str(lead.get("severity")))
+            earlier = self._ledger.earlier_severities(record.partition, version.lead_id, version.severity)
             topics.extend(("severity", self.catalogue.severity_alerts(s)) for s in earlier)
         return topics
 
@@ -185,8 +194,7 @@ class AlertRouter:
             self._producer.close(timeout=10)
         finally:
             self._consumer.close()
-            self._history.close()
-            self._versions.close()
+            self.state.close()
 
     def __enter__(self) -> AlertRouter:
         return self

@@ -11,32 +11,27 @@ extension moved its deadline, once the new deadline passes (new ``due_at``, new
 version); refusing every return to an earlier status lost such leads (measured: 4
 M05 leads OPEN on the topic and WITHDRAWN in the archive after a fault-injection run).
 
-:class:`VersionLedger` keeps, per scope (a webhook subscription, or the router) and
-lead, the statuses and content digests seen, in SQLite under the data directory,
-committed together with the consumer's own progress.
+:class:`LeadLedger` keeps, per lead, the content digests seen per scope (a webhook
+subscription, or the router) and the severities the lead was routed with, in the consumer's
+partition-aligned changelog (:mod:`consumers._changelog`), so that a replica taking over a
+partition on another host knows what the one before it did. One record per lead, a JSON object
+of ≈ 60 bytes plus 35 per version seen (``{"seen":{"":["<32 hex>",…]},"sev":["HIGH"]}``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
+from consumers._changelog import ChangelogState
 from jiandu.core.leads import Lead
 
-__all__ = ["WALL_CLOCK_FIELDS", "VersionLedger", "content_digest", "is_repeat"]
+__all__ = ["WALL_CLOCK_FIELDS", "LeadLedger", "content_digest", "is_repeat"]
 
 #: Fields a re-emitted version may change without being a new version.
 WALL_CLOCK_FIELDS = frozenset({"raised_at", "detected_at", "updated_at"})
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS lead_version_seen ("
-    " scope TEXT NOT NULL, lead_id TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, digest TEXT NOT NULL,"
-    " PRIMARY KEY (scope, lead_id, seq))"
-)
 
 
 def content_digest(lead: Lead | Mapping[str, Any]) -> str:
@@ -54,48 +49,45 @@ def is_repeat(seen: Sequence[str], digest: str) -> bool:
     return digest in seen
 
 
-class VersionLedger:
-    """Per scope and lead, the versions seen (SQLite; :meth:`record` is durable after :meth:`commit`)."""
+class LeadLedger:
+    """What a consumer remembers per lead, in its changelog state (at the lead-topic partition of the lead).
 
-    def __init__(self, path: Path | None) -> None:
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # built where the consumer is built, used where it runs (one thread at a time)
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-        self._db.commit()
+    Writes are staged in the state: they count once the consumer flushed it, which it does before
+    committing the input offsets they came from.
+    """
 
-    def is_repeat(self, scope: str, lead: Lead) -> bool:
+    def __init__(self, state: ChangelogState) -> None:
+        self.state = state
+
+    def is_repeat(self, partition: int, scope: str, lead: Lead) -> bool:
         """True when ``lead`` is no new version for ``scope`` (see :func:`is_repeat`)."""
-        return is_repeat(self._digests(scope, lead.lead_id), content_digest(lead))
+        return is_repeat(self._read(partition, lead.lead_id)["seen"].get(scope, []), content_digest(lead))
 
-    def record(self, scope: str, lead: Lead) -> None:
-        """Remember ``lead`` as seen by ``scope`` (until :meth:`commit`; a repeat is not recorded twice)."""
-        seen = self._digests(scope, lead.lead_id)
+    def record(self, partition: int, scope: str, lead: Lead) -> None:
+        """Remember ``lead`` as seen by ``scope`` (a repeat is not recorded twice)."""
+        memory = self._read(partition, lead.lead_id)
+        seen = memory["seen"].setdefault(scope, [])
         digest = content_digest(lead)
-        if digest in seen:
-            return
-        self._db.execute(
-            "INSERT INTO lead_version_seen (scope, lead_id, seq, status, digest) VALUES (?, ?, ?, ?, ?)",
-            (scope, lead.lead_id, len(seen), lead.status, digest),
-        )
+        if digest not in seen:
+            seen.append(digest)
+            self._write(partition, lead.lead_id, memory)
 
-    def commit(self) -> None:
-        """Make what was recorded durable."""
-        self._db.commit()
+    def earlier_severities(self, partition: int, lead_id: str, severity: str) -> list[str]:
+        """The other severities ``lead_id`` was routed with before; records ``severity``."""
+        memory = self._read(partition, lead_id)
+        known: list[str] = memory["sev"]
+        if severity not in known:
+            known.append(severity)
+            self._write(partition, lead_id, memory)
+        return [s for s in known if s != severity]
 
-    def rollback(self) -> None:
-        """Forget what was recorded since the last commit."""
-        self._db.rollback()
+    def _read(self, partition: int, lead_id: str) -> dict[str, Any]:
+        raw = self.state.get(partition, lead_id)
+        memory: dict[str, Any] = json.loads(raw) if raw else {}
+        memory.setdefault("seen", {})
+        memory.setdefault("sev", [])
+        return memory
 
-    def close(self) -> None:
-        """Close the file."""
-        self._db.close()
-
-    def _digests(self, scope: str, lead_id: str) -> list[str]:
-        rows = self._db.execute(
-            "SELECT digest FROM lead_version_seen WHERE scope = ? AND lead_id = ? ORDER BY seq", (scope, lead_id)
-        ).fetchall()
-        return [str(digest) for (digest,) in rows]
+    def _write(self, partition: int, lead_id: str, memory: dict[str, Any]) -> None:
+        compact = {k: v for k, v in memory.items() if v}
+        self.state.put(partition, lead_id, json.dumps(compact, separators=(",", ":")).encode())

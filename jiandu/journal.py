@@ -62,7 +62,7 @@ JOURNAL_SCHEMA: dict[str, Any] = {
         {"name": "topic", "type": "string", "doc": "Full topic name, prefix included."},
         {"name": "partition", "type": "int", "doc": "The partition the broker confirmed it on."},
         {"name": "key", "type": ["null", "bytes"], "doc": "Message key."},
-        {"name": "value", "type": "bytes", "doc": "Message value."},
+        {"name": "value", "type": ["null", "bytes"], "doc": "Message value (null: a tombstone of a compacted topic)."},
         {"name": "timestamp_ms", "type": "long", "doc": "When it was journaled (ms since the epoch, UTC)."},
     ],
 }
@@ -83,7 +83,7 @@ class JournalEntry:
     topic: str
     partition: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
     timestamp_ms: int
 
 

@@ -6,7 +6,9 @@ an agency that re-sends a record after the push API forgot its id, a batch re-se
 after a 503 whose messages the broker had partly confirmed, a second ``jiandu run`` of
 the same sample. The hub ignores those by ``event_id`` (events) and ``action_id``
 (actions); compaction keeps the first of each, in journal-time order, and every dead
-letter.
+letter. The consumers' state topics (``TopicCatalogue.consumer_state_topics``: what the alert
+router and the webhook deliverer remember per lead, the webhook dead letters) are compacted
+topics: of each key, only the last value (or tombstone) is kept.
 
 Only closed segments are compacted: a writer holds an exclusive ``flock`` on the segment
 it appends to, so a segment whose lock can be taken will never grow again. The segments
@@ -40,6 +42,7 @@ from jiandu.journal import (
     segments,
 )
 from jiandu.serde import AvroCodec
+from jiandu.topics import TopicCatalogue
 
 __all__ = ["CompactionReport", "accepted_identity", "compact_journal"]
 
@@ -78,7 +81,7 @@ def accepted_identity(codec: AvroCodec | None = None) -> Callable[[JournalEntry]
         if field is None:
             return None
         try:
-            value = codec.decode(entry.value)[1].get(field)
+            value = codec.decode(entry.value)[1].get(field) if entry.value is not None else None
         except SchemaError:
             return None
         return f"{entry.topic}\x1f{value}" if value else None
@@ -146,7 +149,8 @@ def _rewrite(
     kept = 0
     with partial.open("xb") as file:
         writer = segment_writer(file, metadata)
-        for entry in _first_of_each(group, identity):
+        state_topics = frozenset(TopicCatalogue(prefix, partitions).consumer_state_topics())
+        for entry in _first_of_each(group, identity, _last_of_each_key(group, state_topics)):
             kept += 1
             writer.write(_row(entry))
             if kept % _BLOCK == 0:
@@ -158,10 +162,29 @@ def _rewrite(
     return final, read, kept
 
 
-def _first_of_each(group: list[Segment], identity: Callable[[JournalEntry], str | None]) -> Iterator[JournalEntry]:
-    """The first message of each identity (and every message without one), in journal-time order."""
+def _merged(group: list[Segment]) -> Iterator[JournalEntry]:
+    return heapq.merge(*(entries_of(s.path) for s in group), key=lambda e: e.timestamp_ms)
+
+
+def _last_of_each_key(group: list[Segment], topics: frozenset[str]) -> dict[tuple[str, int, bytes | None], int]:
+    """For the compacted state ``topics``: the position in the merged order of each key's last message."""
+    return {(e.topic, e.partition, e.key): n for n, e in enumerate(_merged(group)) if e.topic in topics}
+
+
+def _first_of_each(
+    group: list[Segment],
+    identity: Callable[[JournalEntry], str | None],
+    last_of_key: dict[tuple[str, int, bytes | None], int],
+) -> Iterator[JournalEntry]:
+    """The first message of each identity (and every message without one), the last of each state key,
+    in journal-time order."""
     seen: set[str] = set()
-    for entry in heapq.merge(*(entries_of(s.path) for s in group), key=lambda e: e.timestamp_ms):
+    for number, entry in enumerate(_merged(group)):
+        state_key = (entry.topic, entry.partition, entry.key)
+        if state_key in last_of_key:
+            if last_of_key[state_key] == number:
+                yield entry
+            continue
         key = identity(entry)
         if key is not None:
             if key in seen:

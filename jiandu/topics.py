@@ -97,6 +97,28 @@ class TopicCatalogue:
         return f"{self.prefix}.internal.progress"
 
     @property
+    def alerts_state(self) -> str:
+        """Internal: what the alert router remembers per lead (versions routed, severities), partition-aligned
+        with the lead topic, keyed by group and ``lead_id`` (compacted)."""
+        return f"{self.prefix}.consumers.alerts-state"
+
+    @property
+    def webhooks_state(self) -> str:
+        """Internal: the versions each webhook subscription was sent, per lead, partition-aligned with the lead
+        topic, keyed by group and ``lead_id`` (compacted)."""
+        return f"{self.prefix}.consumers.webhooks-state"
+
+    @property
+    def webhook_dead_letters(self) -> str:
+        """Webhook deliveries that failed every attempt, keyed by group, subscription, lead and version
+        (compacted; a tombstone once re-delivered)."""
+        return f"{self.prefix}.consumers.webhook-dead-letters"
+
+    def consumer_state_topics(self) -> list[str]:
+        """The consumers' state topics: the last value of each key is all that matters (journal compaction)."""
+        return [self.alerts_state, self.webhooks_state, self.webhook_dead_letters]
+
+    @property
     def streams_app_id(self) -> str:
         """Faust application id (consumer group and the prefix of Faust's own topics)."""
         return f"{self.prefix}-streams"
@@ -128,6 +150,9 @@ class TopicCatalogue:
             TopicSpec(self.identities, n, dict(_COMPACT), "sealed ID numbers, keyed by person_key"),
             TopicSpec(self.facts, n, {}, "events re-keyed by entity"),
             TopicSpec(self.progress, 1, {}, "worker clock reports"),
+            TopicSpec(self.alerts_state, n, dict(_COMPACT), "alert router state per lead"),
+            TopicSpec(self.webhooks_state, n, dict(_COMPACT), "webhook deliverer state per lead"),
+            TopicSpec(self.webhook_dead_letters, 1, dict(_COMPACT), "webhook dead letters"),
             TopicSpec(self.state_changelog, n, dict(_COMPACT), "entity state changelog"),
             TopicSpec(self.assignor_topic, 1, {}, "Faust assignor"),
         ]

@@ -9,19 +9,17 @@ while the lanes of other leads go on independently (one asyncio task each).
 
 Offsets are committed only up to the first message with a delivery still under
 way (:class:`~consumers.webhooks.progress.PartitionProgress`): a restart reads
-again what was not finished and never skips a delivery (at least once). Each
-delivery is also recorded as *settled* the moment it is answered 2xx or
-dead-lettered (:meth:`~consumers.webhooks.store.FailedDeliveryStore.settle`), and
-a message read again skips what already settled: after a crash only the
-deliveries in flight (at most one per lane) are sent again, which the
-``X-Jiandu-Delivery`` id lets a receiver drop. The settled rows live in the
-deliverer's data directory: a partition taken over by a deliverer on another
-machine is sent again from the committed offset.
-
-A version that is no news for a subscription (``consumers.lead_versions``: re-emitted
-by a worker that reprocessed its events, equal but for wall-clock fields, or moving
-the lead back to a status it left) is not delivered; the versions each subscription
-was sent are kept next to the settled rows.
+again what was not finished and never skips a delivery (at least once). What each
+subscription was sent, per lead, is written the moment a delivery settles (answered
+2xx, or dead-lettered) to ``<prefix>.consumers.webhooks-state``
+(:mod:`consumers._changelog`: partition-aligned with the lead topic, confirmed by the
+broker before the lane sends the lead's next version), and a message read again skips
+what was sent: after a crash, or when another replica of the group takes a partition
+over on another host, only the deliveries in flight (at most one per lane) are sent
+again, which the ``X-Jiandu-Delivery`` id lets a receiver drop. A version that is no news
+for a subscription (``consumers.lead_versions``: re-emitted by a worker that
+reprocessed its events, equal but for wall-clock fields) is not delivered either.
+Dead letters go to a compacted topic every replica sees (:mod:`consumers.webhooks.store`).
 
 Metrics (:mod:`consumers.webhooks.metrics`): each attempt by outcome and its duration, the
 backlog per subscription (versions waiting behind a failing delivery) and the dead letters per
@@ -44,15 +42,17 @@ from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
+from consumers._changelog import ChangelogState
 from consumers._group import GroupMembership, GroupOptions, group_consumer
-from consumers.lead_versions import VersionLedger
+from consumers.lead_versions import LeadLedger
 from consumers.webhooks.delivery import Delivery, RetryPolicy, deliver
 from consumers.webhooks.metrics import Backlog, DeadLetterGauge
 from consumers.webhooks.progress import PartitionProgress
-from consumers.webhooks.store import FailedDeliveryStore, MessagePosition
+from consumers.webhooks.store import FailedDeliveryStore
 from consumers.webhooks.subscriptions import Subscription
 from jiandu.core.leads import Lead
 from jiandu.errors import SchemaError
+from jiandu.journal import JournalWriter
 from jiandu.serde import AvroCodec
 from jiandu.topics import TopicCatalogue
 
@@ -74,8 +74,7 @@ class DeliveryCounts:
 
     delivered: int = 0
     dead_lettered: int = 0
-    already_settled: int = 0  # read again after a restart, settled before it: not sent again
-    repeats: int = 0  # re-emitted versions that were no news: not sent
+    repeats: int = 0  # versions sent before (read again after a restart or a takeover, or re-emitted): not sent
 
 
 class WebhookDeliverer:
@@ -94,7 +93,10 @@ class WebhookDeliverer:
         timeout_seconds: float = 10.0,
         max_outstanding: int = 10_000,
         membership: GroupMembership | None = None,
+        journal: JournalWriter | None = None,
     ) -> None:
+        """``store``: the group's dead letters; ``journal``: where the state's writes are also kept (the
+        embedded broker forgets them on a restart)."""
         self.subscriptions = tuple(subscriptions)
         self.store = store
         self.policy = policy or RetryPolicy()
@@ -104,17 +106,27 @@ class WebhookDeliverer:
         self._timeout = timeout_seconds
         self._max_outstanding = max_outstanding
         self.membership = membership or GroupMembership(self.group)
+        options = options or GroupOptions()
         self._codec = AvroCodec()
+        self.state = ChangelogState(
+            client_config,
+            catalogue.webhooks_state,
+            input_topic=catalogue.leads,
+            namespace=self.group,
+            journal=journal,
+            fetch_max_wait_ms=options.fetch_max_wait_ms,
+        )
+        self._ledger = LeadLedger(self.state)
+        self._flush_lock = asyncio.Lock()
         self._consumer = group_consumer(
-            client_config, catalogue.leads, self.group, options or GroupOptions(), self.membership
+            client_config, catalogue.leads, self.group, options, self.membership, self.state
         )
         self._backlog = Backlog(s.id for s in self.subscriptions)
         self._dead_letters = DeadLetterGauge(store, (s.id for s in self.subscriptions))
         self._dead_letters_refreshed = 0.0
         self._progress: dict[TopicPartition, PartitionProgress] = {}
-        self._versions = VersionLedger(store.path.with_name(f"{store.path.stem}-versions.sqlite"))
         self._lanes: dict[tuple[str, str], deque[tuple[TopicPartition, int, Delivery, Lead]]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def run(self, should_stop: Callable[[], bool]) -> None:
         """Deliver until ``should_stop()``; then commit what is done and leave the group.
@@ -124,8 +136,9 @@ class WebhookDeliverer:
         async with httpx.AsyncClient(timeout=self._timeout) as client:
             try:
                 while not should_stop():
-                    self._refresh_dead_letters()
+                    await self._refresh_dead_letters()
                     batch = await asyncio.to_thread(self._consumer.poll, timeout_ms=_POLL_MS, max_records=1000)
+                    await asyncio.to_thread(self.state.restore)
                     self._forget_revoked()
                     for tp, records in batch.items():
                         for record in records:
@@ -134,19 +147,17 @@ class WebhookDeliverer:
                     await self._commit()
             finally:
                 await self._abandon_lanes()
+                await self._flush_state()
                 await self._commit()
                 await asyncio.to_thread(self._consumer.close)
-                self._versions.close()
+                self.state.close()
 
     def _dispatch(self, client: httpx.AsyncClient, tp: TopicPartition, record: Any) -> None:
         selected = [(s, lead) for lead in self._lead(record) for s in self.subscriptions if s.filter.matches(lead)]
-        news = [(s, lead) for s, lead in selected if not self._versions.is_repeat(s.id, lead)]
+        news = [(s, lead) for s, lead in selected if not self._ledger.is_repeat(tp.partition, s.id, lead)]
         self.counts.repeats += len(selected) - len(news)
-        deliveries = [(Delivery.of(s, lead), lead) for s, lead in news]
-        unsettled = [(d, lead) for d, lead in deliveries if not self.store.is_settled(d.delivery_id)]
-        self.counts.already_settled += len(deliveries) - len(unsettled)
-        self._progress.setdefault(tp, PartitionProgress()).add(record.offset, len(unsettled))
-        for delivery, lead in unsettled:
+        self._progress.setdefault(tp, PartitionProgress()).add(record.offset, len(news))
+        for delivery, lead in ((Delivery.of(s, lead), lead) for s, lead in news):
             key = (delivery.subscription.id, delivery.lead_id)
             lane = self._lanes.get(key)
             if lane is not None:
@@ -154,9 +165,7 @@ class WebhookDeliverer:
                 self._backlog.queued(key)
                 continue
             self._lanes[key] = deque([(tp, record.offset, delivery, lead)])
-            task = asyncio.create_task(self._drain(client, key))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks[key] = asyncio.create_task(self._drain(client, key))
 
     def _lead(self, record: Any) -> list[Lead]:
         """The lead version of a message; none for a tombstone or an unreadable message (logged, skipped)."""
@@ -177,18 +186,22 @@ class WebhookDeliverer:
     async def _drain(self, client: httpx.AsyncClient, key: tuple[str, str]) -> None:
         """Send a lane's deliveries in order; each ends delivered or dead-lettered before the next starts."""
         lane = self._lanes[key]
-        while lane:
-            tp, offset, delivery, lead = lane[0]
-            if self._versions.is_repeat(key[0], lead):  # queued behind the version it repeats
-                self.counts.repeats += 1
-            else:
-                await self._send(client, key, tp, offset, delivery, lead, lane)
-            self._backlog.settled(key, len(lane))
-            lane.popleft()
-            progress = self._progress.get(tp)
-            if progress is not None:
-                progress.done(offset)
-        del self._lanes[key]
+        try:
+            while lane:
+                tp, offset, delivery, lead = lane[0]
+                if self._ledger.is_repeat(tp.partition, key[0], lead):  # queued behind the version it repeats
+                    self.counts.repeats += 1
+                else:
+                    await self._send(client, key, tp, offset, delivery, lead, lane)
+                self._backlog.settled(key, len(lane))
+                lane.popleft()
+                progress = self._progress.get(tp)
+                if progress is not None:
+                    progress.done(offset)
+        finally:
+            if self._lanes.get(key) is lane:  # not a lane started after this one was cancelled
+                del self._lanes[key]
+                self._tasks.pop(key, None)
 
     async def _send(
         self,
@@ -203,22 +216,28 @@ class WebhookDeliverer:
         attempts, error = await deliver(
             client, delivery, self.policy, on_retry=lambda: self._backlog.retrying(key, len(lane))
         )
-        self._versions.record(key[0], lead)  # before settling: a crash in between re-sends nothing
-        self._versions.commit()
-        failed = None if error is None else delivery.failed(attempts, error)
-        self.store.settle(delivery.delivery_id, MessagePosition(tp.topic, tp.partition, offset), failed)
+        if error is not None:  # kept before it counts as settled: the offset never passes a lost dead letter
+            await asyncio.to_thread(self.store.add, delivery.failed(attempts, error))
+        self._ledger.record(tp.partition, key[0], lead)
+        await self._flush_state()  # settled: a restart, or another replica, does not send it again
         if error is None:
             self.counts.delivered += 1
         else:
             self.counts.dead_lettered += 1
             log.warning("webhook %s lead %s dead-lettered after %d attempts: %s", *key, attempts, error)
-            self._refresh_dead_letters(now=True)
+            await self._refresh_dead_letters(now=True)
 
-    def _refresh_dead_letters(self, *, now: bool = False) -> None:
-        """The dead-letter gauge: on a change (``now``), else every few seconds."""
+    async def _flush_state(self) -> None:
+        """Write what settled to the changelog; lanes settling meanwhile share the next flush."""
+        async with self._flush_lock:
+            await asyncio.to_thread(self.state.flush)
+
+    async def _refresh_dead_letters(self, *, now: bool = False) -> None:
+        """The dead-letter gauge: on a change (``now``), else every few seconds (any replica's, and
+        ``jiandu webhooks redeliver``'s, changes are on the topic)."""
         if now or time.monotonic() - self._dead_letters_refreshed >= _DEAD_LETTER_REFRESH_SECONDS:
-            self._dead_letters.refresh()
             self._dead_letters_refreshed = time.monotonic()
+            await asyncio.to_thread(self._dead_letters.refresh)
 
     def _forget_revoked(self) -> None:
         """Partitions taken by a rebalance: their unfinished messages are the new owner's to deliver."""
@@ -226,6 +245,9 @@ class WebhookDeliverer:
         for tp in [tp for tp in self._progress if tp not in assigned]:
             del self._progress[tp]
             self.committed.pop(tp, None)
+        for key, lane in list(self._lanes.items()):
+            if lane and lane[0][0] not in assigned:
+                self._tasks[key].cancel()  # its versions are the new owner's (what it sent is in the changelog)
 
     def _flow_control(self) -> None:
         """Stop fetching while too many messages wait for their deliveries (the group stays joined)."""
@@ -244,19 +266,19 @@ class WebhookDeliverer:
         }
         if not offsets:
             return
+        await self._flush_state()
         try:
             await asyncio.to_thread(self._consumer.commit, offsets)
         except CommitFailedError as exc:  # a rebalance took the partitions: the new owner delivers again
             log.warning("webhook commit failed, deliveries will be repeated: %r", exc)
             return
         self.committed.update({tp: o.offset for tp, o in offsets.items()})
-        for tp, o in offsets.items():
-            self.store.forget_settled(tp.topic, tp.partition, o.offset)
 
     async def _abandon_lanes(self) -> None:
-        for task in list(self._tasks):
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
         self._backlog.clear()

@@ -1,58 +1,32 @@
-"""The deliverer's local state in SQLite under the data directory: dead letters, and settled deliveries.
+"""The webhook dead letters, in a compacted topic that every replica, on every host, sees.
 
-Dead-lettered deliveries stay until re-delivered. *Settled* deliveries (answered 2xx, or
-dead-lettered) are recorded the moment they settle, with the lead-topic message they came from,
-so that a deliverer restarted after a crash does not send again what a receiver already
-confirmed, though its message's offset was not committed yet (the offset waits for the slowest
-lead of the partition): only what was in flight at the crash is sent again. A row is forgotten
-once the committed offset has passed its message, which is then never read again by the group.
+``<prefix>.consumers.webhook-dead-letters``: one message per dead-lettered delivery, keyed by
+group, subscription, lead and version, its value the delivery as JSON (body included, as it
+was sent); a tombstone once ``jiandu webhooks redeliver`` got it through. The deliverer that
+dead-letters writes it (confirmed by the broker, and on the embedded broker journaled)
+before the lead-topic offset can pass the message it came from, so ``jiandu webhooks
+failed`` and ``redeliver``, run anywhere, read the same list by reading the topic to its end.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
+import json
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-__all__ = ["FailedDelivery", "FailedDeliveryStore", "MessagePosition", "store_problem"]
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS failed_delivery (
-    subscription TEXT NOT NULL,
-    lead_id TEXT NOT NULL,
-    version INTEGER NOT NULL,          -- the lead version's updated_at (epoch ms)
-    delivery_id TEXT NOT NULL,
-    body BLOB NOT NULL,                -- the JSON body as it was sent
-    attempts INTEGER NOT NULL,
-    last_error TEXT NOT NULL,
-    failed_at INTEGER NOT NULL,        -- epoch ms (UTC)
-    PRIMARY KEY (subscription, lead_id, version)
-)
-"""
-_SETTLED_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS settled_delivery (
-    delivery_id TEXT NOT NULL PRIMARY KEY,
-    topic TEXT NOT NULL,               -- the lead-topic message that caused it
-    partition INTEGER NOT NULL,
-    message_offset INTEGER NOT NULL,
-    settled_at INTEGER NOT NULL        -- epoch ms (UTC)
-)
-""",
-    "CREATE INDEX IF NOT EXISTS settled_delivery_message ON settled_delivery (topic, partition, message_offset)",
-)
+from jiandu.broker import high_watermarks
+from jiandu.errors import BrokerError, DeliveryError
+from jiandu.journal import JournalEntry, JournalWriter
 
+__all__ = ["FailedDelivery", "FailedDeliveryStore"]
 
-@dataclass(frozen=True, slots=True)
-class MessagePosition:
-    """Where a lead-topic message is."""
-
-    topic: str
-    partition: int
-    offset: int
+_SEP = "\x1f"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,122 +42,134 @@ class FailedDelivery:
     last_error: str
     failed_at: int
 
+    def to_json(self) -> bytes:
+        """The topic's value."""
+        return json.dumps({**asdict(self), "body": self.body.decode()}, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, value: bytes) -> FailedDelivery:
+        """Read a value of the topic."""
+        data = json.loads(value)
+        return cls(**{**data, "body": data["body"].encode()})
+
 
 class FailedDeliveryStore:
-    """The webhook dead letters (a row is removed once a re-delivery succeeded) and the settled deliveries."""
+    """One consumer group's webhook dead letters: written to the topic, read from it to its end."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives the process being killed; only a power cut may lose the last
-        # ones, which costs a repeated delivery (at least once), not a lost one
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for statement in (_SCHEMA, *_SETTLED_SCHEMA):
-            self._db.execute(statement)
+    def __init__(
+        self,
+        client_config: Mapping[str, Any],
+        topic: str,
+        group: str,
+        *,
+        journal: JournalWriter | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.topic = topic
+        self.group = group
+        self._client_config = dict(client_config)
+        self.journal = journal
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._letters: dict[str, FailedDelivery] = {}
+        try:
+            self._producer = KafkaProducer(**client_config, acks="all", enable_idempotence=True, retries=2_147_483_647)
+            self._reader = KafkaConsumer(**client_config, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=20)
+        except KafkaError as exc:
+            raise BrokerError(
+                f'cannot connect the webhook dead letters "{topic}": {exc}. Is the broker running?'
+            ) from exc
+        self._partitions: list[TopicPartition] = []
 
     def add(self, failed: FailedDelivery) -> None:
         """Keep a failed delivery (a second failure of the same version replaces the first, adding attempts)."""
-        self._add(failed)
+        self.refresh()
+        with self._lock:
+            earlier = self._letters.get(self._key(failed))
+        if earlier is not None:
+            failed = FailedDelivery(**{**asdict(failed), "attempts": earlier.attempts + failed.attempts})
+        self._write(self._key(failed), failed.to_json())
 
-    def settle(self, delivery_id: str, message: MessagePosition, failed: FailedDelivery | None = None) -> None:
-        """Record that a delivery is over (delivered, or dead-lettered as ``failed``), in one transaction."""
-        with self._transaction():
-            if failed is not None:
-                self._add(failed)
-            self._db.execute(
-                "INSERT OR REPLACE INTO settled_delivery VALUES (?, ?, ?, ?, ?)",
-                (delivery_id, message.topic, message.partition, message.offset, int(time.time() * 1000)),
-            )
-
-    def is_settled(self, delivery_id: str) -> bool:
-        """True when the delivery settled and its message was not yet passed by a committed offset."""
-        row = self._db.execute("SELECT 1 FROM settled_delivery WHERE delivery_id = ?", (delivery_id,)).fetchone()
-        return row is not None
-
-    def forget_settled(self, topic: str, partition: int, committed: int) -> int:
-        """The group committed ``committed`` on a partition: forget the deliveries of the messages before it."""
-        cursor = self._db.execute(
-            "DELETE FROM settled_delivery WHERE topic = ? AND partition = ? AND message_offset < ?",
-            (topic, partition, committed),
-        )
-        return cursor.rowcount
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _add(self, failed: FailedDelivery) -> None:
-        self._db.execute(
-            "INSERT INTO failed_delivery VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (subscription, lead_id, version) DO UPDATE SET "
-            "attempts = attempts + excluded.attempts, last_error = excluded.last_error, failed_at = excluded.failed_at",
-            (
-                failed.subscription,
-                failed.lead_id,
-                failed.version,
-                failed.delivery_id,
-                failed.body,
-                failed.attempts,
-                failed.last_error,
-                failed.failed_at,
-            ),
-        )
+    def remove(self, failed: FailedDelivery) -> None:
+        """A re-delivery succeeded: its tombstone."""
+        self._write(self._key(failed), None)
 
     def failed(self, *, subscription: str | None = None, lead_id: str | None = None) -> list[FailedDelivery]:
         """Failed deliveries, by subscription, lead and version (the order to re-deliver them in)."""
-        rows = self._db.execute(
-            "SELECT * FROM failed_delivery WHERE (?1 IS NULL OR subscription = ?1) AND (?2 IS NULL OR lead_id = ?2) "
-            "ORDER BY subscription, lead_id, version",
-            (subscription, lead_id),
-        )
-        return [FailedDelivery(*row) for row in rows]
+        self.refresh()
+        with self._lock:
+            rows = [
+                row
+                for row in self._letters.values()
+                if subscription in (None, row.subscription) and lead_id in (None, row.lead_id)
+            ]
+        return sorted(rows, key=lambda r: (r.subscription, r.lead_id, r.version))
 
     def counts(self) -> dict[str, int]:
         """Dead letters per subscription (only subscriptions that have some)."""
-        rows = self._db.execute("SELECT subscription, COUNT(*) FROM failed_delivery GROUP BY subscription")
-        return {subscription: int(n) for subscription, n in rows}
+        counts: dict[str, int] = {}
+        for row in self.failed():
+            counts[row.subscription] = counts.get(row.subscription, 0) + 1
+        return counts
 
-    def remove(self, failed: FailedDelivery) -> None:
-        """A re-delivery succeeded."""
-        self._db.execute(
-            "DELETE FROM failed_delivery WHERE subscription = ? AND lead_id = ? AND version = ?",
-            (failed.subscription, failed.lead_id, failed.version),
+    def refresh(self) -> None:
+        """Read what was written to the topic since the last read, by any process, up to its end."""
+        bootstrap = self._client_config["bootstrap_servers"]
+        settings = {k: v for k, v in self._client_config.items() if k != "bootstrap_servers"}
+        ends = high_watermarks(
+            ",".join(bootstrap) if isinstance(bootstrap, list) else bootstrap, [self.topic], settings
         )
+        with self._lock:
+            if not self._partitions:
+                self._partitions = [TopicPartition(t, p) for t, p in sorted(ends)]
+                self._reader.assign(self._partitions)
+                self._reader.seek_to_beginning(*self._partitions)
+            deadline = time.monotonic() + self._timeout
+            while any(self._reader.position(tp) < ends[(tp.topic, tp.partition)] for tp in self._partitions):
+                if time.monotonic() > deadline:
+                    raise BrokerError(f'reading "{self.topic}" did not reach its end within {self._timeout:.0f} s')
+                for records in self._reader.poll(timeout_ms=200, max_records=10_000).values():
+                    for record in records:
+                        self._apply(record.key, record.value)
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        text = (key or b"").decode()
+        if not text.startswith(self.group + _SEP):
+            return  # another group's
+        if value is None:
+            self._letters.pop(text, None)
+        else:
+            self._letters[text] = FailedDelivery.from_json(value)
+
+    def _write(self, key: str, value: bytes | None) -> None:
+        try:
+            metadata = self._producer.send(self.topic, key=key.encode(), value=value).get(timeout=self._timeout)
+        except KafkaError as exc:
+            raise DeliveryError(
+                f'the broker did not confirm a webhook dead letter on "{self.topic}" ({exc!r}): '
+                "the lead-topic offset was not committed past it, so the delivery is tried again after a restart"
+            ) from exc
+        if self.journal is not None:
+            now = int(time.time() * 1000)
+            self.journal.append([JournalEntry(self.topic, metadata.partition, key.encode(), value, now)])
+        with self._lock:
+            self._apply(key.encode(), value)
+
+    def _key(self, failed: FailedDelivery) -> str:
+        return _SEP.join((self.group, failed.subscription, failed.lead_id, str(failed.version)))
 
     def __iter__(self) -> Iterator[FailedDelivery]:
         return iter(self.failed())
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Close the clients."""
+        try:
+            self._producer.close(timeout=10)
+        finally:
+            self._reader.close(autocommit=False)
 
     def __enter__(self) -> FailedDeliveryStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def store_problem(path: Path) -> str | None:
-    """Readiness of the store at ``path``: None when it opens and answers, else why not.
-
-    A connection of its own, read-only and short-lived: the probe runs on the metrics thread
-    while the deliverer writes on its own connection (WAL lets both through).
-    """
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
-        try:
-            db.execute("SELECT COUNT(*) FROM failed_delivery").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        return f"webhook store {path}: {exc}"
-    return None

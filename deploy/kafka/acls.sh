@@ -29,9 +29,13 @@ kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Describe --topic 'jiandu.outcomes'
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Write --topic 'jiandu.alerts.' --resource-pattern-type prefixed
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Describe --topic 'jiandu.alerts.' --resource-pattern-type prefixed
+kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Read --topic 'jiandu.consumers.' --resource-pattern-type prefixed
+kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Write --topic 'jiandu.consumers.' --resource-pattern-type prefixed
+kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Describe --topic 'jiandu.consumers.' --resource-pattern-type prefixed
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Read --group 'jiandu-alerts'
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Read --group 'jiandu-webhooks'
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation Read --group 'jiandu-archive'
+kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-downstream' --operation IdempotentWrite --cluster
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-operator' --operation Read --topic 'jiandu.deadletter'
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-operator' --operation Write --topic 'jiandu.deadletter'
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-operator' --operation Describe --topic 'jiandu.deadletter'

@@ -5,8 +5,8 @@ principal   may
 =========== ===============================================================================
 adapter     write events and dead letters (the gateway, file drop, REST pull, ``jiandu ingest``)
 worker      read events; read and write its internal topics, its Faust topics and groups; write leads
-downstream  read leads and officers' actions; write alert topics and actions (alerts, webhooks,
-            archive, console, each in its own consumer group)
+downstream  read leads and officers' actions; write alert topics and actions; read and write the
+            consumers' state topics (alerts, webhooks, archive, console, each in its own consumer group)
 operator    read dead letters (``jiandu dlq``) and resubmit them as an adapter does
 =========== ===============================================================================
 
@@ -65,7 +65,9 @@ def hub_acls(catalogue: TopicCatalogue, principals: Mapping[str, str]) -> list[A
             *_topic(catalogue.leads, ("Read", "Describe")),
             *_topic(catalogue.outcomes, ("Read", "Write", "Describe")),
             *_topic(f"{p}.alerts.", ("Write", "Describe"), prefixed=True),
+            *_topic(f"{p}.consumers.", ("Read", "Write", "Describe"), prefixed=True),  # their state, dead letters
             *(Acl("", "Read", "group", f"{p}-{name}") for name in ("alerts", "webhooks", "archive")),
+            Acl("", "IdempotentWrite", "cluster"),
         ],
         "operator": [
             *_topic(catalogue.dead_letters, ("Read", "Write", "Describe")),

@@ -1,10 +1,12 @@
 """``jiandu backup --out DIR``: a consistent copy of a single-node hub's data directory, taken while it runs.
 
 What a restore needs is all under ``JIANDU_DATA_DIR``: the journal (every accepted
-event, dead letter and officer action: the embedded broker and the worker's state
-are rebuilt from it), the SQLite databases (lead archive, the push API's accepted
-event ids, the alert router's and webhook deliverer's progress, dead-letter
-resubmissions) and the adapters' checkpoints and receipts. Logs are left out.
+event, dead letter and officer action, and what the alert router and the webhook
+deliverer remember, with the webhook dead letters: the embedded broker is filled from
+it, the worker's state rebuilt from the events), the SQLite databases (lead archive,
+the push API's accepted event ids, dead-letter resubmissions) and the adapters'
+checkpoints and receipts. Logs are left out. With a replicated Kafka
+(``JIANDU_KAFKA_BOOTSTRAP``) the consumers' state is in its topics, not here.
 
 Order matters, because "accepted" must never be ahead of what is durable: the
 databases, checkpoints and receipts are copied first (SQLite through its online

@@ -77,6 +77,7 @@ def journal_for(settings: Settings, writer: str) -> JournalWriter | None:
         return None
     catalogue = catalogue_of(settings)
     accepted = [*catalogue.event_topics(), catalogue.dead_letters, catalogue.outcomes, catalogue.identities]
+    accepted += catalogue.consumer_state_topics()  # no other record of what was routed and delivered
     return JournalWriter(
         settings.journal_dir,
         writer=writer,

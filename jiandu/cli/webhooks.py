@@ -1,17 +1,20 @@
 """``jiandu webhooks [run | redeliver | failed]``: deliver lead versions to subscribers' HTTP endpoints.
 
-``run`` (the default) is the long-running deliverer; ``redeliver`` sends the
-dead-lettered deliveries again (after the receiver is fixed); ``failed`` lists
-them (never their bodies). Dead letters live in
-``<data dir>/webhooks/<group>.sqlite``. ``run`` serves /metrics, /healthz and /readyz
-(broker, the lead topic, the deliverer joined its group, its SQLite store opens) on the
-``webhooks`` port of ``JIANDU_METRICS_PORTS``.
+``run`` (the default) is the long-running deliverer (run several, on several hosts, in one
+group: they share the lead topic's partitions and hand them over with their state);
+``redeliver`` sends the dead-lettered deliveries again (after the receiver is fixed);
+``failed`` lists them (never their bodies). Dead letters live in the compacted topic
+``<prefix>.consumers.webhook-dead-letters``, so both see every replica's, from any host.
+``run`` serves /metrics, /healthz and /readyz (broker, the lead topic, the deliverer joined
+its group and restored its state) on the ``webhooks`` port of ``JIANDU_METRICS_PORTS``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +26,9 @@ from jiandu.settings import Settings, kafka_client_config
 
 if TYPE_CHECKING:  # httpx and the Kafka clients load only when a webhooks command runs
     from consumers._group import GroupMembership
-    from consumers.webhooks import RetryPolicy, Subscription
+    from consumers.webhooks import FailedDeliveryStore, RetryPolicy, Subscription
 
-__all__ = ["add_parser", "command", "store_path"]
+__all__ = ["add_parser", "command", "dead_letters"]
 
 
 def add_parser(sub: Any) -> None:
@@ -43,9 +46,21 @@ def add_parser(sub: Any) -> None:
     redeliver.add_argument("--attempts", type=positive_int, default=1, help="attempts per delivery (backoff between)")
 
 
-def store_path(settings: Settings, group: str) -> Path:
-    """The deliverer's dead-letter database."""
-    return settings.data_dir / "webhooks" / f"{group}.sqlite"
+@contextmanager
+def dead_letters(settings: Settings, group: str, writer: str) -> Iterator[FailedDeliveryStore]:
+    """The dead letters of ``group`` (its writes journaled as ``writer`` on the embedded broker)."""
+    from consumers.webhooks import FailedDeliveryStore
+    from jiandu.cli.hub import catalogue_of, create_topics, journal_for
+
+    create_topics(settings)
+    journal = journal_for(settings, writer)
+    try:
+        topic = catalogue_of(settings).webhook_dead_letters
+        with FailedDeliveryStore(kafka_client_config(settings), topic, group, journal=journal) as store:
+            yield store
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
@@ -85,37 +100,46 @@ def _run(settings: Settings, group: str, subscriptions: list[Subscription]) -> i
     from consumers._group import GroupMembership
 
     membership = GroupMembership(group)
-    metrics = _serve_metrics(settings, group, membership)
+    state_problem: list[Callable[[], str | None]] = []  # the deliverer's, once it is built
+    metrics = _serve_metrics(settings, membership, state_problem)
     try:
-        return _deliver(settings, group, subscriptions, membership)
+        return _deliver(settings, group, subscriptions, membership, state_problem)
     finally:
         if metrics is not None:
             metrics.stop()
 
 
-def _serve_metrics(settings: Settings, group: str, membership: GroupMembership) -> MetricsServer | None:
+def _serve_metrics(
+    settings: Settings, membership: GroupMembership, state_problem: list[Callable[[], str | None]]
+) -> MetricsServer | None:
     """/metrics, /healthz and /readyz of the deliverer: ready when the broker, the lead topic, the group
-    and the dead-letter store are."""
-    from consumers.webhooks.store import store_problem
+    and the deliverer's state are."""
     from jiandu.cli.hub import catalogue_of
 
-    path = store_path(settings, group)
-    checks = [("group", membership.problem), ("store", lambda: store_problem(path))]
+    def state() -> str | None:
+        return state_problem[0]() if state_problem else "webhook deliverer: not started yet"
+
+    checks = [("group", membership.problem), ("state", state)]
     metrics = serve_process_metrics(settings, "webhooks", [catalogue_of(settings).leads], checks=checks)
     if metrics is not None:
         print(f"metrics: {metrics.url}/metrics", flush=True)
     return metrics
 
 
-def _deliver(settings: Settings, group: str, subscriptions: list[Subscription], membership: GroupMembership) -> int:
+def _deliver(
+    settings: Settings,
+    group: str,
+    subscriptions: list[Subscription],
+    membership: GroupMembership,
+    state_problem: list[Callable[[], str | None]],
+) -> int:
     from consumers._group import GroupOptions
-    from consumers.webhooks import FailedDeliveryStore, WebhookDeliverer
+    from consumers.webhooks import WebhookDeliverer
     from jiandu.cli.alerts import stop_on_signals
-    from jiandu.cli.hub import catalogue_of, create_topics
+    from jiandu.cli.hub import catalogue_of
 
-    create_topics(settings)
     stop = stop_on_signals()
-    with FailedDeliveryStore(store_path(settings, group)) as store:
+    with dead_letters(settings, group, "webhooks") as store:
         deliverer = WebhookDeliverer(
             kafka_client_config(settings),
             catalogue_of(settings),
@@ -126,7 +150,9 @@ def _deliver(settings: Settings, group: str, subscriptions: list[Subscription], 
             options=GroupOptions(settings.session_timeout_seconds, settings.consumer_fetch_max_wait_ms),
             timeout_seconds=settings.webhook_timeout_seconds,
             membership=membership,
+            journal=store.journal,
         )
+        state_problem.append(deliverer.state.problem)
         asyncio.run(deliverer.run(stop.is_set))
     print(f"delivered {deliverer.counts.delivered}, dead-lettered {deliverer.counts.dead_lettered}")
     return 0
@@ -137,9 +163,9 @@ async def _redeliver(
 ) -> int:
     import httpx
 
-    from consumers.webhooks import FailedDeliveryStore, redeliver
+    from consumers.webhooks import redeliver
 
-    with FailedDeliveryStore(store_path(settings, group)) as store:
+    with dead_letters(settings, group, "webhooks-redeliver") as store:
         async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as client:
             report = await redeliver(
                 client,
@@ -157,9 +183,7 @@ async def _redeliver(
 
 
 def _failed(settings: Settings, group: str, args: argparse.Namespace) -> int:
-    from consumers.webhooks import FailedDeliveryStore
-
-    with FailedDeliveryStore(store_path(settings, group)) as store:
+    with dead_letters(settings, group, "webhooks-failed") as store:
         rows = store.failed(subscription=args.subscription, lead_id=args.lead)
     for row in rows:
         print(

@@ -15,8 +15,8 @@ from prometheus_client import REGISTRY
 
 from consumers._group import GroupOptions
 from consumers.alerts import AlertRouter
-from jiandu.broker import EmbeddedBroker, high_watermarks
-from jiandu.cli.hub import catalogue_of, create_topics
+from jiandu.broker import EmbeddedBroker, find_free_port, high_watermarks
+from jiandu.cli.hub import catalogue_of, create_topics, journal_for
 from jiandu.core.leads import DEPARTMENTS, Lead
 from jiandu.serde import AvroCodec
 from jiandu.settings import kafka_client_config
@@ -116,7 +116,6 @@ def test_a_lead_that_escalates_stays_on_its_earlier_severity_topic(
     settings = settings_for(broker.bootstrap, topic_prefix)
     catalogue = catalogue_of(settings)
     create_topics(settings)
-    history = tmp_path / "severities.sqlite"
     medium = lead_version(1, 1, severity="MEDIUM", model_id="M01")
     escalated = lead_version(1, 2, severity="HIGH", model_id="M01")
     resolved = lead_version(1, 3, severity="HIGH", model_id="M01", status="RESOLVED")
@@ -124,7 +123,7 @@ def test_a_lead_that_escalates_stays_on_its_earlier_severity_topic(
     routed_before = {kind: _routed(kind) for kind in ("department", "severity")}
     for versions in ([medium, steady], [escalated, resolved]):  # a restart of the router in between
         publish_leads(broker.bootstrap, catalogue.leads, versions)
-        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20), history=history)
+        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20))
         try:
             deadline = time.monotonic() + 40
             routed = 0
@@ -163,14 +162,13 @@ def test_re_emitted_versions_are_not_routed_again(broker: EmbeddedBroker, topic_
     settings = settings_for(broker.bootstrap, topic_prefix)
     catalogue = catalogue_of(settings)
     create_topics(settings)
-    history = tmp_path / "severities.sqlite"
     raised = lead_version(1, 1)
     resolved = lead_version(1, 2, status="RESOLVED")
     hour = 3_600_000
     batches = ([raised, resolved], [reemitted(raised, hour), reemitted(resolved, hour), reemitted(raised, 2 * hour)])
     for versions in batches:  # a restart of the router in between
         publish_leads(broker.bootstrap, catalogue.leads, versions)
-        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20), history=history)
+        router = AlertRouter(kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20))
         try:
             deadline = time.monotonic() + 40
             routed = 0
@@ -188,3 +186,41 @@ def test_re_emitted_versions_are_not_routed_again(broker: EmbeddedBroker, topic_
             ("OPEN", raised.updated_at),
             ("RESOLVED", resolved.updated_at),
         ]
+
+
+@pytest.mark.timeout(90)
+def test_what_the_router_remembers_survives_an_embedded_broker_restart_through_the_journal(
+    tmp_path: Path, topic_prefix: str
+) -> None:
+    """The embedded broker forgets everything on a restart: the router's state comes back from the journal."""
+    settings = settings_for("127.0.0.1:1", topic_prefix, data_dir=tmp_path, journal="on")
+    medium = lead_version(1, 1, severity="MEDIUM", model_id="M01")
+    escalated = lead_version(1, 2, severity="HIGH", model_id="M01")
+    got: dict[str, list[tuple[bytes, bytes, int]]] = {}
+    for versions in ([medium], [reemitted(medium, 3_600_000), escalated]):  # a fresh broker in between
+        broker = EmbeddedBroker(find_free_port(), log_path=tmp_path / "tansu.log", journal_dir=settings.journal_dir)
+        broker.start()
+        try:
+            settings = settings.replace(kafka_bootstrap=broker.bootstrap)
+            catalogue = catalogue_of(settings)
+            create_topics(settings)
+            publish_leads(broker.bootstrap, catalogue.leads, versions)
+            journal = journal_for(settings, "alerts")
+            with AlertRouter(
+                kafka_client_config(settings), catalogue, options=GroupOptions(6.0, 20), journal=journal
+            ) as router:
+                deadline = time.monotonic() + 30
+                while router.routed + router.repeats < len(versions) and time.monotonic() < deadline:
+                    router.route_batch()
+            assert journal is not None
+            journal.close()
+            got = read_all(broker.bootstrap, catalogue.alert_topics())
+        finally:
+            broker.stop()
+    codec = AvroCodec()
+
+    def on(severity: str) -> list[int]:
+        return [Lead.from_avro(codec.decode(v)[1]).updated_at for _, v, _ in got[catalogue.severity_alerts(severity)]]
+
+    assert on("MEDIUM") == [escalated.updated_at], "the escalation reached the earlier severity, not the re-emission"
+    assert on("HIGH") == [escalated.updated_at]

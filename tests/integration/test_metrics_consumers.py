@@ -177,7 +177,7 @@ def test_the_alert_router_counts_every_copy_by_kind(
 
     router = start(started, ["alerts"], settings, tmp_path / "alerts.log")
     checks = ready(port, router)
-    assert {"broker", "topics", "group"} <= set(checks)
+    assert {"broker", "topics", "group", "state"} <= set(checks)
 
     def routed() -> dict[str, float]:
         return values(scrape(port)[1], "jiandu_alerts_routed_total", "kind")
@@ -265,7 +265,7 @@ def test_the_webhook_deliverer_counts_attempts_backlog_and_dead_letters(
     try:
         deliverer = start(started, ["webhooks", "run"], settings, tmp_path / "webhooks.log")
         checks = ready(port, deliverer)
-        assert {"broker", "topics", "group", "store"} <= set(checks)
+        assert {"broker", "topics", "group", "state"} <= set(checks)
         highest: Counter[str] = Counter()  # the largest backlog seen per subscription
 
         def finished() -> bool:

@@ -31,10 +31,10 @@ from consumers.webhooks import (
     Subscription,
     WebhookDeliverer,
     verify_signature,
+    webhook_group,
 )
 from jiandu.broker import EmbeddedBroker, high_watermarks
 from jiandu.cli.hub import catalogue_of, create_topics
-from jiandu.cli.webhooks import store_path
 from jiandu.core.leads import Lead
 from jiandu.settings import Settings, kafka_client_config
 from tests.lead_versions import lead_version, publish_leads, reemitted
@@ -182,6 +182,12 @@ def deliver_until(
     return deliverer
 
 
+def dead_letters(settings: Settings) -> FailedDeliveryStore:
+    """The default group's webhook dead letters (on their topic)."""
+    catalogue = catalogue_of(settings)
+    return FailedDeliveryStore(kafka_client_config(settings), catalogue.webhook_dead_letters, webhook_group(catalogue))
+
+
 def setup(broker: EmbeddedBroker, prefix: str, tmp_path: Path, leads: list[Lead], **changes: object) -> Settings:
     settings = settings_for(broker.bootstrap, prefix, data_dir=tmp_path / "data", **changes)
     create_topics(settings)
@@ -207,7 +213,7 @@ def test_filters_select_leads_and_every_signature_verifies(
         subscription(receiver, "open-m08", models=("M08",), statuses=("OPEN",)),
         subscription(receiver, "everything"),
     ]
-    with FailedDeliveryStore(tmp_path / "failed.sqlite") as store:
+    with dead_letters(settings) as store:
         deliver_until(
             settings, subs, store, lambda d: d.counts.delivered == 2 + 1 + 5, policy=RetryPolicy(3, 0.05, 0.1)
         )
@@ -232,7 +238,7 @@ def test_re_emitted_versions_are_not_delivered_again(
     hour = 3_600_000
     settings = setup(broker, topic_prefix, tmp_path, [raised, resolved])
     subs = [subscription(receiver, "everything"), subscription(receiver, "open", statuses=("OPEN",))]
-    with FailedDeliveryStore(tmp_path / "failed.sqlite") as store:
+    with dead_letters(settings) as store:
         deliver_until(settings, subs, store, lambda d: d.counts.delivered == 3, policy=RetryPolicy(3, 0.05, 0.1))
         again = [reemitted(raised, hour), reemitted(resolved, hour), reemitted(raised, 2 * hour)]
         publish_leads(broker.bootstrap, catalogue_of(settings).leads, again, partition=0)
@@ -255,7 +261,7 @@ def test_retries_keep_each_leads_versions_in_order_without_blocking_other_leads(
     others = [lead_version(n, 1) for n in range(1, 6)]
     settings = setup(broker, topic_prefix, tmp_path, [slow[0], *others[:2], slow[1], *others[2:], slow[2]])
     receiver.fail_first[slow[0].lead_id] = 3  # waits 0.2 + 0.4 + 0.8 s before the first version gets through
-    with FailedDeliveryStore(tmp_path / "failed.sqlite") as store:
+    with dead_letters(settings) as store:
         deliverer = deliver_until(
             settings,
             [subscription(receiver, "all")],
@@ -279,8 +285,7 @@ def test_dead_letters_after_max_attempts_then_redeliver_succeeds(
     settings = setup(broker, topic_prefix, tmp_path, leads, webhook_max_attempts=3)
     receiver.always_fail = True
     subs = [subscription(receiver, "ops")]
-    group = f"{topic_prefix}-webhooks"
-    with FailedDeliveryStore(store_path(settings, group)) as store:
+    with dead_letters(settings) as store:
         deliver_until(settings, subs, store, lambda d: d.counts.dead_lettered == 3, policy=RetryPolicy(3, 0.05, 0.1))
         failed = store.failed()
     assert [(f.lead_id, f.version, f.attempts, f.last_error) for f in failed] == [
@@ -311,7 +316,7 @@ def test_dead_letters_after_max_attempts_then_redeliver_succeeds(
     redelivered = [(a.lead_id, a.updated_at) for a in receiver.delivered()]
     assert redelivered == [(x.lead_id, x.to_json()["updated_at"]) for x in (leads[0], leads[2], leads[1])]
     assert receiver.bad_signatures == 0
-    with FailedDeliveryStore(store_path(settings, group)) as store:
+    with dead_letters(settings) as store:
         assert store.failed() == []
 
 
@@ -326,7 +331,7 @@ def test_retry_after_on_429_and_503_delays_the_next_attempt_instead_of_the_backo
         leads[2].lead_id: [(503, None)],  # no Retry-After: the backoff (0.05 s)
         leads[3].lead_id: [(429, lambda: "3600")],  # capped at 5 x the longest backoff: 5 s
     }
-    with FailedDeliveryStore(tmp_path / "failed.sqlite") as store:
+    with dead_letters(settings) as store:
         deliverer = deliver_until(
             settings,
             [subscription(receiver, "all")],

@@ -11,6 +11,7 @@ from consumers.archive import Action
 from jiandu.journal import JournalEntry, JournalWriter, read_journal, segments
 from jiandu.journal_compaction import accepted_identity, compact_journal
 from jiandu.serde import AvroCodec
+from jiandu.topics import TopicCatalogue
 
 
 def _entry(n: int, topic: str = "p.events.court.judgment") -> JournalEntry:
@@ -91,3 +92,30 @@ def test_accepted_identity_is_the_event_id_or_the_action_id(tmp_path: Path) -> N
     assert identity(JournalEntry("p.outcomes", 0, b"M02-x", value, 1)) == f"p.outcomes\x1f{action.action_id}"
     assert identity(JournalEntry("p.deadletter", 0, None, b"\x00", 1)) is None  # every dead letter is kept
     assert identity(JournalEntry("p.events.court.judgment", 0, None, b"not avro", 1)) is None
+
+
+def test_compaction_keeps_the_last_value_of_each_consumer_state_key_tombstones_included(tmp_path: Path) -> None:
+    """The consumers' state topics are compacted topics: a replay needs only each key's last value."""
+    catalogue = TopicCatalogue("p", 4)
+    state, dead = catalogue.alerts_state, catalogue.webhook_dead_letters
+    router = JournalWriter(tmp_path, writer="alerts", topic_prefix="p", partitions=4)
+    redeliver = JournalWriter(tmp_path, writer="webhooks-redeliver", topic_prefix="p", partitions=4)
+    router.append([JournalEntry(state, 1, b"g\x1fM02-a", f"v{n}".encode(), 10 + n) for n in range(5)])
+    event = dataclasses.replace(_entry(1), timestamp_ms=25)
+    router.append([JournalEntry(state, 2, b"g\x1fM02-b", b"v0", 20), event])
+    router.append([JournalEntry(dead, 0, b"g\x1fsub\x1fM02-a\x1f1", b"failed", 30)])
+    redeliver.append([JournalEntry(dead, 0, b"g\x1fsub\x1fM02-a\x1f1", None, 40)])  # re-delivered: a tombstone
+    router.append([JournalEntry(state, 1, b"g\x1fM02-a", b"v9", 50)])
+    router.close()
+    redeliver.close()
+
+    report = compact_journal(tmp_path)
+
+    assert (report.messages_before, report.messages_after) == (10, 4)
+    kept = [(e.topic, e.partition, e.key, e.value) for e in read_journal(tmp_path)]
+    assert kept == [
+        (state, 2, b"g\x1fM02-b", b"v0"),
+        (event.topic, event.partition, event.key, event.value),
+        (dead, 0, b"g\x1fsub\x1fM02-a\x1f1", None),
+        (state, 1, b"g\x1fM02-a", b"v9"),
+    ]

@@ -20,9 +20,12 @@ from consumers.archive.store import SqliteArchive
 from consumers.webhooks import Delivery, FailedDeliveryStore, RetryPolicy, Subscription
 from consumers.webhooks.delivery import deliver
 from consumers.webhooks.metrics import Backlog, DeadLetterGauge, outcome_of
-from consumers.webhooks.store import MessagePosition, store_problem
+from jiandu.broker import EmbeddedBroker
+from jiandu.cli.hub import catalogue_of, create_topics
 from jiandu.serde import AvroCodec
+from jiandu.settings import kafka_client_config
 from tests.lead_versions import lead_version
+from tests.pipeline import settings_for
 
 SECRET = "s" * 32
 
@@ -82,31 +85,28 @@ def test_the_backlog_counts_the_lanes_behind_a_failing_delivery_and_returns_to_z
     assert gauge("unit-backlog") == 0 and gauge("unit-idle") == 0
 
 
-def test_the_dead_letter_gauge_follows_the_store(tmp_path: Path) -> None:
+@pytest.mark.broker
+@pytest.mark.timeout(60)
+def test_the_dead_letter_gauge_follows_the_store(broker: EmbeddedBroker, topic_prefix: str) -> None:
     sub = Subscription("unit-dead", "http://127.0.0.1:9/hook", SECRET)
-    with FailedDeliveryStore(tmp_path / "store.sqlite") as store:
+    settings = settings_for(broker.bootstrap, topic_prefix)
+    create_topics(settings)
+    topic = catalogue_of(settings).webhook_dead_letters
+    with FailedDeliveryStore(kafka_client_config(settings), topic, "group") as store:
         gauge = DeadLetterGauge(store, [sub.id, "unit-quiet"])
         assert gauge.refresh() == {"unit-dead": 0, "unit-quiet": 0}
         failures = [Delivery.of(sub, lead_version(n, 1)).failed(3, "HTTP 503") for n in range(3)]
-        for n, failed in enumerate(failures):
-            store.settle(failed.delivery_id, MessagePosition("leads", 0, n), failed)
+        for failed in failures:
+            store.add(failed)
         gone = Delivery.of(Subscription("unit-removed", sub.url, SECRET), lead_version(9, 1)).failed(1, "HTTP 500")
         store.add(gone)
         assert gauge.refresh() == {"unit-dead": 3, "unit-quiet": 0, "unit-removed": 1}
         assert sample("jiandu_webhook_dead_letters", subscription="unit-dead") == 3
-        store.remove(failures[0])
-        store.remove(gone)  # redelivered by another process: shown as 0, not left at its old value
+        with FailedDeliveryStore(kafka_client_config(settings), topic, "group") as elsewhere:
+            elsewhere.remove(failures[0])
+            elsewhere.remove(gone)  # redelivered by another process: shown as 0, not left at its old value
         assert gauge.refresh() == {"unit-dead": 2, "unit-quiet": 0, "unit-removed": 0}
         assert sample("jiandu_webhook_dead_letters", subscription="unit-removed") == 0
-
-
-def test_the_webhook_store_probe_opens_the_file_read_only(tmp_path: Path) -> None:
-    path = tmp_path / "webhooks" / "group.sqlite"
-    problem = store_problem(path)
-    assert problem is not None and str(path) in problem
-    assert not path.exists(), "the probe never creates the store"
-    FailedDeliveryStore(path).close()
-    assert store_problem(path) is None
 
 
 def test_group_membership_is_ready_once_joined() -> None:

@@ -11,7 +11,7 @@ import pytest
 from consumers.webhooks import LeadFilter, RetryPolicy, Subscription, load_subscriptions, sign, verify_signature
 from consumers.webhooks.delivery import Delivery, retry_after_seconds
 from consumers.webhooks.progress import PartitionProgress
-from consumers.webhooks.store import FailedDelivery, FailedDeliveryStore, MessagePosition
+from consumers.webhooks.store import FailedDelivery
 from jiandu.core.leads import DEPARTMENTS
 from jiandu.errors import ConfigurationError
 from jiandu.topics import DEPARTMENT_SLUGS, TopicCatalogue
@@ -93,18 +93,9 @@ def test_offsets_are_committable_only_up_to_the_first_unfinished_message() -> No
     assert progress.committable == 13 and progress.outstanding == 0
 
 
-def test_settled_deliveries_are_kept_until_the_committed_offset_passes_their_message(tmp_path: Path) -> None:
-    path = tmp_path / "webhooks" / "group.sqlite"
-    failed = FailedDelivery("sub", "M02-1", 2, "d2", b"{}", 3, "HTTP 503", 1)
-    with FailedDeliveryStore(path) as store:
-        store.settle("d1", MessagePosition("p.leads", 0, 10))
-        store.settle("d2", MessagePosition("p.leads", 0, 11), failed)
-        store.settle("d3", MessagePosition("p.leads", 1, 5))
-    with FailedDeliveryStore(path) as store:  # as a restarted deliverer finds them
-        assert [store.is_settled(d) for d in ("d1", "d2", "d3", "d4")] == [True, True, True, False]
-        assert store.failed() == [failed], "a dead letter settles with its delivery, in one transaction"
-        assert store.forget_settled("p.leads", 0, 11) == 1
-        assert [store.is_settled(d) for d in ("d1", "d2", "d3")] == [False, True, True]
+def test_a_dead_letter_reads_back_from_its_topic_value_with_its_body_byte_for_byte() -> None:
+    failed = FailedDelivery("sub", "M02-1", 2, "d2", '{"summary_zh":"社区矫正"}'.encode(), 3, "HTTP 503", 1)
+    assert FailedDelivery.from_json(failed.to_json()) == failed
 
 
 def test_backoff_doubles_and_is_capped() -> None:
