@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from benchmarks.latency_hops import HopLatency, hop_latencies
 from benchmarks.latency_records import LatencyRecords, Trigger
 from benchmarks.procfs import cpu_seconds
+from jiandu.broker import KafkaConsumer
 from jiandu.cli.backtest import wait_for_clock, wait_until_routed
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
 from jiandu.cli.processes import WorkerProcess

@@ -36,9 +36,10 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from jiandu.broker import KafkaConsumer
 from jiandu.errors import BrokerError, DeliveryError
 from jiandu.journal import JournalEntry, JournalWriter
 

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 
+from jiandu.broker import KafkaConsumer
 from jiandu.errors import BrokerError
 
 __all__ = ["GroupMembership", "GroupOptions", "group_consumer"]

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from jiandu.broker import high_watermarks
+from jiandu.broker import KafkaConsumer, high_watermarks
 from jiandu.core.sealing import PayloadSeal
 from jiandu.core.timeutil import to_ms, utc_now_ms
 from jiandu.errors import SchemaError

@@ -6,9 +6,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from jiandu.broker import high_watermarks
+from jiandu.broker import KafkaConsumer, high_watermarks
 from jiandu.core.leads import Lead
 from jiandu.serde import AvroCodec
 

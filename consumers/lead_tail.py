@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
+from jiandu.broker import KafkaConsumer
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import format_cst
 from jiandu.security import printable

@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ MAGIC = b"\xc3\x01"
 #: Leaving the group on Ctrl-C is a courtesy (the broker drops a silent member after a session anyway):
 #: never wait long for it.
 _CLOSE_TIMEOUT_MS = 2000
+_POLL_MS = 500  # how soon a Ctrl-C is noticed
 
 
 def load_schemas(folder: Path) -> dict[bytes, Any]:
@@ -83,24 +86,47 @@ def main() -> None:
         heartbeat_interval_ms=max(int(args.session_timeout * 1000) // 3, 500),
     )
     latest: dict[str, int] = {}  # lead_id -> updated_at of the newest version handled
+    stop = _stop_on_ctrl_c()
     try:
-        for message in consumer:
-            lead = decode(message.value, schemas)
-            updated = lead["updated_at"]  # a datetime (timestamp-millis); versions are idempotent by this
-            stamp = int(updated.timestamp() * 1000) if hasattr(updated, "timestamp") else int(updated)
-            if latest.get(lead["lead_id"], -1) >= stamp:
-                continue  # a repeat (at-least-once delivery) or an older version: already handled
-            latest[lead["lead_id"]] = stamp
-            print(
-                f"[{lead['model_id']} {lead['severity']} {lead['status']}] {lead['department']} {lead['summary_zh']}",
-                flush=True,
-            )
-            consumer.commit()  # after handling: a crash repeats a version, it never skips one
-    except KeyboardInterrupt:
-        pass
+        while not stop.is_set():
+            for messages in consumer.poll(timeout_ms=_POLL_MS).values():
+                for message in messages:
+                    handle(decode(message.value, schemas), latest)
+                consumer.commit()  # after handling: a crash repeats a version, it never skips one
     finally:
         # autocommit=False: every handled version was committed already; a bounded close leaves the group
         consumer.close(autocommit=False, timeout_ms=_CLOSE_TIMEOUT_MS)
+
+
+def handle(lead: dict[str, Any], latest: dict[str, int]) -> None:
+    """Print a lead version once: a repeat (at-least-once delivery) or an older version is skipped."""
+    updated = lead["updated_at"]  # a datetime (timestamp-millis); versions are idempotent by this
+    stamp = int(updated.timestamp() * 1000) if hasattr(updated, "timestamp") else int(updated)
+    if latest.get(lead["lead_id"], -1) >= stamp:
+        return
+    latest[lead["lead_id"]] = stamp
+    print(
+        f"[{lead['model_id']} {lead['severity']} {lead['status']}] {lead['department']} {lead['summary_zh']}",
+        flush=True,
+    )
+
+
+def _stop_on_ctrl_c() -> threading.Event:
+    """An event set by the first Ctrl-C (or SIGTERM); the second one stops at once.
+
+    A KeyboardInterrupt raised wherever the main thread happens to be can land inside the client
+    library and be lost there (seen on a loaded machine); a flag the loop checks between polls cannot.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise SystemExit(130)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stop
 
 
 if __name__ == "__main__":

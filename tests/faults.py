@@ -28,13 +28,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from adapters.jsonl import read_lines
 from consumers import read_leads
 from consumers.lead_versions import WALL_CLOCK_FIELDS, is_repeat
 from consumers.webhooks import webhook_group
-from jiandu.broker import EmbeddedBroker, find_free_port, high_watermarks
+from jiandu.broker import EmbeddedBroker, KafkaConsumer, find_free_port, high_watermarks
 from jiandu.cli.archive import group_id as archive_group
 from jiandu.cli.backtest import advance_clock, collide, wait_for_clock, wait_until_routed
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from jiandu.broker import high_watermarks
+from jiandu.broker import KafkaConsumer, high_watermarks
 from jiandu.settings import Settings
 
 __all__ = [

@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 
 from consumers._group import GroupMembership
 from consumers.archive.model import Action, SealedIdentity
 from consumers.archive.quality import Arrival, rejection_key
 from consumers.archive.store import LeadArchive
-from jiandu.broker import high_watermarks
+from jiandu.broker import KafkaConsumer, high_watermarks
 from jiandu.core.leads import Lead
 from jiandu.core.records import RECORD_TYPES
 from jiandu.core.timeutil import to_ms

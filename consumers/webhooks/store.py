@@ -17,10 +17,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from jiandu.broker import high_watermarks
+from jiandu.broker import KafkaConsumer, high_watermarks
 from jiandu.errors import BrokerError, DeliveryError
 from jiandu.journal import JournalEntry, JournalWriter
 

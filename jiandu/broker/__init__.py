@@ -6,6 +6,7 @@ Other layers import from here, not from the submodules.
 from __future__ import annotations
 
 from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, require_reachable, unreachable
+from jiandu.broker.clients import KafkaAdminClient, KafkaConsumer
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
 from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.broker.tansu_compat import (
@@ -16,6 +17,8 @@ from jiandu.broker.tansu_compat import (
 
 __all__ = [
     "EmbeddedBroker",
+    "KafkaAdminClient",
+    "KafkaConsumer",
     "ReplayReport",
     "delete_topics",
     "ensure_topics",

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from kafka.errors import for_code as kafka_error_for_code
 
+from jiandu.broker.clients import KafkaAdminClient, KafkaConsumer
 from jiandu.errors import BrokerError
 from jiandu.topics import TopicSpec
 

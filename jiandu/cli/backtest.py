@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Protocol
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from adapters.jsonl import ingest_jsonl
 from consumers import read_leads
-from jiandu.broker import delete_topics, high_watermarks
+from jiandu.broker import KafkaConsumer, delete_topics, high_watermarks
 from jiandu.cli.hub import broker_for, catalogue_of, create_topics, new_intake
 from jiandu.cli.processes import WorkerProcess
 from jiandu.core.identity import Pseudonymiser

@@ -37,7 +37,7 @@ class BrokerProbe:
             return refused
         with self._lock:
             try:
-                from kafka import KafkaConsumer
+                from jiandu.broker import KafkaConsumer
 
                 if self._client is None:
                     self._client = KafkaConsumer(request_timeout_ms=5000, bootstrap_timeout_ms=3000, **self._config)

@@ -10,12 +10,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from consumers._group import GroupOptions
 from consumers.alerts import AlertRouter
-from jiandu.broker import EmbeddedBroker, find_free_port, high_watermarks
+from jiandu.broker import EmbeddedBroker, KafkaConsumer, find_free_port, high_watermarks
 from jiandu.cli.hub import catalogue_of, create_topics, journal_for
 from jiandu.core.leads import DEPARTMENTS, Lead
 from jiandu.serde import AvroCodec

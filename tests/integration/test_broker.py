@@ -14,10 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 
 from jiandu.broker import (
     EmbeddedBroker,
+    KafkaConsumer,
     ensure_topics,
     faust_shims_installed,
     find_free_port,

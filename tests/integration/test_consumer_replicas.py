@@ -26,9 +26,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from jiandu.broker import EmbeddedBroker, find_free_port, high_watermarks
+from jiandu.broker import EmbeddedBroker, KafkaConsumer, find_free_port, high_watermarks
 from jiandu.cli.hub import catalogue_of, create_topics
 from jiandu.core.leads import Lead
 from jiandu.serde import AvroCodec

@@ -27,10 +27,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from jiandu.broker import find_free_port
+from jiandu.broker import KafkaAdminClient, find_free_port
 from tests.pipeline import CONFORMANCE, expected_leads, lead_identity
 
 pytestmark = [pytest.mark.timeout(420), pytest.mark.skipif(not shutil.which("stunnel4"), reason="needs stunnel4")]
