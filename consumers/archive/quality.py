@@ -103,57 +103,93 @@ def _month(ms: int) -> str:
 
 
 def apply_arrivals(cur: Any, rows: Rows, run: Run, arrivals: Iterable[Arrival]) -> list[Arrival]:
-    """Count the arrivals not counted yet (by partition offset) inside the caller's transaction; returns them."""
-    done: dict[tuple[str, int], int] = {}
-    applied = []
-    for a in arrivals:
-        key = (a.topic, a.partition)
-        if key not in done:
-            found = rows(cur, "SELECT next_offset FROM dq_offsets WHERE topic = ? AND part = ?", key)
-            done[key] = int(found[0]["next_offset"]) if found else -1
-            if not found:
-                run(cur, "INSERT INTO dq_offsets (topic, part, next_offset) VALUES (?, ?, ?)", (*key, 0))
-        if a.offset < done[key]:
+    """Count the arrivals not counted yet (by partition offset) inside the caller's transaction; returns them.
+
+    Replicas of the archiver share the database and count into the same rows (a source's last
+    arrival, a month's counts) from different partitions at once. So a batch's counts are summed
+    first, then written in one global order — partition offsets, event ids, sources, monthly counts,
+    rejections, each sorted by key — with rows created by ``INSERT … ON CONFLICT DO NOTHING``: two
+    transactions then wait for each other at most once, never in a cycle (replicas deadlocked on
+    ``dq_sources`` when each locked rows in arrival order), and never both create a row.
+    """
+    fresh = _not_counted(cur, rows, run, arrivals)
+    first_seen = _first_seen(cur, run, sorted({a.event_id for a in fresh if a.record_type is not None and a.event_id}))
+    counted: list[Arrival] = []
+    last_arrival: dict[str, int] = {}
+    monthly: dict[tuple[str, str, str], dict[str, int]] = {}
+    rejections: dict[tuple[str, str, str], int] = {}
+    for a in fresh:
+        last_arrival[a.source] = max(a.arrived_at, last_arrival.get(a.source, a.arrived_at))
+        month = _month(a.arrived_at)
+        if a.record_type is None:
+            key = (month, a.source, (a.reason or "")[:200])
+            rejections[key] = rejections.get(key, 0) + 1
+            counted.append(dataclasses.replace(a, duplicate=False))
             continue
-        done[key] = a.offset + 1
-        applied.append(dataclasses.replace(a, duplicate=_count(cur, rows, run, a)))
-    for (topic, part), next_offset in done.items():
-        if next_offset >= 0:
-            run(cur, "UPDATE dq_offsets SET next_offset = ? WHERE topic = ? AND part = ?", (next_offset, topic, part))
-    return applied
+        duplicate = bool(a.event_id) and a.event_id not in first_seen
+        first_seen.discard(a.event_id)  # a second arrival of it in this batch is a duplicate
+        counts = monthly.setdefault((month, a.source, a.record_type), {})
+        for column, n in _counts(a, duplicate).items():
+            counts[column] = counts.get(column, 0) + n
+        counted.append(dataclasses.replace(a, duplicate=duplicate))
+    for source, arrived_at in sorted(last_arrival.items()):
+        run(cur, "INSERT INTO dq_sources (source, last_arrival) VALUES (?, ?) ON CONFLICT DO NOTHING", (source, 0))
+        update = "UPDATE dq_sources SET last_arrival = ? WHERE source = ? AND last_arrival < ?"
+        run(cur, update, (arrived_at, source, arrived_at))
+    for (month, source, record_type), counts in sorted(monthly.items()):
+        _add(cur, run, "dq_monthly", {"month": month, "source": source, "record_type": record_type}, counts)
+    for (month, source, reason), n in sorted(rejections.items()):
+        _add(cur, run, "dq_rejections", {"month": month, "source": source, "reason": reason}, {"n": n})
+    return counted
 
 
-def _count(cur: Any, rows: Rows, run: Run, a: Arrival) -> bool:
-    """Count one arrival; True when it is an event whose event_id was seen before."""
-    month = _month(a.arrived_at)
-    last = rows(cur, "SELECT last_arrival FROM dq_sources WHERE source = ?", (a.source,))
-    if not last:
-        run(cur, "INSERT INTO dq_sources (source, last_arrival) VALUES (?, ?)", (a.source, a.arrived_at))
-    elif last[0]["last_arrival"] < a.arrived_at:
-        run(cur, "UPDATE dq_sources SET last_arrival = ? WHERE source = ?", (a.arrived_at, a.source))
-    if a.record_type is None:
-        key = {"month": month, "source": a.source, "reason": (a.reason or "")[:200]}
-        _add(cur, rows, run, "dq_rejections", key, {"n": 1})
-        return False
-    duplicate = bool(rows(cur, "SELECT 1 AS x FROM dq_seen WHERE event_id = ?", (a.event_id,)))
-    counts = {"accepted": int(not duplicate), "duplicates": int(duplicate)}
-    if not duplicate:
-        run(cur, "INSERT INTO dq_seen (event_id) VALUES (?)", (a.event_id,))
-        assert a.occurred_at is not None and a.recorded_at is not None
-        counts[_REC[delay_bucket(a.recorded_at - a.occurred_at)]] = 1
-        counts[_ARR[delay_bucket(a.arrived_at - a.recorded_at)]] = 1
-    key = {"month": month, "source": a.source, "record_type": a.record_type}
-    _add(cur, rows, run, "dq_monthly", key, counts)
-    return duplicate
+def _not_counted(cur: Any, rows: Rows, run: Run, arrivals: Iterable[Arrival]) -> list[Arrival]:
+    """The arrivals at or past their partition's next offset to count; moves those offsets past them."""
+    batch = list(arrivals)
+    next_offsets: dict[tuple[str, int], int] = {}
+    for key in sorted({(a.topic, a.partition) for a in batch}):
+        run(cur, "INSERT INTO dq_offsets (topic, part, next_offset) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (*key, 0))
+        found = rows(cur, "SELECT next_offset FROM dq_offsets WHERE topic = ? AND part = ?", key)
+        next_offsets[key] = int(found[0]["next_offset"])
+    fresh = []
+    for a in batch:
+        key = (a.topic, a.partition)
+        if a.offset >= next_offsets[key]:
+            next_offsets[key] = a.offset + 1
+            fresh.append(a)
+    for (topic, part), next_offset in sorted(next_offsets.items()):
+        run(cur, "UPDATE dq_offsets SET next_offset = ? WHERE topic = ? AND part = ?", (next_offset, topic, part))
+    return fresh
 
 
-def _add(cur: Any, rows: Rows, run: Run, table: str, key: dict[str, Any], counts: dict[str, int]) -> None:
+def _first_seen(cur: Any, run: Run, event_ids: list[str]) -> set[str]:
+    """Record ``event_ids`` (sorted) as seen; the ones not seen before."""
+    first = set()
+    for event_id in event_ids:
+        if run(cur, "INSERT INTO dq_seen (event_id) VALUES (?) ON CONFLICT DO NOTHING", (event_id,)).rowcount == 1:
+            first.add(event_id)
+    return first
+
+
+def _counts(a: Arrival, duplicate: bool) -> dict[str, int]:
+    """What one event adds to its month's row."""
+    if duplicate:
+        return {"duplicates": 1}
+    assert a.occurred_at is not None and a.recorded_at is not None
+    return {
+        "accepted": 1,
+        _REC[delay_bucket(a.recorded_at - a.occurred_at)]: 1,
+        _ARR[delay_bucket(a.arrived_at - a.recorded_at)]: 1,
+    }
+
+
+def _add(cur: Any, run: Run, table: str, key: dict[str, Any], counts: dict[str, int]) -> None:
     """Add ``counts`` to the row of ``table`` at ``key`` (created with zeros first)."""
+    columns = list(key) + (["accepted", "duplicates", *_REC, *_ARR] if table == "dq_monthly" else ["n"])
+    values = [*key.values()] + [0] * (len(columns) - len(key))
+    placeholders = ", ".join("?" * len(columns))
+    run(cur, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", values)
     where = " AND ".join(f"{k} = ?" for k in key)
-    if not rows(cur, f"SELECT 1 AS x FROM {table} WHERE {where}", tuple(key.values())):
-        columns = list(key) + (["accepted", "duplicates", *_REC, *_ARR] if table == "dq_monthly" else ["n"])
-        values = [*key.values()] + [0] * (len(columns) - len(key))
-        run(cur, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
     sets = ", ".join(f"{c} = {c} + ?" for c in counts)
     run(cur, f"UPDATE {table} SET {sets} WHERE {where}", (*counts.values(), *key.values()))
 

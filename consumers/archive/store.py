@@ -115,21 +115,30 @@ class _SqlArchive:
     # -- schema ----------------------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
-        """Apply the migrations not applied yet, in order, each in its own transaction; returns them."""
+        """Apply the migrations not applied yet, in order, each in its own transaction; returns them.
+
+        Replicas starting at once against one database take turns (:meth:`_lock_schema`): PostgreSQL's
+        ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent twin (a unique violation in
+        its catalogue stopped two of three archivers started together).
+        """
         with self._transaction() as cur:
+            self._lock_schema(cur)
             self._run(cur, _sql.CREATE_MIGRATIONS)
-            done = {r["version"] for r in self._rows(cur, "SELECT version FROM schema_migrations")}
         applied = []
         for path in sorted(_MIGRATIONS.glob("[0-9]*.sql")):
             version = int(path.name.split("_", 1)[0])
-            if version in done:
-                continue
             with self._transaction() as cur:
+                self._lock_schema(cur)
+                if self._rows(cur, "SELECT version FROM schema_migrations WHERE version = ?", (version,)):
+                    continue
                 for statement in _statements(path.read_text(encoding="utf-8")):
                     self._run(cur, statement)
                 self._run(cur, _sql.RECORD_MIGRATION, (version, path.name, _now()))
             applied.append(version)
         return applied
+
+    def _lock_schema(self, cur: Any) -> None:
+        """Hold the schema against other connections until the transaction ends (SQLite: its write lock does)."""
 
     def schema_version(self) -> int:
         """The highest migration applied."""
@@ -349,6 +358,10 @@ class SqliteArchive(_SqlArchive):
         return cur
 
 
+#: The advisory lock that serialises migrations on PostgreSQL (any constant the hub alone uses).
+_SCHEMA_LOCK = 0x6A69616E6475  # "jiandu"
+
+
 class PostgresArchive(_SqlArchive):
     """The archive in PostgreSQL (or a database that follows it), e.g. ``postgresql://user@host/jiandu``."""
 
@@ -362,6 +375,9 @@ class PostgresArchive(_SqlArchive):
         except psycopg.OperationalError as exc:
             raise ConfigurationError(f"JIANDU_ARCHIVE_URL: cannot connect to the archive database: {exc}") from exc
         super().__init__(conn)
+
+    def _lock_schema(self, cur: Any) -> None:
+        self._run(cur, "SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
 
 
 def open_archive(url: str, data_dir: Path) -> SqliteArchive | PostgresArchive:

@@ -413,6 +413,88 @@ def test_the_scorecard_counts_each_message_once_with_delays_duplicates_and_rejec
     assert [delay_bucket(x) for x in (-5, hour - 1, hour, 40 * day)] == [0, 0, 1, 5]
 
 
+def test_replicas_starting_at_once_migrate_a_fresh_database_once(postgres_server: PostgresServer) -> None:
+    import threading
+
+    url = postgres_server.database()
+    barrier, errors, versions = threading.Barrier(4), [], []
+
+    def replica() -> None:
+        barrier.wait()
+        try:
+            archive = PostgresArchive(url)
+            versions.append(archive.schema_version())
+            archive.close()
+        except Exception as exc:
+            errors.append(exc)
+
+    replicas = [threading.Thread(target=replica) for _ in range(4)]
+    for thread in replicas:
+        thread.start()
+    for thread in replicas:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(set(versions)) == 1 and len(versions) == 4
+
+
+def test_replicas_counting_the_same_sources_at_once_neither_deadlock_nor_lose_counts(
+    postgres_server: PostgresServer,
+) -> None:
+    """Two archivers (two connections) count arrivals of the same sources from different partitions, in
+    opposite orders, at the same time: each locked rows in arrival order once, and PostgreSQL killed one
+    with a deadlock."""
+    import threading
+
+    from consumers.archive.quality import Arrival
+
+    url = postgres_server.database()
+    PostgresArchive(url).close()  # migrated once, before the replicas race
+    t = to_ms(parse_datetime("2026-03-10T12:00:00+08:00"))
+    sources = [f"court:2101{n:02}" for n in range(12)]
+    rounds, errors = 15, []
+
+    def replica(partition: int, order: list[str]) -> None:
+        archive = PostgresArchive(url)
+        try:
+            for r in range(rounds):
+                batch = [
+                    Arrival(
+                        "ev",
+                        partition,
+                        r * len(order) + i,
+                        s,
+                        t + r,
+                        "court.judgment_effective",
+                        f"{s}/{partition}/{r}",
+                        t - 1,
+                        t,
+                    )
+                    for i, s in enumerate(order)
+                ]
+                archive.record_arrivals(batch)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            archive.close()
+
+    replicas = [
+        threading.Thread(target=replica, args=(0, sources)),
+        threading.Thread(target=replica, args=(1, sources[::-1])),
+    ]
+    for thread in replicas:
+        thread.start()
+    for thread in replicas:
+        thread.join(timeout=120)
+    assert errors == []
+    archive = PostgresArchive(url)
+    try:
+        scores = archive.scorecard("2026-03")
+    finally:
+        archive.close()
+    assert sorted(s.source for s in scores) == sources
+    assert {s.accepted for s in scores} == {2 * rounds}
+
+
 @pytest.mark.parametrize(
     ("reason", "key"),
     [
