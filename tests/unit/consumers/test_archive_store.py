@@ -23,7 +23,7 @@ from jiandu.core.leads import Evidence, Lead
 from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.errors import ConfigurationError, InputError
 from jiandu.serde import AvroCodec
-from tests.unit.consumers.test_archive_pg import PostgresServer, postgres_server
+from tests.postgres import PostgresServer, postgres_server
 
 __all__ = ["make_lead", "postgres_server"]
 
@@ -342,7 +342,7 @@ def test_audit_rows_read_newest_first_filtered_scoped_and_paged(archive: SqliteA
 
 
 def test_migrations_are_applied_once(archive: SqliteArchive | PostgresArchive) -> None:
-    assert archive.schema_version() == 4
+    assert archive.schema_version() == 5
     assert archive.migrate() == []
 
 
