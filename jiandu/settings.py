@@ -154,7 +154,8 @@ class Settings:
     console_users: str = ""
     """YAML file of the console users (username, name, password hash, role, jurisdiction, departments)."""
     console_secret: str = ""
-    """Key that signs console session cookies and CSRF tokens (masked); empty: a random key per start in development."""
+    """Key that signs console session cookies and CSRF tokens (masked), the same on every console replica; empty: a
+    random key per start in development."""
     console_session_idle_minutes: int = 30
     """A console session without a request for this long ends (the officer signs in again)."""
     console_session_hours: int = 8

@@ -14,6 +14,7 @@ from consumers.archive.model import (
     LeadHistory,
     QueryResult,
     StatisticsRow,
+    StoredSession,
 )
 from consumers.archive.store import LeadArchive, PostgresArchive, SqliteArchive, open_archive
 
@@ -34,6 +35,7 @@ __all__ = [
     "QueryResult",
     "SqliteArchive",
     "StatisticsRow",
+    "StoredSession",
     "archive_stream",
     "open_archive",
     "publish_action",

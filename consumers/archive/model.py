@@ -23,6 +23,7 @@ __all__ = [
     "QueryResult",
     "SealedIdentity",
     "StatisticsRow",
+    "StoredSession",
 ]
 
 ACTIONS = ("acknowledge", "assign", "outcome", "close")
@@ -178,3 +179,12 @@ class AuditPage:
 
     rows: list[AuditEntry]
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A console session as the archive holds it: whose, opened and last seen when (epoch ms)."""
+
+    username: str
+    opened_at: int
+    seen_at: int

@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from consumers.archive.model import (
     QueryResult,
     SealedIdentity,
     StatisticsRow,
+    StoredSession,
 )
 from consumers.lead_versions import content_digest, is_repeat
 from jiandu.core.leads import Lead
@@ -39,6 +40,7 @@ __all__ = ["LeadArchive", "PostgresArchive", "SqliteArchive", "open_archive"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _JSON_COLUMNS = ("evidence", "details")
+_MIGRATION_LOCK = 0x6A69616E6475  # "jiandu": the advisory lock key of migrations (PostgreSQL)
 #: Columns a re-emitted version may differ in (wall clock and where it was read) without being new.
 _NOT_CONTENT = frozenset(
     {"version", "raised_at", "raised_month", "detected_at", "archived_at"}
@@ -66,6 +68,13 @@ class LeadArchive(Protocol):
     def lead(self, lead_id: str) -> LeadHistory | None: ...
     def statistics(self, filters: LeadFilter | None = None) -> list[StatisticsRow]: ...
     def clear_versions(self) -> None: ...
+    def open_session(self, key: str, username: str, at: int) -> None: ...
+    def stored_session(self, key: str) -> StoredSession | None: ...
+    def session_seen(self, key: str, at: int) -> None: ...
+    def end_sessions(self, *, key: str | None = None, username: str | None = None) -> int: ...
+    def end_sessions_except(self, usernames: Iterable[str]) -> int: ...
+    def purge_sessions(self, *, seen_before: int, opened_before: int) -> int: ...
+    def session_count(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -117,28 +126,27 @@ class _SqlArchive:
     def migrate(self) -> list[int]:
         """Apply the migrations not applied yet, in order, each in its own transaction; returns them.
 
-        Replicas starting at once against one database take turns (:meth:`_lock_schema`): PostgreSQL's
-        ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent twin (a unique violation in
-        its catalogue stopped two of three archivers started together).
-        """
-        with self._transaction() as cur:
-            self._lock_schema(cur)
-            self._run(cur, _sql.CREATE_MIGRATIONS)
+        Several processes may start on one database at once (console replicas, the archiver): each
+        migration is applied by one of them, the others find it done (see :meth:`_migrating`)."""
         applied = []
-        for path in sorted(_MIGRATIONS.glob("[0-9]*.sql")):
-            version = int(path.name.split("_", 1)[0])
+        with self._migrating():
             with self._transaction() as cur:
-                self._lock_schema(cur)
-                if self._rows(cur, "SELECT version FROM schema_migrations WHERE version = ?", (version,)):
-                    continue
-                for statement in _statements(path.read_text(encoding="utf-8")):
-                    self._run(cur, statement)
-                self._run(cur, _sql.RECORD_MIGRATION, (version, path.name, _now()))
-            applied.append(version)
+                self._run(cur, _sql.CREATE_MIGRATIONS)
+            for path in sorted(_MIGRATIONS.glob("[0-9]*.sql")):
+                version = int(path.name.split("_", 1)[0])
+                with self._transaction() as cur:
+                    if self._rows(cur, "SELECT 1 AS x FROM schema_migrations WHERE version = ?", (version,)):
+                        continue
+                    for statement in _statements(path.read_text(encoding="utf-8")):
+                        self._run(cur, statement)
+                    self._run(cur, _sql.RECORD_MIGRATION, (version, path.name, _now()))
+                applied.append(version)
         return applied
 
-    def _lock_schema(self, cur: Any) -> None:
-        """Hold the schema against other connections until the transaction ends (SQLite: its write lock does)."""
+    @contextlib.contextmanager
+    def _migrating(self) -> Iterator[None]:
+        """Held while migrating. SQLite needs nothing more: each transaction begins IMMEDIATE (one writer)."""
+        yield
 
     def schema_version(self) -> int:
         """The highest migration applied."""
@@ -285,6 +293,56 @@ class _SqlArchive:
             self._run(cur, "DELETE FROM leads")
             self._run(cur, "DELETE FROM lead_versions")
 
+    # -- console sessions (shared by every console replica) ----------------------------------------
+
+    def open_session(self, key: str, username: str, at: int) -> None:
+        """Store a new console session (``key``: the SHA-256 of its id) opened and seen at ``at`` (epoch ms)."""
+        row = {"session_key": key, "username": username, "opened_at": at, "seen_at": at}
+        with self._transaction() as cur:
+            self._run(cur, _sql.insert("console_sessions", row), list(row.values()))
+
+    def stored_session(self, key: str) -> StoredSession | None:
+        """The console session of ``key``, or None when there is none (never opened, ended or purged)."""
+        with self._transaction() as cur:
+            rows = self._rows(cur, "SELECT * FROM console_sessions WHERE session_key = ?", (key,))
+        return StoredSession(rows[0]["username"], int(rows[0]["opened_at"]), int(rows[0]["seen_at"])) if rows else None
+
+    def session_seen(self, key: str, at: int) -> None:
+        """Record a request of the session at ``at`` (never moves its last-seen time back)."""
+        with self._transaction() as cur:
+            self._run(
+                cur, "UPDATE console_sessions SET seen_at = ? WHERE session_key = ? AND seen_at < ?", (at, key, at)
+            )
+
+    def end_sessions(self, *, key: str | None = None, username: str | None = None) -> int:
+        """End one session (``key``) or every session of ``username``; how many ended."""
+        column, value = ("session_key", key) if key is not None else ("username", username)
+        if value is None:
+            raise ValueError("end_sessions needs a key or a username")
+        with self._transaction() as cur:
+            return int(self._run(cur, f"DELETE FROM console_sessions WHERE {column} = ?", (value,)).rowcount)
+
+    def end_sessions_except(self, usernames: Iterable[str]) -> int:
+        """End the sessions of every user not in ``usernames`` (removed from the users file); how many ended."""
+        kept, ended = set(usernames), 0
+        with self._transaction() as cur:
+            held = [r["username"] for r in self._rows(cur, "SELECT DISTINCT username FROM console_sessions")]
+            for name in held:
+                if name not in kept:
+                    ended += int(self._run(cur, "DELETE FROM console_sessions WHERE username = ?", (name,)).rowcount)
+        return ended
+
+    def purge_sessions(self, *, seen_before: int, opened_before: int) -> int:
+        """Delete the sessions idle since before ``seen_before`` or opened before ``opened_before``; how many."""
+        text = "DELETE FROM console_sessions WHERE seen_at < ? OR opened_at < ?"
+        with self._transaction() as cur:
+            return int(self._run(cur, text, (seen_before, opened_before)).rowcount)
+
+    def session_count(self) -> int:
+        """How many console sessions are stored (live or not purged yet)."""
+        with self._transaction() as cur:
+            return int(self._rows(cur, "SELECT COUNT(*) AS n FROM console_sessions")[0]["n"])
+
     # -- reading ---------------------------------------------------------------------------------
 
     def query(self, filters: LeadFilter | None = None, *, page: int = 1, page_size: int = 50) -> QueryResult:
@@ -358,10 +416,6 @@ class SqliteArchive(_SqlArchive):
         return cur
 
 
-#: The advisory lock that serialises migrations on PostgreSQL (any constant the hub alone uses).
-_SCHEMA_LOCK = 0x6A69616E6475  # "jiandu"
-
-
 class PostgresArchive(_SqlArchive):
     """The archive in PostgreSQL (or a database that follows it), e.g. ``postgresql://user@host/jiandu``."""
 
@@ -376,8 +430,17 @@ class PostgresArchive(_SqlArchive):
             raise ConfigurationError(f"JIANDU_ARCHIVE_URL: cannot connect to the archive database: {exc}") from exc
         super().__init__(conn)
 
-    def _lock_schema(self, cur: Any) -> None:
-        self._run(cur, "SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+    @contextlib.contextmanager
+    def _migrating(self) -> Iterator[None]:
+        """A session advisory lock: replicas starting together on a new database would otherwise race to
+        create the same tables (PostgreSQL then fails one with a unique violation in its catalogue)."""
+        with self._transaction() as cur:
+            self._run(cur, "SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
+        try:
+            yield
+        finally:
+            with self._transaction() as cur:
+                self._run(cur, "SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
 
 
 def open_archive(url: str, data_dir: Path) -> SqliteArchive | PostgresArchive:

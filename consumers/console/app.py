@@ -79,7 +79,8 @@ class ConsoleConfig:
     publish: Publish
     page_size: int = 50
     poll_seconds: float = 5.0
-    sessions: SessionStore = field(default_factory=SessionStore)
+    session_idle_seconds: float = 1800.0
+    """A session without a request for this long ends (its absolute lifetime is the signer's)."""
     signins: FailureThrottle = field(default_factory=lambda: FailureThrottle(lockout_failures=20))
     """Sign-in failures per user name and per client address: 5 free, then waits doubling from 1 s to
     60 s, and after 20 a lockout of 15 minutes (audited as sign-in-locked)."""
@@ -133,7 +134,11 @@ class _Console:
     def __init__(self, archive: LeadArchive, config: ConsoleConfig) -> None:
         self._archive = archive
         self._config = config
+        # per replica, as the sign-in throttle: a name flooding three replicas is audited up to three times a minute
         self._throttle_audited: dict[str, float] = {}  # user name -> when its last refused attempt was audited
+        self._sessions = SessionStore(
+            archive, idle_seconds=config.session_idle_seconds, lifetime_seconds=config.signer.lifetime_seconds
+        )
 
     # -- sessions and CSRF -----------------------------------------------------------------------
 
@@ -141,7 +146,7 @@ class _Console:
         """``handler`` for signed-in users only; a POST runs only with the session's CSRF token."""
 
         async def endpoint(request: Request) -> Response:
-            signer, sessions = self._config.signer, self._config.sessions
+            signer, sessions = self._config.signer, self._sessions
             if self._config.users.refresh():  # the users file changed: removed users' sessions end
                 sessions.keep_only(u.username for u in self._config.users)
             session = signer.session(request.cookies.get(COOKIE, ""), time.time())
@@ -196,7 +201,7 @@ class _Console:
                 self._archive.audit(username, "sign-in-locked", None, allowed=False)
             return self._login_page(request, "用户名或密码不正确", 401)
         self._config.signins.succeeded(*keys)
-        session_id = self._config.sessions.open(user.username)
+        session_id = self._sessions.open(user.username)
         response = RedirectResponse("/leads", status_code=303)
         response.set_cookie(
             COOKIE,
@@ -234,10 +239,10 @@ class _Console:
         """End this session on the server (its cookie is worthless from now on), or with ``everywhere`` all of
         the user's sessions."""
         if (await read_form(request)).get("everywhere"):
-            self._config.sessions.end_user(viewer.user.username)
+            self._sessions.end_user(viewer.user.username)
             self._archive.audit(viewer.user.username, "sign-out-everywhere", None, allowed=True)
         else:
-            self._config.sessions.end(viewer.session_id)
+            self._sessions.end(viewer.session_id)
             self._archive.audit(viewer.user.username, "sign-out", None, allowed=True)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")

@@ -5,8 +5,10 @@ a random session id), nothing else in it. A cookie is valid while its signature 
 expired, **and** the server still holds its session (:class:`SessionStore`): signing out ends the
 session on the server, so a copied cookie is worthless afterwards (once, a saved cookie still opened
 /leads after /logout). A session also ends after ``idle_seconds`` without a request, after its
-absolute lifetime, when its user signs out everywhere, when the user is removed from the users file,
-and when the console restarts. Changing ``JIANDU_CONSOLE_SECRET`` signs everyone out as well.
+absolute lifetime, when its user signs out everywhere and when the user is removed from the users file.
+Sessions are rows of the shared archive database, so every console replica behind a load balancer
+knows each of them, a sign-out on one replica holds on all, and a replica's restart ends none.
+Changing ``JIANDU_CONSOLE_SECRET`` signs everyone out (every replica must have the same one).
 
 CSRF: every state-changing form of a signed-in page carries ``csrf_token`` = HMAC of the session id
 under the same secret (domain-separated from the cookie signatures). A forging site cannot read
@@ -24,10 +26,11 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from consumers.archive.store import LeadArchive
 
 __all__ = ["COOKIE", "CSRF_FIELD", "LOGIN_COOKIE", "Session", "SessionSigner", "SessionStore"]
 
@@ -38,6 +41,8 @@ _CSRF_CONTEXT = "csrf\x1f"  # cookie payloads never contain \x1f: a token is nev
 _LOGIN_CONTEXT = "login\x1f"
 _NONCE_BYTES = 18
 _NONCE = re.compile(r"[A-Za-z0-9_-]{24}")  # token_urlsafe(18)
+_TOUCH_SECONDS = 60.0
+_PURGE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,82 +116,90 @@ class SessionSigner:
         return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
 
 
-@dataclass(slots=True)
-class _Live:
-    username: str
-    opened: float
-    seen: float
-
-
 class SessionStore:
-    """The sessions the server holds: opened at sign-in, ended at sign-out, idle timeout or lifetime.
+    """The sessions the console holds, in the shared archive database: every replica sees the same ones.
 
-    In memory: a console restart ends every session (officers sign in again), and nothing about a
-    session is written anywhere. Thread-safe; at most ``max_sessions`` (the oldest end first).
+    Opened at sign-in, read on every request on whichever replica gets it, ended at sign-out (on
+    every replica at once), after ``idle_seconds`` without a request, after ``lifetime_seconds``,
+    by sign-out everywhere and when the user leaves the users file. A console restart ends nothing.
+    The last-seen time is written at most every :attr:`touch_seconds` (a minute, or a tenth of the
+    idle timeout when that is shorter) per session, not on every request: a session may therefore
+    end up to that much before ``idle_seconds`` have passed since its last request, never after.
+    The database holds the SHA-256 of each session id, never the id (and without the cookie-signing
+    key an id alone opens nothing). Expired rows are purged at most once a minute, at a sign-in.
     """
 
     def __init__(
         self,
+        archive: LeadArchive,
         *,
         idle_seconds: float = 1800.0,
         lifetime_seconds: float = 8 * 3600.0,
-        max_sessions: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.idle_seconds = idle_seconds
         self.lifetime_seconds = lifetime_seconds
-        self._max = max_sessions
+        self.touch_seconds = min(_TOUCH_SECONDS, idle_seconds / 10)
+        self._archive = archive
         self._clock = clock
-        self._live: dict[str, _Live] = {}
-        self._lock = threading.Lock()
+        self._purged = float("-inf")
 
     def open(self, username: str) -> str:
         """A new session of ``username``; its id goes into the signed cookie."""
-        session_id = secrets.token_urlsafe(_NONCE_BYTES)
         now = self._clock()
-        with self._lock:
-            self._live[session_id] = _Live(username, now, now)
-            while len(self._live) > self._max:
-                del self._live[next(iter(self._live))]
+        if now - self._purged >= _PURGE_SECONDS:
+            self.purge()
+        session_id = secrets.token_urlsafe(_NONCE_BYTES)
+        self._archive.open_session(_key(session_id), username, _ms(now))
         return session_id
 
     def touch(self, session: Session) -> bool:
         """True when the cookie's session is live (and now seen again); an idle or expired one is ended."""
-        now = self._clock()
-        with self._lock:
-            live = self._live.get(session.session_id)
-            if live is None or live.username != session.username:
-                return False
-            if now - live.seen > self.idle_seconds or now - live.opened > self.lifetime_seconds:
-                del self._live[session.session_id]
-                return False
-            live.seen = now
-            return True
+        now, key = self._clock(), _key(session.session_id)
+        stored = self._archive.stored_session(key)
+        if stored is None or stored.username != session.username:
+            return False
+        if (
+            _ms(now) - stored.seen_at > self.idle_seconds * 1000
+            or _ms(now) - stored.opened_at > self.lifetime_seconds * 1000
+        ):
+            self._archive.end_sessions(key=key)
+            return False
+        if _ms(now) - stored.seen_at >= self.touch_seconds * 1000:
+            self._archive.session_seen(key, _ms(now))
+        return True
 
     def end(self, session_id: str) -> None:
         """End one session (sign-out)."""
-        with self._lock:
-            self._live.pop(session_id, None)
+        self._archive.end_sessions(key=_key(session_id))
 
     def end_user(self, username: str) -> int:
         """End every session of ``username`` (sign-out everywhere); how many there were."""
-        with self._lock:
-            ended = [sid for sid, live in self._live.items() if live.username == username]
-            for sid in ended:
-                del self._live[sid]
-        return len(ended)
+        return self._archive.end_sessions(username=username)
 
     def keep_only(self, usernames: Iterable[str]) -> int:
         """End the sessions of users no longer configured; how many ended."""
-        kept = set(usernames)
-        with self._lock:
-            ended = [sid for sid, live in self._live.items() if live.username not in kept]
-            for sid in ended:
-                del self._live[sid]
-        return len(ended)
+        return self._archive.end_sessions_except(usernames)
+
+    def purge(self) -> int:
+        """Delete the sessions that have expired (idle or past their lifetime); how many."""
+        now = self._clock()
+        self._purged = now
+        return self._archive.purge_sessions(
+            seen_before=_ms(now - self.idle_seconds), opened_before=_ms(now - self.lifetime_seconds)
+        )
 
     def __len__(self) -> int:
-        return len(self._live)
+        return self._archive.session_count()
+
+
+def _key(session_id: str) -> str:
+    """What the database holds of a session id."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
 
 
 def _b64(data: bytes) -> str:

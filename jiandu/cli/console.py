@@ -63,7 +63,8 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def session_secret(settings: Settings) -> bytes:
-    """The cookie-signing key: JIANDU_CONSOLE_SECRET, or in development a random one (sign-ins end at restart)."""
+    """The cookie-signing key: JIANDU_CONSOLE_SECRET (the same on every replica), or in development a random one
+    (sign-ins then end at restart and hold on this process only)."""
     if settings.console_secret:
         if len(settings.console_secret) < 16:
             raise ConfigurationError("JIANDU_CONSOLE_SECRET is shorter than 16 characters: use `openssl rand -hex 32`")
@@ -85,17 +86,13 @@ def open_console(
     """Build and start the console over ``archive``; the caller stops it. Shared by the command and tests."""
     from consumers.console import ConsoleConfig, ConsoleServer, SessionSigner, create_app
     from consumers.console.reveal import RevealService
-    from consumers.console.sessions import SessionStore
 
     config = ConsoleConfig(
         users=_users(settings),
         signer=SessionSigner(session_secret(settings), lifetime_seconds=settings.console_session_hours * 3600),
         publish=publish,
         poll_seconds=poll_seconds,
-        sessions=SessionStore(
-            idle_seconds=settings.console_session_idle_minutes * 60,
-            lifetime_seconds=settings.console_session_hours * 3600,
-        ),
+        session_idle_seconds=settings.console_session_idle_minutes * 60,
         reveal=RevealService(reveal_keys(settings), settings.console_reveals_per_hour),
     )
     return ConsoleServer(create_app(archive, config), port, host=settings.listen_host).start()

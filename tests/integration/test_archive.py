@@ -20,7 +20,7 @@ from jiandu.cli.main import main
 from jiandu.core.leads import Lead
 from jiandu.serde import AvroCodec
 from tests.pipeline import settings_for
-from tests.unit.consumers.test_archive_pg import PostgresServer, postgres_server
+from tests.postgres import PostgresServer, postgres_server
 from tests.unit.consumers.test_archive_store import make_lead
 
 __all__ = ["postgres_server"]

@@ -34,7 +34,7 @@ from streams import BACKTEST
 from tests.faults import _METRICS_OFF, _wait_committed, compare_open
 from tests.faults import _open as open_without_wall_clock
 from tests.pipeline import CONFORMANCE
-from tests.unit.consumers.test_archive_pg import PostgresServer, postgres_server  # noqa: F401 (a fixture)
+from tests.postgres import PostgresServer, postgres_server  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(300)]
 

@@ -40,7 +40,7 @@ from jiandu.serde import AvroCodec
 from jiandu.settings import Settings
 from tests.lead_versions import lead_version, publish_leads
 from tests.pipeline import settings_for
-from tests.unit.consumers.test_archive_pg import PostgresServer, postgres_server
+from tests.postgres import PostgresServer, postgres_server
 
 __all__ = ["postgres_server"]
 
