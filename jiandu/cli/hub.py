@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from jiandu.broker import EmbeddedBroker, ensure_topics, find_free_port
+from jiandu.broker import BrokerGeneration, EmbeddedBroker, ensure_topics, find_free_port
 from jiandu.core.identity_seal import IdentitySealer
 from jiandu.core.ordering import InputSequence
 from jiandu.journal import JournalWriter
@@ -16,6 +16,7 @@ from producers import IdentitySealing, KafkaPublisher, RecordIntake
 
 __all__ = [
     "broker_for",
+    "broker_generation",
     "catalogue_of",
     "create_topics",
     "identity_sealing",
@@ -87,6 +88,16 @@ def journal_for(settings: Settings, writer: str) -> JournalWriter | None:
     )
 
 
+def broker_generation(settings: Settings) -> BrokerGeneration | None:
+    """For a journaling client of the embedded broker: which replayed start of it serves (``jiandu.broker.ready``).
+
+    None with JIANDU_KAFKA_BOOTSTRAP (a replicated Kafka keeps what it confirmed) or with the journal off.
+    """
+    if not (settings.embedded and settings.journal_enabled):
+        return None
+    return BrokerGeneration(settings.bootstrap, kafka_client_config(settings, with_bootstrap=False))
+
+
 def new_intake(
     settings: Settings, *, adapter: str, in_input_order: bool = False, timeout: float = 120.0
 ) -> tuple[KafkaPublisher, RecordIntake]:
@@ -96,7 +107,12 @@ def new_intake(
     (``jiandu.core.ordering``), as a backtest needs; ``timeout`` bounds one confirm: short for a
     caller that answers requests (the push API).
     """
-    publisher = KafkaPublisher(kafka_client_config(settings), journal=journal_for(settings, adapter), timeout=timeout)
+    publisher = KafkaPublisher(
+        kafka_client_config(settings),
+        journal=journal_for(settings, adapter),
+        timeout=timeout,
+        generation=broker_generation(settings),
+    )
     sequence = InputSequence(settings.backtest_lateness_seconds * 1000) if in_input_order else None
     intake = RecordIntake(
         publisher,
