@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, require_reachable, unreachable
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
-from jiandu.broker.ready import READY_TOPIC, BrokerGeneration, mark_ready
+from jiandu.broker.ready import READY_TOPIC, BrokerGeneration, SameGeneration, mark_ready
 from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.broker.tansu_compat import (
     faust_shims_installed,
@@ -20,6 +20,7 @@ __all__ = [
     "BrokerGeneration",
     "EmbeddedBroker",
     "ReplayReport",
+    "SameGeneration",
     "delete_topics",
     "ensure_topics",
     "faust_shims_installed",

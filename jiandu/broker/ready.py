@@ -29,9 +29,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from jiandu.errors import BrokerError
+from jiandu.errors import BrokerError, DeliveryError
 
-__all__ = ["READY_TOPIC", "BrokerGeneration", "mark_ready"]
+__all__ = ["READY_TOPIC", "BrokerGeneration", "SameGeneration", "mark_ready"]
 
 #: Created by the embedded broker after its journal replay; never written to. Outside every topic prefix.
 READY_TOPIC = "__jiandu.broker-ready"
@@ -104,6 +104,25 @@ class BrokerGeneration:
         if admin is not None:
             with contextlib.suppress(KafkaError):
                 admin.close()
+
+
+class SameGeneration:
+    """A journal's check (``jiandu.journal.AppendCheck``) for a process that restarts with the broker
+    (a consumer keeping state, the console): the broker generation it started against still serves."""
+
+    def __init__(self, generation: BrokerGeneration, timeout: float) -> None:
+        self._generation = generation
+        self._serving = generation.wait(timeout)
+
+    def __call__(self) -> None:
+        if self._generation.current() != self._serving:
+            raise DeliveryError(
+                f"the embedded broker on {self._generation.bootstrap} restarted since this process connected: "
+                "what it confirmed last may not be on the new one, so it was not counted; restart this process"
+            )
+
+    def close(self) -> None:
+        self._generation.close()
 
 
 def _generation(admin: KafkaAdminClient) -> str | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient
 
-from jiandu.broker import BrokerGeneration, EmbeddedBroker, ensure_topics, find_free_port
+from jiandu.broker import BrokerGeneration, EmbeddedBroker, SameGeneration, ensure_topics, find_free_port
 from jiandu.errors import DeliveryError
 from jiandu.journal import JournalEntry, JournalWriter
 from jiandu.topics import TopicCatalogue
@@ -189,3 +189,23 @@ def test_a_message_confirmed_by_a_broker_that_died_before_the_journal_append_is_
             assert _on_topic(second.bootstrap, topic) >= set(accepted)
         finally:
             second.stop()
+
+
+def test_the_journal_of_a_process_that_restarts_with_the_broker_counts_nothing_after_a_restart(
+    first_broker: EmbeddedBroker, catalogue: TopicCatalogue, tmp_path: Path
+) -> None:
+    """A consumer keeping state and the console journal through a check of the broker's generation."""
+    check = SameGeneration(BrokerGeneration(first_broker.bootstrap), timeout=10)
+    journal = JournalWriter(
+        tmp_path / "journal", writer="state", topic_prefix=catalogue.prefix, partitions=PARTITIONS, check=check
+    )
+    entry = JournalEntry(catalogue.outcomes, 0, b"k", b"v", 1)
+    try:
+        assert journal.append([entry]) == 1
+        os.kill(first_broker.pid or 0, signal.SIGKILL)
+        first_broker.stop()
+        first_broker.start(timeout=60)  # same port, same journal: replayed, a new generation
+        with pytest.raises(DeliveryError, match="restarted"):
+            journal.append([entry])
+    finally:
+        journal.close()
