@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import fastavro
 from fastavro.write import Writer
@@ -40,6 +40,7 @@ from jiandu.errors import JournalError
 
 __all__ = [
     "JOURNAL_SCHEMA",
+    "AppendCheck",
     "JournalEntry",
     "JournalWriter",
     "Segment",
@@ -97,12 +98,25 @@ class Segment:
     partitions: int
 
 
+class AppendCheck(Protocol):
+    """Run after each append's fsync; raising says the appended messages do not count as accepted.
+
+    The embedded broker's (``jiandu.cli.hub.journal_for``): the broker that confirmed them still
+    serves, so they are on it or in what its next start replays.
+    """
+
+    def __call__(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class JournalWriter:
     """Appends confirmed messages of one process to its own segment files under ``directory``.
 
-    Thread-safe; :meth:`append` returns only after the batch is on disk (fsync).
-    ``topics``: journal only messages of these topics (what is accepted: events, dead
-    letters, officers' actions; not control messages such as clock ticks). None: all.
+    Thread-safe; :meth:`append` returns only after the batch is on disk (fsync), and after
+    ``check`` (if any) passed: what it raises, the caller gets, and nothing of the batch counts
+    as accepted. ``topics``: journal only messages of these topics (what is accepted: events,
+    dead letters, officers' actions; not control messages such as clock ticks). None: all.
     """
 
     def __init__(
@@ -114,6 +128,7 @@ class JournalWriter:
         partitions: int,
         topics: Iterable[str] | None = None,
         segment_bytes: int = SEGMENT_BYTES,
+        check: AppendCheck | None = None,
     ) -> None:
         if not writer.replace("-", "").replace("_", "").isalnum():
             raise JournalError(f"journal writer name {writer!r}: use letters, digits, - and _")
@@ -127,6 +142,7 @@ class JournalWriter:
         }
         self._segment_bytes = segment_bytes
         self._topics = None if topics is None else frozenset(topics)
+        self._check = check
         self._file: IO[bytes] | None = None
         self._avro: Writer | None = None
         self._lock = threading.Lock()
@@ -158,12 +174,16 @@ class JournalWriter:
                 raise JournalError(f"cannot write the journal in {self.directory}: {exc}") from exc
             if file.tell() >= self._segment_bytes:
                 self._close()
+            if self._check is not None:
+                self._check()
         return len(rows)
 
     def close(self) -> None:
-        """Close the current segment (the next append starts a new one)."""
+        """Close the current segment (the next append starts a new one) and what ``check`` holds open."""
         with self._lock:
             self._close()
+            if self._check is not None:
+                self._check.close()
 
     def _current(self) -> tuple[Writer, IO[bytes]]:
         if self._avro is not None and self._file is not None:

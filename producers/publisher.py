@@ -2,7 +2,11 @@
 
 With a journal (``jiandu.journal``, on with the embedded broker), nothing counts as
 accepted before it is also on disk: :meth:`KafkaPublisher.confirm` journals and
-fsyncs the confirmed messages before it runs their ``on_success``.
+fsyncs the confirmed messages before it runs their ``on_success``. With the embedded
+broker's generation (``jiandu.broker.ready``) it also produces nothing before the
+broker's journal replay is complete, and counts nothing confirmed across a restart of
+the broker: a restarted broker acknowledges and drops messages for topics its replay
+has not created yet, and its replay may have read the journal before these were in it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
-from jiandu.broker import unreachable
+from jiandu.broker import BrokerGeneration, unreachable
 from jiandu.errors import BrokerError, DeliveryError
 from jiandu.journal import JournalEntry, JournalWriter
 
@@ -73,6 +77,10 @@ class KafkaPublisher:
     producer id is unknown to the new broker: ``InitProducerId UnknownError``).
     ``timeout`` bounds a confirm (and a send waiting for metadata): a request-serving
     caller such as the push API answers 503 promptly instead of hanging.
+
+    ``generation`` (the embedded broker): a producer starts only once the broker's journal
+    replay is complete, and a confirm counts nothing accepted unless the same start of the
+    broker still serves after the journal's fsync (see ``jiandu.broker.ready``).
     """
 
     def __init__(
@@ -82,11 +90,14 @@ class KafkaPublisher:
         linger_ms: int = 500,
         journal: JournalWriter | None = None,
         timeout: float = 120.0,
+        generation: BrokerGeneration | None = None,
     ) -> None:
         self._config = dict(client_config)
         self._linger_ms = linger_ms
         self._timeout = timeout
         self._journal = journal
+        self._generation = generation
+        self._serving: str | None = None  # the broker generation the current producer was started against
         self._producer: KafkaProducer | None = None
         self._pending: list[PendingSend] = []
         self.last_failure: float | None = None  # monotonic time of the last failed confirm, None after a success
@@ -98,6 +109,8 @@ class KafkaPublisher:
         away = unreachable(self._bootstrap) if self.last_failure is not None else None
         if away is not None:  # fail at once rather than after the client's bootstrap timeout
             raise BrokerError(f"{away}; nothing was accepted, send it again")
+        if self._generation is not None:  # never into a broker whose replay has not created the topics
+            self._serving = self._generation.wait(self._timeout)
         timeout_ms = int(self._timeout * 1000)
         try:
             self._producer = KafkaProducer(
@@ -114,6 +127,7 @@ class KafkaPublisher:
                 max_block_ms=min(60_000, timeout_ms),
                 bootstrap_timeout_ms=min(30_000, timeout_ms),
                 reconnect_backoff_max_ms=1_000,  # back within a second of a broker restart
+                allow_auto_create_topics=False,  # an auto-created topic has the broker's partition count, not ours
             )
         except KafkaError as exc:
             raise BrokerError(
@@ -174,6 +188,12 @@ class KafkaPublisher:
             self._journal.append(
                 JournalEntry(item.topic, metadata.partition, item.key, item.value, now) for item, metadata in confirmed
             )
+        if confirmed and not self._still_serving():
+            self._fail()
+            raise DeliveryError(
+                f"the broker restarted while {len(pending)} messages were sent (it may have acknowledged some "
+                "before its journal replay created their topics); none was counted as accepted — send them again"
+            )
         for item, _ in confirmed:
             item.on_success()
         if failures:
@@ -194,7 +214,13 @@ class KafkaPublisher:
             except KafkaError:  # not done yet; each message's future says what was confirmed
                 if time.monotonic() >= deadline or unreachable(self._bootstrap) is not None:
                     return time.monotonic()
+                if not self._still_serving():  # a restarted broker: the old producer id is unknown to it
+                    return time.monotonic()
         return deadline
+
+    def _still_serving(self) -> bool:
+        """True unless the broker generation this producer started against no longer serves."""
+        return self._generation is None or self._generation.current() == self._serving
 
     @property
     def _bootstrap(self) -> str:
@@ -228,6 +254,8 @@ class KafkaPublisher:
                 self._producer = None
             if self._journal is not None:
                 self._journal.close()
+            if self._generation is not None:
+                self._generation.close()
 
     def __enter__(self) -> KafkaPublisher:
         return self

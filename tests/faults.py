@@ -98,17 +98,19 @@ class Hub:
         self.archiver: HubProcess | None = None
         self.webhooks: HubProcess | None = None
         self.receiver: WebhookReceiver | None = None
-        self.replayed = 0
+        self.replays: list[int] = []  # messages replayed by each broker start after the first
         self._starts = 0
 
     def start_broker(self) -> EmbeddedBroker:
+        first = self.broker is None
         self.broker = EmbeddedBroker(
             self.settings.broker_port,
             log_path=self.settings.data_dir / "tansu.log",
             journal_dir=self.settings.journal_dir,
         )
         self.broker.start(timeout=120)
-        self.replayed += self.broker.replayed.messages if self.broker.replayed else 0
+        if not first:
+            self.replays.append(self.broker.replayed.messages if self.broker.replayed else 0)
         return self.broker
 
     def start_worker(self) -> WorkerProcess:
@@ -174,7 +176,7 @@ class FaultRun:
     kills: list[str] = field(default_factory=list)
     accepted: set[str] = field(default_factory=set)
     retries: int = 0
-    replayed: int = 0
+    replays: list[int] = field(default_factory=list)
     open_leads: int = 0
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -183,8 +185,9 @@ class FaultRun:
         verdict = "ok" if not self.problems else "FAILED: " + "; ".join(self.problems)
         return (
             f"seed {self.seed}: {self.records} records, {len(self.accepted)} accepted event ids, "
-            f"kills {', '.join(self.kills) or 'none'}, {self.retries} re-sent chunks, {self.replayed} messages "
-            f"replayed, {self.open_leads} OPEN leads, {self.seconds:.0f} s: {verdict}"
+            f"kills {', '.join(self.kills) or 'none'}, {self.retries} re-sent chunks, {sum(self.replays)} messages "
+            f"replayed ({' + '.join(map(str, self.replays)) or 'no broker restart'}), {self.open_leads} OPEN leads, "
+            f"{self.seconds:.0f} s: {verdict}"
         )
 
 
@@ -246,7 +249,7 @@ def run_faults(
         feeder.join(timeout=600)
         if feeder.error is not None:
             raise feeder.error
-        report.replayed = hub.replayed
+        report.replays = hub.replays
         _check(hub, records, clock_end, report)
     finally:
         hub.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, require_reachable, unreachable
 from jiandu.broker.clients import KafkaAdminClient, KafkaConsumer
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
+from jiandu.broker.ready import READY_TOPIC, BrokerGeneration, SameGeneration, mark_ready
 from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.broker.tansu_compat import (
     faust_shims_installed,
@@ -16,16 +17,20 @@ from jiandu.broker.tansu_compat import (
 )
 
 __all__ = [
+    "READY_TOPIC",
+    "BrokerGeneration",
     "EmbeddedBroker",
     "KafkaAdminClient",
     "KafkaConsumer",
     "ReplayReport",
+    "SameGeneration",
     "delete_topics",
     "ensure_topics",
     "faust_shims_installed",
     "find_free_port",
     "high_watermarks",
     "install_faust_shims",
+    "mark_ready",
     "replay_journal",
     "require_reachable",
     "uninstall_faust_shims",

