@@ -36,7 +36,7 @@ from jiandu.settings import Settings
 from tests.lead_versions import lead_version, publish_leads, reemitted
 from tests.pipeline import settings_for
 
-pytestmark = [pytest.mark.broker, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(180)]
 
 REPLICAS = 3
 HOUR = 3_600_000
@@ -245,7 +245,7 @@ def test_webhook_deliverers_hand_over_sent_versions_and_share_dead_letters_when_
     # the victim: a replica that dead-lettered something (its dead letters must outlive it)
     victim = next((r for r in replicas if "dead-lettered after" in r.output()), replicas[0])
     feed_while(victim.kill, broker.bootstrap, catalogue.leads, [*later[:n_leads], *again, *later[n_leads:]])
-    until(committed_to_end(broker.bootstrap, group, catalogue.leads), "the survivors took over", timeout=60)
+    until(committed_to_end(broker.bootstrap, group, catalogue.leads), "the survivors took over", timeout=120)
 
     with receiver.lock:
         delivered = Counter(receiver.delivered)
