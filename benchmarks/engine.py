@@ -268,7 +268,7 @@ def _figures(
     """Every figure of the run, in the order of the table."""
     return {
         **_stream_figures(history, idle, stream),
-        **_comparison_figures(batch, stream, ceiling),
+        **_comparison_figures(batch, stream, ceiling, idle),
         **_latency_figures(latency),
         **_memory_figures(idle, stream),
     }
@@ -289,6 +289,8 @@ def _stream_figures(history: _History, idle: IdleWorker, stream: StreamResult) -
         "harness_idle_before_tick_s": stream.idle_before_tick_seconds,
         "stream_workers": stream.workers,
         "worker_cpu_us_per_event": worker_cpu / stream.events * 1e6,  # the worker's whole life, warm-up included
+        "ingest_cpu_us_per_event": stream.ingest_cpu_seconds / stream.timed_events * 1e6,
+        "broker_cpu_us_per_event": stream.broker_cpu_seconds / stream.timed_events * 1e6,
         "worker_events_per_cpu_s": stream.events / worker_cpu if worker_cpu > 0 else math.nan,
         "worker_cores_busy": worker_cpu / stream.streaming_seconds,
         "broker_cores_busy": stream.broker_cpu_seconds / stream.streaming_seconds,
@@ -301,17 +303,33 @@ def _stream_figures(history: _History, idle: IdleWorker, stream: StreamResult) -
     }
 
 
-def _comparison_figures(batch: BatchResult, stream: StreamResult, ceiling: ConsumeRate) -> dict[str, float]:
+def _comparison_figures(
+    batch: BatchResult, stream: StreamResult, ceiling: ConsumeRate, idle: IdleWorker
+) -> dict[str, float]:
     stream_rate = stream.events_per_second
+    pipeline_cpu_us = _pipeline_cpu_us_per_event(stream, idle)
     return {
         "batch_events_per_s": batch.events_per_second,
         "batch_validate_s": batch.validate_seconds,
         "batch_evaluate_s": batch.evaluate_seconds,
+        "batch_cpu_us_per_event": batch.cpu_us_per_event,
+        "pipeline_cpu_us_per_event": pipeline_cpu_us,
+        # what the CPU figures allow on idle cores, every stage in parallel: less noisy than the rates on a
+        # shared machine (a regression in any stage's CPU shows here whatever the load)
+        "stream_to_batch_cpu_bound": (os.cpu_count() or 1) * batch.cpu_us_per_event / pipeline_cpu_us,
         "stream_to_batch_ratio": stream_rate / batch.events_per_second,
         "open_leads_agreeing": len(batch.open_lead_ids()),
         "ceiling_consume_per_s": ceiling.per_second,
         "stream_to_ceiling_ratio": stream_rate / ceiling.per_second,
     }
+
+
+def _pipeline_cpu_us_per_event(stream: StreamResult, idle: IdleWorker) -> float:
+    """Ingest (this process), workers (less an idle one's start-up) and broker, µs of CPU per event."""
+    worker_cpu = stream.worker_cpu_seconds - idle.cpu_seconds * stream.workers
+    return (stream.ingest_cpu_seconds + stream.broker_cpu_seconds) / stream.timed_events * 1e6 + (
+        worker_cpu / stream.events * 1e6
+    )
 
 
 def _latency_figures(latency: LatencyResult) -> dict[str, float]:
