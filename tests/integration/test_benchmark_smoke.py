@@ -58,6 +58,9 @@ def test_the_engine_benchmark_runs_on_a_small_history_and_the_stream_agrees_with
         stem = p50_name.removesuffix("_p50_ms")
         assert 0 < figures[p50_name] <= figures[f"{stem}_p99_ms"]
         assert figures[f"{stem}_leads_per_trigger"] == 1.0
+    # raised once the live clock passed midnight, never before (measure_deadline_latency fails on an early one)
+    assert figures["deadline_lead_latency_leads_per_trigger"] == 1.0
+    assert 0 < figures["deadline_lead_latency_p50_ms"] <= figures["deadline_lead_latency_max_ms"]
 
 
 def test_the_differential_check_fails_loudly_when_the_open_leads_differ() -> None:
