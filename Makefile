@@ -50,7 +50,7 @@ faults: $(STAMP)  # the long fault injection: kill -9 of broker, worker and arch
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-bench-engine: $(STAMP)  # the engine benchmark alone; knobs: BENCH_ENGINE_RECORDS, _SEED, _LATENCY_SECONDS, _PROFILE, _WORKERS
+bench-engine: $(STAMP)  # the engine benchmark alone; knobs: BENCH_ENGINE_RECORDS, _SEED, _LATENCY_SECONDS, _PROFILE, _WORKERS, _RECOVERY, _DEADLINE
 	$(BIN)/python -m benchmarks engine
 
 bench-state: $(STAMP)  # worker memory and recovery at 100k persons; 1M: python -m benchmarks state --persons 1000000

@@ -38,9 +38,11 @@ from datetime import datetime
 from pathlib import Path
 
 from adapters.jsonl import read_lines
+from benchmarks.deadline_latency import DeadlineLatency, measure_deadline_latency
 from benchmarks.engine_batch import BatchResult, profile_batch, run_batch
 from benchmarks.engine_latency import LATENCY_MODELS, LatencyPlan, LatencyResult, measure_latency, percentile
 from benchmarks.engine_recovery import Recovery
+from benchmarks.engine_reported import compare_with_reported
 from benchmarks.engine_stream import IdleWorker, StreamResult, idle_worker, run_stream
 from benchmarks.topic_scan import ConsumeRate, consume_rate
 from jiandu.broker import EmbeddedBroker, find_free_port
@@ -72,6 +74,7 @@ class EngineBenchConfig:
     profile: bool = False  # print a cProfile of the batch path to stderr
     workers: int = 0  # streams workers in the stream part, as `jiandu backtest` runs them; 0: one per core
     recovery: bool = True  # time the workers' restart after kill -9 (from their stores; a full replay)
+    deadline: bool = True  # time deadline leads after a live clock passes their due time (≈ 40 s)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> EngineBenchConfig:
@@ -116,9 +119,11 @@ def run(config: EngineBenchConfig | None = None) -> dict[str, float]:
         batch = run_batch(lines, settings.pseudonym_key_bytes, history.clock_end)
         if config.profile:
             print(profile_batch(lines, settings.pseudonym_key_bytes, history.clock_end), file=sys.stderr)
-        idle, stream, ceiling, latency = _on_broker(settings, config, history, lines, batch, work)
+        idle, stream, ceiling, latency, deadline = _on_broker(settings, config, history, lines, batch, work)
     _print_notes(latency)
-    return _figures(history, batch, idle, stream, ceiling, latency)
+    figures = {**_figures(history, batch, idle, stream, ceiling, latency), **_deadline_figures(deadline)}
+    print("\n".join(compare_with_reported(figures)))
+    return figures
 
 
 def _on_broker(
@@ -128,7 +133,7 @@ def _on_broker(
     lines: list[bytes],
     batch: BatchResult,
     work: Path,
-) -> tuple[IdleWorker, StreamResult, ConsumeRate, LatencyResult]:
+) -> tuple[IdleWorker, StreamResult, ConsumeRate, LatencyResult, DeadlineLatency | None]:
     """The parts that need Kafka, on one embedded broker stopped (by pid) at the end."""
     timeout = 120 + history.records / 500
     broker = EmbeddedBroker(find_free_port(), log_path=work / "tansu.log")
@@ -160,9 +165,13 @@ def _on_broker(
         plan = LatencyPlan(rate=stream.events_per_second / stream.workers / 2, seconds=config.latency_seconds)
         _progress(f"latency: live worker under {plan.rate:,.0f} records/s for {plan.seconds:.0f} s")
         latency = measure_latency(settings, lines, plan, work, timeout=timeout, broker_pid=broker.pid)
+        deadline = None
+        if config.deadline:
+            _progress("deadline: a live worker's clock crosses midnight (China time) with M02 leads due there")
+            deadline = measure_deadline_latency(settings, work, timeout=timeout)
     finally:
         broker.stop()
-    return idle, stream, ceiling, latency
+    return idle, stream, ceiling, latency, deadline
 
 
 def check_same_open_leads(stream: StreamResult, batch: BatchResult) -> None:
@@ -268,7 +277,7 @@ def _figures(
     """Every figure of the run, in the order of the table."""
     return {
         **_stream_figures(history, idle, stream),
-        **_comparison_figures(batch, stream, ceiling),
+        **_comparison_figures(batch, stream, ceiling, idle),
         **_latency_figures(latency),
         **_memory_figures(idle, stream),
     }
@@ -289,6 +298,8 @@ def _stream_figures(history: _History, idle: IdleWorker, stream: StreamResult) -
         "harness_idle_before_tick_s": stream.idle_before_tick_seconds,
         "stream_workers": stream.workers,
         "worker_cpu_us_per_event": worker_cpu / stream.events * 1e6,  # the worker's whole life, warm-up included
+        "ingest_cpu_us_per_event": stream.ingest_cpu_seconds / stream.timed_events * 1e6,
+        "broker_cpu_us_per_event": stream.broker_cpu_seconds / stream.timed_events * 1e6,
         "worker_events_per_cpu_s": stream.events / worker_cpu if worker_cpu > 0 else math.nan,
         "worker_cores_busy": worker_cpu / stream.streaming_seconds,
         "broker_cores_busy": stream.broker_cpu_seconds / stream.streaming_seconds,
@@ -301,17 +312,35 @@ def _stream_figures(history: _History, idle: IdleWorker, stream: StreamResult) -
     }
 
 
-def _comparison_figures(batch: BatchResult, stream: StreamResult, ceiling: ConsumeRate) -> dict[str, float]:
+def _comparison_figures(
+    batch: BatchResult, stream: StreamResult, ceiling: ConsumeRate, idle: IdleWorker
+) -> dict[str, float]:
     stream_rate = stream.events_per_second
+    pipeline_cpu_us = _pipeline_cpu_us_per_event(stream, idle)
     return {
         "batch_events_per_s": batch.events_per_second,
         "batch_validate_s": batch.validate_seconds,
         "batch_evaluate_s": batch.evaluate_seconds,
+        "batch_cpu_us_per_event": batch.cpu_us_per_event,
+        "batch_evaluate_cpu_us_per_event": batch.evaluate_cpu_seconds / batch.events * 1e6,
+        "replay_as_evaluator_cpu_us_per_event": batch.replay_cpu_seconds / batch.events * 1e6,
+        "pipeline_cpu_us_per_event": pipeline_cpu_us,
+        # what the CPU figures allow on idle cores, every stage in parallel: less noisy than the rates on a
+        # shared machine (a regression in any stage's CPU shows here whatever the load)
+        "stream_to_batch_cpu_bound": (os.cpu_count() or 1) * batch.cpu_us_per_event / pipeline_cpu_us,
         "stream_to_batch_ratio": stream_rate / batch.events_per_second,
         "open_leads_agreeing": len(batch.open_lead_ids()),
         "ceiling_consume_per_s": ceiling.per_second,
         "stream_to_ceiling_ratio": stream_rate / ceiling.per_second,
     }
+
+
+def _pipeline_cpu_us_per_event(stream: StreamResult, idle: IdleWorker) -> float:
+    """Ingest (this process), workers (less an idle one's start-up) and broker, µs of CPU per event."""
+    worker_cpu = stream.worker_cpu_seconds - idle.cpu_seconds * stream.workers
+    return (stream.ingest_cpu_seconds + stream.broker_cpu_seconds) / stream.timed_events * 1e6 + (
+        worker_cpu / stream.events * 1e6
+    )
 
 
 def _latency_figures(latency: LatencyResult) -> dict[str, float]:
@@ -331,6 +360,19 @@ def _latency_figures(latency: LatencyResult) -> dict[str, float]:
         figures[f"latency_hop_{hop}_p50_ms"] = percentile(samples, 50)
         figures[f"latency_hop_{hop}_p99_ms"] = percentile(samples, 99)
     return figures
+
+
+def _deadline_figures(deadline: DeadlineLatency | None) -> dict[str, float]:
+    """From the live clock passing the due time to the lead received (NaN: not measured)."""
+    if deadline is None:
+        names = ("p50_ms", "p99_ms", "max_ms", "leads_per_trigger")
+        return {f"deadline_lead_latency_{name}": math.nan for name in names}
+    return {
+        "deadline_lead_latency_p50_ms": deadline.p50_ms,
+        "deadline_lead_latency_p99_ms": deadline.p99_ms,
+        "deadline_lead_latency_max_ms": deadline.max_ms,
+        "deadline_lead_latency_leads_per_trigger": deadline.leads / deadline.triggers,
+    }
 
 
 def _memory_figures(idle: IdleWorker, stream: StreamResult) -> dict[str, float]:

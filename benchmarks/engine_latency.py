@@ -44,7 +44,16 @@ from jiandu.settings import Settings, kafka_client_config
 from producers import RecordIntake
 from streams.app import LIVE
 
-__all__ = ["LATENCY_MODELS", "LatencyPlan", "LatencyResult", "ModelLatency", "measure_latency", "percentile"]
+__all__ = [
+    "LATENCY_MODELS",
+    "LatencyPlan",
+    "LatencyResult",
+    "LeadTail",
+    "ModelLatency",
+    "measure_latency",
+    "percentile",
+    "wait_for_live_clock",
+]
 
 #: The models whose latency is reported: M14 (custody incident, raised as soon as it is present),
 #: M03 (re-offence under correction, evaluated once the clock reaches the trigger) and M02 with a
@@ -121,7 +130,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[max(math.ceil(q / 100 * len(ordered)) - 1, 0)]
 
 
-class _LeadTail(threading.Thread):
+class LeadTail(threading.Thread):
     """Tails the leads topic from its start; notes the first arrival of each trigger's lead."""
 
     def __init__(self, client_config: dict[str, Any], topic: str, partitions: int) -> None:
@@ -179,12 +188,12 @@ def measure_latency(
     create_topics(settings)
     catalogue = catalogue_of(settings)
     worker = WorkerProcess(settings, mode=LIVE, log_path=work_dir / f"{settings.topic_prefix}-worker.log")
-    tail = _LeadTail(kafka_client_config(settings), catalogue.leads, settings.partitions)
+    tail = LeadTail(kafka_client_config(settings), catalogue.leads, settings.partitions)
     enrolments = min(math.ceil(plan.rate * plan.seconds / _PATTERN) + 1, _MOST_ENROLMENTS)
     try:
         worker.start()
         tail.start()
-        _wait_for_live_clock(settings, worker, timeout=timeout)
+        wait_for_live_clock(settings, worker, timeout=timeout)
         records = LatencyRecords()
         publisher, intake = new_intake(settings, adapter="benchmark")
         with publisher:
@@ -227,7 +236,7 @@ def _backdate_ms(settings: Settings) -> int:
     return int((settings.clock_grace_seconds + 2 * settings.live_tick_seconds) * 1000)
 
 
-def _wait_for_live_clock(settings: Settings, worker: WorkerProcess, *, timeout: float) -> None:
+def wait_for_live_clock(settings: Settings, worker: WorkerProcess, *, timeout: float) -> None:
     """Block until every facts partition evaluated a live tick sent from now on (the worker is ready)."""
     clock = utc_now_ms() - settings.clock_grace_seconds * 1000
     wait_for_clock(settings, clock, worker, timeout=timeout, show_progress=False)
@@ -248,7 +257,7 @@ def _preload(
         intake.submit_bytes(orjson.dumps(records.enrolment(enrolled_at)), f"enrolment:{n}")
     intake.confirm()
     wait_until_routed(settings, worker, timeout=timeout, show_progress=False)
-    _wait_for_live_clock(settings, worker, timeout=timeout)
+    wait_for_live_clock(settings, worker, timeout=timeout)
 
 
 def _load(
@@ -297,7 +306,7 @@ def _check_triggers_accepted(intake: RecordIntake) -> None:
         raise JianduError(f"{len(rejected)} benchmark records were rejected; first: {first.origin}: {first.reason}")
 
 
-def _drain(tail: _LeadTail, worker: WorkerProcess, wanted: set[str], seconds: float) -> None:
+def _drain(tail: LeadTail, worker: WorkerProcess, wanted: set[str], seconds: float) -> None:
     """Wait until every wanted trigger has its lead, at most ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not wanted.issubset(tail.arrivals.keys()):

@@ -70,6 +70,7 @@ class StreamResult:
     worker_peak_rss: int  # the largest of the workers'
     worker_cpu_seconds: float  # the whole life of the worker processes, together
     broker_cpu_seconds: float  # during the streaming part; 0 without a broker pid
+    ingest_cpu_seconds: float  # this process (the intake and its producer's threads) ingesting the timed part
     recovery: Recovery | None  # after a kill -9 at the end (None: not measured)
 
     @property
@@ -184,9 +185,9 @@ def run_stream(
             _await_ready(settings, worker, publisher, timeout=timeout)
             warm_up_events = ingest_jsonl([warm_up], intake).accepted
             wait_until_routed(settings, worker, timeout=timeout, show_progress=False)
-            ingest_started, broker_cpu_started = time.time(), broker_cpu()
+            ingest_started, broker_cpu_started, ingest_cpu_started = time.time(), broker_cpu(), time.process_time()
             report = ingest_jsonl([rest], intake)
-            ingested = time.time()
+            ingested, ingest_cpu = time.time(), time.process_time() - ingest_cpu_started
             wait_until_routed(settings, worker, timeout=timeout, show_progress=False)
             tick_ms = int(time.time() * 1000)
             advance_clock(settings, publisher, clock_end)
@@ -216,5 +217,6 @@ def run_stream(
         worker_peak_rss=peak,
         worker_cpu_seconds=cpu,
         broker_cpu_seconds=broker_busy,
+        ingest_cpu_seconds=ingest_cpu,
         recovery=restart,
     )

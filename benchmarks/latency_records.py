@@ -105,6 +105,10 @@ class LatencyRecords:
         Its deadline has passed when it arrives, so the lead is raised at once: the
         same immediate path as M14, available in every catalogue that has M02.
         """
+        return self.judgment(at_ms - 20 * _DAY_MS)
+
+    def judgment(self, at_ms: int) -> Trigger:
+        """M02: a probation judgment effective at ``at_ms`` for a new person, who is never enrolled."""
         fields = {
             "case_no": f"(2024)辽0204刑初{next(self._serials)}号",
             "id_number": self.person(),
@@ -114,8 +118,7 @@ class LatencyRecords:
             "probation_months": 12,
             "fine_cny": "0.00",
         }
-        record = self._record("court.judgment_effective", "court:210200", at_ms - 20 * _DAY_MS, fields)
-        return Trigger("M02", record)
+        return Trigger("M02", self._record("court.judgment_effective", "court:210200", at_ms, fields))
 
     def _record(self, record_type: str, source: str, at_ms: int, fields: Record) -> Record:
         return {

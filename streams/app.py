@@ -176,10 +176,12 @@ def create_app(
     )
     unconfirmed = Unconfirmed()  # values on their way to the store (see streams.state_store)
 
-    def stored(key: bytes) -> bytes | None:
-        """The latest value of a table key: waiting for its changelog confirmation, else in the store."""
+    def stored(key: bytes, partition: int) -> bytes | None:
+        """The latest value of a table key: waiting for its changelog confirmation, else in its partition's
+        database. (Faust's ``table.data.get`` does not know the partition: a key it has not seen is looked
+        up in every partition's database, behind an index of keys with a lock; ≈ 7 % of the evaluator.)"""
         value = unconfirmed.get(key)
-        return value if value is not None else table.data.get(key)
+        return value if value is not None else table.data._db_for_partition(partition).get(key)
 
     if route:
         auth = credentials_to_aiokafka_auth(credentials)
@@ -190,7 +192,7 @@ def create_app(
     def state_of(partition: int, entity: bytes) -> EntityState:
         state = worker.states.get(entity)
         if state is None:
-            state = EntityState.loads(unpack_state(stored(entity))[1])
+            state = EntityState.loads(unpack_state(stored(entity, partition))[1])
             worker.states.put(partition, entity, state)
         return state
 
@@ -238,10 +240,10 @@ def create_app(
         if part.ready:
             return
         part.ready = True
-        clock = stored(worker._clock_keys[partition])
+        clock = stored(worker._clock_keys[partition], partition)
         if clock:
             worker.clocks.advance(partition, int(clock))
-        worker.applied[partition] = int(stored(worker._offset_keys[partition]) or 0)
+        worker.applied[partition] = int(stored(worker._offset_keys[partition], partition) or 0)
         values = dict(partition_items(table.data, partition))
         values.update(
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 from pathlib import Path
@@ -17,9 +18,14 @@ from jiandu.topics import TopicCatalogue
 from streams.app import create_app
 from streams.state_store import persisted_changelog_offset, state_dir, store_partition
 
-__all__ = ["discard_stale_stores", "run_worker"]
+__all__ = ["discard_stale_stores", "run_worker", "tune_gc"]
 
 log = logging.getLogger("jiandu.streams")
+#: Allocations between young collections (CPython's default: 700). The worker allocates short-lived
+#: objects by the million (decoded facts, outcomes, lead versions), freed by reference counting; at 700
+#: the collector ran ≈ 500 young and ≈ 45 middle collections in a 30 k record run, and every tenth of
+#: those considered a full one.
+_GC_YOUNG = 50_000
 
 
 def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bool = True) -> None:
@@ -33,6 +39,7 @@ def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bo
     catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
     discard_stale_stores(settings, catalogue)
     app = create_app(settings, catalogue, build_engine(settings), mode=mode, route=route)
+    tune_gc()
     metrics = None
     if web_port is not None:
         metrics = serve_process_metrics(
@@ -54,6 +61,22 @@ def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bo
     finally:
         if metrics is not None:
             metrics.stop()
+
+
+def tune_gc() -> None:
+    """Keep the garbage collector's pauses out of the lead latency.
+
+    A full collection scans every tracked object: after start-up that is ≈ 1 M objects of
+    Faust, aiokafka and the models (a full collection of an idle worker took ≈ 250 ms on
+    the loaded development machine, 3 of them while it started), and later the cached
+    entity states too. Freezing what start-up built moves it out of every later collection
+    (it is never garbage: modules, classes, the compiled models); fewer young collections
+    make the full ones, which follow every tenth middle one, as rare.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(_GC_YOUNG, middle, old)
 
 
 def discard_stale_stores(settings: Settings, catalogue: TopicCatalogue) -> list[Path]:

@@ -20,7 +20,7 @@ __all__ = ["IdNumberMask", "JsonLinesFormatter", "configure_logging", "logging_c
 
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])|(?<!\d)\d{15}(?!\d)")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-_CHATTY = ("kafka", "aiokafka", "httpx", "uvicorn", "uvicorn.access", "uvicorn.error")
+_CHATTY = ("kafka", "aiokafka", "librdkafka", "httpx", "uvicorn", "uvicorn.access", "uvicorn.error")
 #: kafka-python's own timing diagnostic ("Task … ran for 0.108s (>0.100s threshold). It is blocking the event
 #: loop"): a WARNING whenever the machine is busy, about the client's internals, nothing a user can act on
 _DIAGNOSTICS = ("kafka.net.selector",)

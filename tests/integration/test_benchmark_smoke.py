@@ -27,6 +27,10 @@ _POSITIVE = (
     "leads_open",
     "batch_events_per_s",
     "stream_to_batch_ratio",
+    "ingest_cpu_us_per_event",
+    "batch_cpu_us_per_event",
+    "pipeline_cpu_us_per_event",
+    "stream_to_batch_cpu_bound",
     "ceiling_consume_per_s",
     "stream_to_ceiling_ratio",
     "latency_achieved_records_per_s",
@@ -54,11 +58,16 @@ def test_the_engine_benchmark_runs_on_a_small_history_and_the_stream_agrees_with
         stem = p50_name.removesuffix("_p50_ms")
         assert 0 < figures[p50_name] <= figures[f"{stem}_p99_ms"]
         assert figures[f"{stem}_leads_per_trigger"] == 1.0
+    # raised once the live clock passed midnight, never before (measure_deadline_latency fails on an early one)
+    assert figures["deadline_lead_latency_leads_per_trigger"] == 1.0
+    assert 0 < figures["deadline_lead_latency_p50_ms"] <= figures["deadline_lead_latency_max_ms"]
 
 
 def test_the_differential_check_fails_loudly_when_the_open_leads_differ() -> None:
     lead = _lead("a")
-    batch = BatchResult(records=2, events=2, leads=[lead, _lead("b")], validate_seconds=1, evaluate_seconds=1)
+    batch = BatchResult(
+        records=2, events=2, leads=[lead, _lead("b")], validate_seconds=1, evaluate_seconds=1, cpu_seconds=2
+    )
     stream = _StreamStub(events=2, leads={"a": lead, "b": replace(_lead("b"), status="RESOLVED")})
 
     with pytest.raises(engine.DifferentialCheckFailed, match=r"only in the batch \(1\): \['M02 t-b OPEN'\]"):
