@@ -133,7 +133,7 @@ class EventRouter(Service):
                 ]
                 # only now, with every fact of the batch handed to the producer, may its offsets be committed
                 self._pending.extend(sent)
-                self._offsets.update({TopicPartition(r.topic, r.partition): r.offset + 1 for r, _ in ready})
+                self._offsets.update({TopicPartition(t, p): offset + 1 for (t, p, offset), _ in ready})
                 self.routed_events += len(ready)
             if self._offsets and (not records or time.monotonic() - self._last_commit >= _COMMIT_SECONDS):
                 await self._commit(consumer)

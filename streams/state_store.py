@@ -20,12 +20,14 @@ deadline heap from these headers without decoding or evaluating a single state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+import rocksdict
 from faust.types import TP
 
 from jiandu.settings import Settings
@@ -39,6 +41,7 @@ __all__ = [
     "partition_items",
     "state_dir",
     "store_size",
+    "stored_offsets",
     "unpack_state",
 ]
 
@@ -51,6 +54,9 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
 }
 
 _HEADER_END = b"\n"
+#: Faust's key, in each partition's database, of the changelog offset the database holds (faust.stores.rocksdb).
+_OFFSET_KEY = b"__faust\0offset__"
+_PARTITION_DB = re.compile(r"-(\d+)\.db$")
 
 
 def state_dir(settings: Settings, catalogue: TopicCatalogue) -> Path:
@@ -161,3 +167,27 @@ def store_size(store: Any) -> tuple[int, int]:
         size += db.property_int_value("rocksdb.estimate-live-data-size") or 0
         size += db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
     return keys, size
+
+
+def stored_offsets(directory: Path) -> dict[int, int]:
+    """Per partition, the last changelog offset its local store holds (Faust's offset key), for the
+    databases under ``directory``; read-only, so a running worker's are read as they are on disk.
+
+    A restarted worker reads the changelog after these offsets only: what a recovery has to read is
+    the changelog's high watermark minus this, minus one.
+    """
+    offsets: dict[int, int] = {}
+    for path in sorted(directory.rglob("*.db")):
+        found = _PARTITION_DB.search(path.name)
+        if found is None or not path.is_dir():
+            continue
+        db = rocksdict.Rdict(
+            str(path), options=rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
+        )
+        try:
+            value = db.get(_OFFSET_KEY)
+        finally:
+            db.close()
+        if value is not None:
+            offsets[int(found.group(1))] = int(value)
+    return offsets
