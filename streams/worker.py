@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 
@@ -14,11 +15,15 @@ from jiandu.observability.logs import logging_config
 from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from streams.app import create_app
+from streams.memory import release_free_heap
 from streams.state_store import state_dir
 
 __all__ = ["discard_stale_stores", "run_worker"]
 
 log = logging.getLogger("jiandu.streams")
+
+#: How often freed heap memory is handed back to the system (``streams.memory``).
+_RELEASE_HEAP_SECONDS = 15.0
 
 
 def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bool = True) -> None:
@@ -32,6 +37,7 @@ def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bo
     catalogue = TopicCatalogue(settings.topic_prefix, settings.partitions)
     discard_stale_stores(settings, catalogue)
     app = create_app(settings, catalogue, build_engine(settings), mode=mode, route=route)
+    app.timer(_RELEASE_HEAP_SECONDS)(_release_free_heap)
     metrics = None
     if web_port is not None:
         metrics = serve_process_metrics(
@@ -53,6 +59,11 @@ def run_worker(settings: Settings, *, mode: str, web_port: int | None, route: bo
     finally:
         if metrics is not None:
             metrics.stop()
+
+
+async def _release_free_heap() -> None:
+    # in a thread: it takes ≈ 0.1 s per 50 MB freed, which the event loop need not wait for
+    await asyncio.to_thread(release_free_heap)
 
 
 def discard_stale_stores(settings: Settings, catalogue: TopicCatalogue) -> bool:
