@@ -95,6 +95,8 @@ def run(persons: int = 100_000, seed: int = 2024, workers: int = 0) -> dict[str,
             figures.update(_changelog_tail(settings))
             print("recovery after kill -9 …", flush=True)
             recovery = measure_recovery(settings, clock_end, work, workers=count, timeout=timeout)
+            if broker.pid is not None:  # what the in-memory broker held at the end (its records)
+                figures["broker_peak_rss_mb"] = peak_rss_bytes(broker.pid) / _MB
         finally:
             broker.stop()
     return {
