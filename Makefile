@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-dates system-packages lint unit integration faults bench bench-engine bench-state bench-smoke clean
+.PHONY: run test test-dates system-packages lint unit integration faults bench bench-engine bench-state bench-state-sweep bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -53,8 +53,11 @@ bench: $(STAMP)
 bench-engine: $(STAMP)  # the engine benchmark alone; knobs: BENCH_ENGINE_RECORDS, _SEED, _LATENCY_SECONDS, _PROFILE, _WORKERS, _RECOVERY, _DEADLINE
 	$(BIN)/python -m benchmarks engine
 
-bench-state: $(STAMP)  # worker memory and recovery at 100k persons; 1M: python -m benchmarks state --persons 1000000
+bench-state: $(STAMP)  # worker memory and recovery at 100k persons (≈ 10 min)
 	$(BIN)/python -m benchmarks state
+
+bench-state-sweep: $(STAMP)  # the same at 100k, 1M and 3M persons, one after the other (hours): run it with nohup, read the log
+	$(BIN)/python -m benchmarks state --persons 100000,1000000,3000000
 
 bench-smoke: $(STAMP)  # the engine benchmark's harness on ~5k records: checks it runs, says nothing about speed
 	$(BIN)/python -m benchmarks engine --records 5000 --latency-seconds 5

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from jiandu.errors import JianduError
 
-__all__ = ["main"]
+__all__ = ["format_figure", "main", "print_figures"]
 
 
 def _serde() -> dict[str, float]:
@@ -51,9 +51,23 @@ def _journal() -> dict[str, float]:
 
 
 def _state(args: argparse.Namespace) -> dict[str, float]:
+    """One run per number of persons, each printed as it ends (a sweep to 3 M persons takes hours)."""
     from benchmarks import state_scale
 
-    return state_scale.run(persons=args.persons, seed=args.seed or 2024, workers=args.workers or 0)
+    for persons in args.persons:
+        print(f"-- {persons:,} persons", flush=True)
+        print_figures(state_scale.run(persons=persons, seed=args.seed or 2024, workers=args.workers or 0))
+    return {}
+
+
+def _person_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers of persons separated by commas") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every number of persons must be 1 or more")
+    return counts
 
 
 def _consumer_state() -> dict[str, float]:
@@ -87,7 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--fuzz-seed", type=int, default=20261207, help="seed of the mutations (default 20261207)")
     engine.add_argument("--workers", type=int, help="streams workers in the stream part (default 0: one per core)")
     state = parser.add_argument_group("state")
-    state.add_argument("--persons", type=int, default=100_000, help="persons of the generated history (default 100000)")
+    state.add_argument(
+        "--persons",
+        type=_person_counts,
+        default=[100_000],
+        help="persons of the generated history; several separated by commas, run one after the other (default 100000)",
+    )
     return parser
 
 
@@ -114,10 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         except JianduError as exc:  # a process died or a wait timed out: the message carries the log tail
             print(f"benchmark {name} failed: {exc}", file=sys.stderr)
             return 1
-        for key, value in figures.items():
-            print(f"  {key:44} {format_figure(value):>14}")
-        sys.stdout.flush()
+        print_figures(figures)
     return 0
+
+
+def print_figures(figures: dict[str, float]) -> None:
+    """One line per figure, aligned."""
+    for key, value in figures.items():
+        print(f"  {key:44} {format_figure(value):>14}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,16 +1,19 @@
 """Worker memory and recovery time against the number of persons with state.
 
-``python -m benchmarks state [--persons N] [--seed S] [--workers W]`` generates a history
-of N persons (≈ 4.2 records each), runs it through the pipeline as ``jiandu backtest``
-does (input order stamped, one worker per core, the first routing) on its own embedded
-broker, and reports the workers' peak RSS (VmHWM, sampled every 0.5 s while they run) and
-the run's rate; then it kills the workers with SIGKILL and times their recovery from
-their on-disk stores against a full changelog replay (``engine_recovery``).
+``python -m benchmarks state [--persons N[,N…]] [--seed S] [--workers W]`` generates, for each N,
+a history of N persons (≈ 4.2 records each) and runs it through the pipeline as ``jiandu
+backtest`` does (input order stamped, one worker per core, the first routing) on its own
+embedded broker. It reports each worker's peak RSS (VmHWM) and how the routing worker's RSS
+moved over the second half of the run (sampled every 0.5 s; a line every minute while it runs),
+then kills the workers with SIGKILL and times their recovery (``engine_recovery``): from their
+on-disk stores, which read only the changelog after the offset each store holds (the benchmark
+reads those offsets and reports the tail against the whole changelog), and, for comparison, with
+the stores deleted, replaying the whole changelog.
 
-The embedded broker keeps every record in memory (≈ 2.5 GB per million records with
-their facts and changelog): 1 M persons need ≈ 12 GB free, 3 M ≈ 35 GB. The long runs,
-documented in the README: ``--persons 1000000`` (≈ 20 min on 2 cores) and
-``--persons 3000000`` (not run on the development machine: too little memory).
+The embedded broker keeps every record in memory (≈ 2.5 GB per million records with their
+facts and changelog): before each N the benchmark checks that the machine has that much
+available and skips N, saying so, when it has not. Long runs are documented in the README
+(``make bench-state-sweep``: 100 k, 1 M and 3 M persons, in the background with a log).
 """
 
 from __future__ import annotations
@@ -20,29 +23,57 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from adapters.jsonl import ingest_jsonl
 from benchmarks.engine_recovery import measure_recovery
-from benchmarks.procfs import peak_rss_bytes
+from benchmarks.procfs import peak_rss_bytes, rss_bytes
 from benchmarks.stream_workers import Workers
-from jiandu.broker import EmbeddedBroker, find_free_port
+from jiandu.broker import EmbeddedBroker, find_free_port, high_watermarks
 from jiandu.cli.backtest import advance_clock, wait_for_clock, wait_until_routed
-from jiandu.cli.hub import create_topics, new_intake
+from jiandu.cli.hub import catalogue_of, create_topics, new_intake
 from jiandu.core.timeutil import CST, to_ms
-from jiandu.settings import Settings
+from jiandu.settings import Settings, kafka_client_config
 from jiandu.simulate import generate_history
+from streams.state_store import state_dir, stored_offsets
 
-__all__ = ["run"]
+__all__ = ["available_bytes", "broker_bytes_needed", "run"]
 
 _START = datetime(2024, 1, 1, tzinfo=CST)
 _MB = 1 << 20
 _SAMPLE_SECONDS = 0.5
+_REPORT_SECONDS = 60.0
+#: What the in-memory broker holds per generated person (events, facts, changelog; measured 2,362 MB at
+#: 300 k persons: 7.9 kB each, ≈ 4.2 records), plus what the benchmark itself needs beside it.
+_BROKER_BYTES_PER_PERSON = 8_500
+_OTHER_BYTES = 3 << 30
+
+
+def broker_bytes_needed(persons: int) -> int:
+    """Memory a run of ``persons`` needs: the in-memory broker's records and the processes beside it."""
+    return persons * _BROKER_BYTES_PER_PERSON + _OTHER_BYTES
+
+
+def available_bytes() -> int:
+    """``MemAvailable`` of this machine."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("/proc/meminfo has no MemAvailable line")
 
 
 def run(persons: int = 100_000, seed: int = 2024, workers: int = 0) -> dict[str, float]:
-    """Generate, stream, sample, kill, recover; the figures."""
+    """Generate, stream, sample, kill, recover; the figures (an empty dict when memory is short)."""
+    needed, available = broker_bytes_needed(persons), available_bytes()
+    if needed > available:
+        print(
+            f"{persons:,} persons skipped: the in-memory broker needs ≈ {needed / 2**30:.0f} GB, "
+            f"{available / 2**30:.0f} GB available",
+            flush=True,
+        )
+        return {}
     settings = Settings.from_env(os.environ)
     settings = settings.replace(kafka_bootstrap="", pseudonym_key=settings.pseudonym_key or "benchmark-key")
     count = max(1, min(settings.partitions, workers or os.cpu_count() or 1))
@@ -52,23 +83,30 @@ def run(persons: int = 100_000, seed: int = 2024, workers: int = 0) -> dict[str,
         path = work / "history.jsonl"
         history.to_jsonl(path)
         clock_end = to_ms(history.clock_end)
-        print(f"history: {len(history.records):,} records of {persons:,} persons; {count} worker(s)", flush=True)
+        records = len(history.records)
+        del history
+        print(f"history: {records:,} records of {persons:,} persons; {count} worker(s)", flush=True)
         broker = EmbeddedBroker(find_free_port(), log_path=work / "tansu.log")
         broker.start()
         try:
             settings = settings.replace(broker_port=broker.port, data_dir=work / "data", topic_prefix="bench-state")
-            timeout = 300 + len(history.records) / 200
+            timeout = 300 + records / 100
             figures = _stream(settings, path, clock_end, count, work, timeout=timeout)
+            figures.update(_changelog_tail(settings))
+            print("recovery after kill -9 …", flush=True)
             recovery = measure_recovery(settings, clock_end, work, workers=count, timeout=timeout)
+            if broker.pid is not None:  # what the in-memory broker held at the end (its records)
+                figures["broker_peak_rss_mb"] = peak_rss_bytes(broker.pid) / _MB
         finally:
             broker.stop()
     return {
         "persons": persons,
-        "records": len(history.records),
+        "records": records,
         **figures,
         "recovery_from_store_s": recovery.from_store.seconds,
+        "recovery_from_store_peak_rss_mb": recovery.from_store.peak_rss / _MB,
         "recovery_full_replay_s": recovery.full_replay.seconds,
-        "restarted_worker_peak_rss_mb": recovery.from_store.peak_rss / _MB,
+        "recovery_full_replay_peak_rss_mb": recovery.full_replay.peak_rss / _MB,
     }
 
 
@@ -77,7 +115,7 @@ def _stream(
 ) -> dict[str, float]:
     create_topics(settings)
     workers = Workers(settings, count, work, "worker").start()
-    sampler = _PeakSampler(lambda: workers.pids)
+    sampler = _Sampler(lambda: workers.pids)
     sampler.start()
     try:
         started = time.monotonic()
@@ -88,39 +126,83 @@ def _stream(
             advance_clock(settings, publisher, clock_end)
         wait_for_clock(settings, clock_end, workers, timeout=timeout, show_progress=False)
         seconds = time.monotonic() - started
-        peaks = sampler.stop()
+        sampler.stop()
         workers.kill()  # as a crash would: recovery starts from what they left
     finally:
         sampler.stop()
         workers.stop()
+    routing, evaluating = sampler.roles()
     return {
         "events_accepted": report.accepted,
         "run_seconds": seconds,
         "records_per_s": (report.accepted + report.rejected) / seconds,
-        "worker_peak_rss_mb": max(peaks.values(), default=0) / _MB,
-        "workers_peak_rss_mb_total": sum(peaks.values()) / _MB,
+        "routing_worker_peak_rss_mb": routing.peak / _MB,
+        "routing_worker_rss_growth_mb_per_min": routing.growth_per_minute() / _MB,
+        "evaluating_worker_peak_rss_mb": evaluating.peak / _MB if evaluating else float("nan"),
+        "evaluating_worker_rss_growth_mb_per_min": evaluating.growth_per_minute() / _MB if evaluating else float("nan"),
     }
 
 
-class _PeakSampler(threading.Thread):
-    """The largest VmHWM seen per worker pid (VmHWM is a peak already; sampling keeps it past a kill)."""
+def _changelog_tail(settings: Settings) -> dict[str, float]:
+    """Changelog records a restart on the killed workers' stores reads (after each store's offset),
+    against the whole changelog that a restart without stores replays."""
+    catalogue = catalogue_of(settings)
+    config = kafka_client_config(settings, with_bootstrap=False)
+    ends = high_watermarks(settings.bootstrap, [catalogue.state_changelog], config)
+    held = stored_offsets(state_dir(settings, catalogue))
+    tail = sum(end - (held[p] + 1 if p in held else 0) for (_, p), end in ends.items())
+    return {"changelog_records": sum(ends.values()), "changelog_tail_after_stores": max(0, tail)}
+
+
+@dataclass(slots=True)
+class _Series:
+    """One worker's RSS samples (seconds since start, bytes) and its peak (VmHWM)."""
+
+    peak: int = 0
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+    def growth_per_minute(self) -> float:
+        """RSS growth over the second half of the run, per minute (a bounded worker: near 0)."""
+        if len(self.samples) < 4:
+            return float("nan")
+        late = self.samples[len(self.samples) // 2 :]
+        (t0, r0), (t1, r1) = late[0], late[-1]
+        return (r1 - r0) / (t1 - t0) * 60 if t1 > t0 else float("nan")
+
+
+class _Sampler(threading.Thread):
+    """Each worker's RSS over time and its peak, by its place in the worker list (the first routes);
+    a line every minute so that a long run shows where it is."""
 
     def __init__(self, pids: Callable[[], list[int]]) -> None:
         super().__init__(name="rss-sampler", daemon=True)
         self._pids = pids
         self._stopping = threading.Event()
-        self.peaks: dict[int, int] = {}
+        self._series: dict[int, _Series] = {}
 
     def run(self) -> None:
+        started = last_report = time.monotonic()
         while not self._stopping.wait(_SAMPLE_SECONDS):
-            for pid in self._pids():
-                try:
-                    self.peaks[pid] = max(self.peaks.get(pid, 0), peak_rss_bytes(pid))
+            now = time.monotonic()
+            for n, pid in enumerate(self._pids()):
+                series = self._series.setdefault(n, _Series())
+                try:  # VmHWM is a peak already; sampling keeps it past a kill
+                    series.peak = max(series.peak, peak_rss_bytes(pid))
+                    series.samples.append((now - started, rss_bytes(pid)))
                 except (OSError, RuntimeError):  # just exited
                     continue
+            if now - last_report >= _REPORT_SECONDS:
+                last_report = now
+                rss = ", ".join(f"{s.samples[-1][1] / _MB:,.0f}" for s in self._series.values() if s.samples)
+                print(f"  [{now - started:6.0f} s] workers' RSS MB (routing first): {rss}", flush=True)
 
-    def stop(self) -> dict[int, int]:
+    def stop(self) -> None:
         self._stopping.set()
         if self.is_alive():
             self.join(timeout=5)
-        return dict(self.peaks)
+
+    def roles(self) -> tuple[_Series, _Series | None]:
+        """(the routing worker's series, an evaluating worker's: the one with the highest peak, or None)."""
+        routing = self._series.get(0, _Series())
+        others = [s for n, s in self._series.items() if n > 0]
+        return routing, max(others, key=lambda s: s.peak, default=None)

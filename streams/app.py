@@ -71,7 +71,7 @@ from streams.state_store import (
     ChangelogRecord,
     Unconfirmed,
     pack_state,
-    partition_items,
+    partition_values,
     state_dir,
     unpack_state,
 )
@@ -244,15 +244,12 @@ def create_app(
         if clock:
             worker.clocks.advance(partition, int(clock))
         worker.applied[partition] = int(stored(worker._offset_keys[partition], partition) or 0)
-        values = dict(partition_items(table.data, partition))
-        values.update(
-            {
-                k: v
-                for k in unconfirmed.waiting()
-                if partition_of(k, worker.partitions) == partition and (v := unconfirmed.get(k)) is not None
-            }
-        )
-        for key, value in values.items():
+        waiting = {
+            k: v
+            for k in unconfirmed.waiting()
+            if partition_of(k, worker.partitions) == partition and (v := unconfirmed.get(k)) is not None
+        }
+        for key, value in partition_values(table.data, partition, waiting):
             if key.startswith(b"__"):
                 continue
             wakes, _ = unpack_state(value)

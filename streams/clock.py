@@ -4,6 +4,10 @@ Each partition's clock only moves forward. It advances from stamps the router
 puts on facts (backtest: event time minus lateness) and from ticks (live: wall
 clock minus grace; backtest: the final ``clock_end``). Entities with a pending
 deadline sit in a heap per partition until the clock passes their wake-up time.
+
+Each entity is in the heap once, at its earliest wake-up: an entity is evaluated on
+every fact it gets, and a heap entry per evaluation grew the worker by the number of
+facts whose deadlines had not passed yet (most of a backtest's history), ≈ 100 bytes each.
 """
 
 from __future__ import annotations
@@ -13,12 +17,21 @@ from dataclasses import dataclass, field
 
 __all__ = ["PartitionClocks"]
 
+#: Superseded heap entries tolerated beyond one per scheduled entity before the heap is rebuilt.
+_SUPERSEDED_SLACK = 1024
+
 
 @dataclass(slots=True)
 class _Partition:
     clock: int = 0
-    wakes: list[tuple[int, bytes]] = field(default_factory=list)
+    wakes: list[tuple[int, bytes]] = field(default_factory=list)  # heap; superseded entries are skipped
+    scheduled: dict[bytes, int] = field(default_factory=dict)  # entity → the wake-up it is due at
     ready: bool = False  # heap rebuilt from the recovered state
+
+    def rebuild(self) -> None:
+        """The heap without its superseded entries."""
+        self.wakes = [(wake, entity) for entity, wake in self.scheduled.items()]
+        heapq.heapify(self.wakes)
 
 
 class PartitionClocks:
@@ -49,19 +62,37 @@ class PartitionClocks:
         return False
 
     def schedule(self, partition: int, wake_at: int, entity: bytes) -> None:
-        """Look at ``entity`` again once the clock reaches ``wake_at``."""
-        heapq.heappush(self.part(partition).wakes, (wake_at, entity))
+        """Look at ``entity`` again once the clock reaches ``wake_at``.
+
+        An entity already due at or before ``wake_at`` stays as it is: when that comes, the caller
+        looks at it and schedules its next wake-up (``due`` returns it once either way).
+        """
+        p = self.part(partition)
+        current = p.scheduled.get(entity)
+        if current is not None and current <= wake_at:
+            return
+        p.scheduled[entity] = wake_at
+        heapq.heappush(p.wakes, (wake_at, entity))
+        if len(p.wakes) > 2 * len(p.scheduled) + _SUPERSEDED_SLACK:  # wake-ups moved earlier many times
+            p.rebuild()
 
     def due(self, partition: int) -> list[bytes]:
-        """Entities whose wake-up time the clock has reached (each once)."""
+        """Entities whose wake-up time the clock has reached (each once), no longer scheduled."""
         p = self.part(partition)
-        found: dict[bytes, None] = {}
+        found: list[bytes] = []
         while p.wakes and p.wakes[0][0] <= p.clock:
-            found[heapq.heappop(p.wakes)[1]] = None
-        return list(found)
+            wake, entity = heapq.heappop(p.wakes)
+            if p.scheduled.get(entity) == wake:  # else superseded by an earlier wake-up, already returned
+                del p.scheduled[entity]
+                found.append(entity)
+        return found
 
     def pending(self, partition: int) -> int:
-        """Scheduled wake-ups (the pending deadlines) of a partition."""
+        """Entities with a scheduled wake-up (a pending deadline) in a partition."""
+        return len(self.part(partition).scheduled)
+
+    def heap_size(self, partition: int) -> int:
+        """Entries in the partition's wake-up heap, superseded ones included (bounded by the entities)."""
         return len(self.part(partition).wakes)
 
     def forget(self, partitions: set[int]) -> None:

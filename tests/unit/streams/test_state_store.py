@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import rocksdict
+
 from jiandu.models import EntityState, Fact
-from streams.state_store import Unconfirmed, pack_state, unpack_state
+from streams.state_store import Unconfirmed, pack_state, stored_offsets, unpack_state
 
 
 def _state() -> EntityState:
@@ -35,3 +39,16 @@ def test_a_confirmed_value_is_forgotten_unless_a_later_one_replaced_it() -> None
     assert waiting.get(b"k") is second
     waiting.confirmed(b"k", second)
     assert waiting.get(b"k") is None and len(waiting) == 0
+
+
+def test_the_offsets_the_stores_hold_are_read_per_partition(tmp_path: Path) -> None:
+    # Faust's layout: one database per partition, <table>-<partition>.db, its offset under one key
+    tables = tmp_path / "v1" / "tables"
+    for partition, offset in ((0, 41), (3, 7)):
+        db = rocksdict.Rdict(str(tables / f"entity_state-{partition}.db"), options=rocksdict.Options(raw_mode=True))
+        db[b"__faust\0offset__"] = str(offset).encode()
+        db[b"P:1"] = b"{}\n[]"
+        db.close()
+    rocksdict.Rdict(str(tables / "entity_state-5.db"), options=rocksdict.Options(raw_mode=True)).close()  # no offset
+    assert stored_offsets(tmp_path) == {0: 41, 3: 7}
+    assert stored_offsets(tmp_path / "absent") == {}
