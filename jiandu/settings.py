@@ -21,7 +21,14 @@ __all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "SETTINGS_DOC", "Settings", "kafka_clien
 DEVELOPMENT_PSEUDONYM_KEY = "jiandu-development-key-not-secret"
 
 _SECRET_FIELDS = frozenset(
-    {"pseudonym_key", "kafka_sasl_password", "kafka_ssl_key_password", "archive_url", "console_secret"}
+    {
+        "pseudonym_key",
+        "kafka_sasl_password",
+        "kafka_ssl_key_password",
+        "archive_url",
+        "console_secret",
+        "gateway_receipts_url",
+    }
 )
 
 
@@ -124,6 +131,10 @@ class Settings:
     """Days the push API remembers an accepted event id (a re-send is answered duplicate); older ids are deleted
     hourly, and a re-send after that is accepted and published again, then ignored downstream by event id.
     0: forever."""
+    gateway_receipts_url: str = ""
+    """Where the push API keeps accepted event ids: empty for SQLite in JIANDU_DATA_DIR (one gateway), or
+    postgresql://… shared by every gateway replica, so a record is accepted once whichever replica it reaches
+    (may be the archive's database; masked)."""
     gateway_rate_requests_per_second: float = 10.0
     """Push requests per second each agency may send on average; above it and the burst: 429 with Retry-After.
     0: no limit."""
