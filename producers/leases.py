@@ -38,7 +38,7 @@ from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
 from jiandu.broker import high_watermarks
-from jiandu.errors import BrokerError
+from jiandu.errors import BrokerError, DeliveryError
 from producers.publisher import KafkaPublisher
 
 __all__ = ["LeasedCheckpoints", "SourceLease", "partition_of"]
@@ -191,6 +191,7 @@ class LeasedCheckpoints:
 
     def load(self, unit: str) -> dict[str, Any] | None:
         """The unit's latest checkpoint, None when it has none yet."""
+        self._require_held(unit)
         return self._lease.document(unit)
 
     def save(self, unit: str, document: dict[str, Any]) -> None:
@@ -198,8 +199,17 @@ class LeasedCheckpoints:
 
         Call it only after the events it counts were confirmed: a checkpoint is never ahead of them.
         """
+        self._require_held(unit)
         value = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         partition = partition_of(unit, self._partitions)
         self._publisher.send(self._lease.topic, unit, value, partition=partition)
         self._publisher.confirm()
         self._lease.remember(unit, document)
+
+    def _require_held(self, unit: str) -> None:
+        """Only the owner reads (it alone has read the unit's partition) and writes a unit's checkpoint."""
+        if not self._lease.holds(unit):
+            raise DeliveryError(
+                f"checkpoint of {unit}: this replica does not hold its lease (group {self._lease.group}); "
+                "nothing was written, its owner carries on"
+            )

@@ -66,7 +66,7 @@ from adapters.files.mapping import FormatMapping
 from adapters.files.reading import FileFingerprint, Row, RowLimits, csv_header, fingerprint, read_rows
 from adapters.files.retention import DoneFolders
 from adapters.files.sealed import FileSeal
-from adapters.files.state import CheckpointStore, Progress
+from adapters.files.state import CheckpointStore, Progress, unit_of
 from adapters.leasing import Checkpoints, Lease, SoleOwner, WorkGate
 from jiandu.core.idscan import mask_id_numbers
 from jiandu.core.timeutil import format_cst, utc_now_ms
@@ -147,13 +147,13 @@ class FileDrop:
         self._clock = clock
         self._completion = CompletionWatch(settle_seconds, clock)
         self._seal = seal
-        self._done = DoneFolders(drop, seal, retention_days, held=self._lease.holds)
+        self._done = DoneFolders(drop, seal, retention_days, held=self._holds)
         self._housekeeping = housekeeping_seconds
         self._next_housekeeping = float("-inf")
         self._max_file_bytes = max_file_bytes
         self._row_limits = row_limits or RowLimits()
         self._listing = DropListing(
-            drop, _takeable_name, lambda path, problem: self._refuse(DropFile(path), problem), held=self._lease.holds
+            drop, _takeable_name, lambda path, problem: self._refuse(DropFile(path), problem), held=self._holds
         )
         if seal is None:
             log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
@@ -325,10 +325,13 @@ class FileDrop:
         batch.commit()
         return True
 
+    def _holds(self, folder: str) -> bool:
+        return self._lease.holds(unit_of(folder))
+
     def _still_held(self, file: DropFile) -> bool:
         """Between two batches: False when the file's folder went to another replica (or is moving)."""
         self._gate.leave()
-        if self._gate.enter() and self._lease.holds(file.folder):
+        if self._gate.enter() and self._holds(file.folder):
             return True
         log.info("%s: its folder went to another replica, which resumes from the last checkpoint", file.origin)
         return False

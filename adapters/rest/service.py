@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from adapters.leasing import Checkpoints, Lease
-from adapters.rest.checkpoint import CheckpointStore
+from adapters.rest.checkpoint import CheckpointStore, unit_of
 from adapters.rest.client import PollStopped
 from adapters.rest.config import SourceConfig
 from adapters.rest.poller import Intake, PollSummary, SourcePoller
@@ -83,7 +83,7 @@ class RestPull:
 
     def held(self) -> list[str]:
         """The sources this replica owns now."""
-        return [c.source for c in self.sources if self._lease.holds(c.source)]
+        return [c.source for c in self.sources if self._lease.holds(unit_of(c.source))]
 
     def not_polling(self) -> list[str]:
         """The sources held without a running poller thread (caught up with ``once``, or failed)."""
@@ -98,7 +98,7 @@ class RestPull:
     def _take(self) -> None:
         with self._lock:
             for config in self.sources:
-                if self._lease.holds(config.source) and not self._ended.is_set():
+                if self._lease.holds(unit_of(config.source)) and not self._ended.is_set():
                     stop = threading.Event()
                     name = f"rest-pull {config.source}"
                     thread = threading.Thread(target=self._serve, args=(config, stop), name=name)
