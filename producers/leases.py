@@ -178,6 +178,7 @@ class SourceLease(ConsumerRebalanceListener):
             reader.close(autocommit=False)
         return documents
 
+
 class LeasedCheckpoints:
     """The checkpoints of the units a :class:`SourceLease` holds, written through one publisher.
 

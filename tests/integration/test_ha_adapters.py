@@ -7,7 +7,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -27,6 +30,7 @@ from jiandu.serde import AvroCodec
 from jiandu.settings import Settings
 from jiandu.topics import ADAPTER_LEASE_PARTITIONS
 from producers.leases import partition_of
+from tests.faults import Hub
 from tests.integration.test_rest_pull import _history
 from tests.pipeline import adapter_checkpoint, all_messages, settings_for
 
@@ -224,3 +228,38 @@ def test_drop_folders_are_worked_once_and_taken_over_after_kill_9(
     twice = sum(ids.values()) - len(ids)
     assert twice <= CONFIRM_EVERY * len(folders), "at most the batches in flight at the kill were sent again"
     print(f"{folders[0]} taken over at line {line_at_kill} of {ROWS + 1}; {twice} events sent twice")
+
+
+# the embedded default ---------------------------------------------------------------------------------------------
+
+
+def test_checkpoints_survive_a_restart_of_the_embedded_broker(topic_prefix: str, tmp_path: Path) -> None:
+    records, valid, _ = _history(persons=30)
+    hub = Hub(tmp_path / "data", topic_prefix)  # the embedded broker, journal on, as `jiandu run` has it
+    hub.start_broker()
+    try:
+        with AgencySimulator(AgencyFeed(records)) as sim:
+            config = tmp_path / "sources.yaml"
+            config.write_text(
+                f"sources:\n  - source: 'ha:a'\n    base_url: {sim.url}\n    page_size: 25\n"
+                f"    allowed_sources: [{', '.join(CATEGORIES)}]\n",
+                encoding="utf-8",
+            )
+            command = [sys.executable, "-m", "jiandu.cli", "rest-pull", "--config", str(config), "--once"]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("JIANDU_")} | hub.settings.to_env()
+            first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+            assert first.returncode == 0, first.stderr
+            published = sum(_event_ids(hub.settings).values())
+            hub.kill_broker()
+            hub.start_broker()  # empty, then refilled from the journal
+            assert hub.replayed > 0
+            again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+            assert again.returncode == 0, again.stderr
+            starts = collections.Counter(r.start for r in sim.served() if r.is_page)
+        checkpoint = adapter_checkpoint(hub.settings, unit_of("ha:a"))
+        ids = _event_ids(hub.settings)
+    finally:
+        hub.stop()
+    assert starts[0] == 1, "the second run went on from the journaled checkpoint, not from the start"
+    assert checkpoint is not None and checkpoint["records"] == len(records)
+    assert set(ids) == valid and sum(ids.values()) == published, "nothing lost, nothing published again"
