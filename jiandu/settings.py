@@ -55,7 +55,8 @@ class Settings:
     replication_factor: int = 1
     """Replication factor of created topics (3 on a production cluster)."""
     data_dir: Path = field(default_factory=lambda: Path("data"))
-    """Where processes keep local files (logs, checkpoints, receipts, the SQLite archive, the generated sample)."""
+    """Where processes keep local files (logs, the journal, the SQLite archive and accepted ids, the generated
+    sample); nothing another replica needs: adapter checkpoints are on Kafka."""
     journal: str = "auto"
     """`on`, `off` or `auto`: the durable journal (JIANDU_DATA_DIR/journal) of every accepted event, dead letter and
     officer action, fsynced before a record counts as accepted and replayed into the embedded broker at its start.
