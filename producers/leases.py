@@ -15,9 +15,10 @@ replica's work on them stopped after confirming and checkpointing its current pa
 batch) before the group hands any out again; then each reads the latest checkpoints of
 its new partitions to their end (high watermarks from Fetch responses, as the embedded
 broker's ListOffsets is wrong: ``notes/tansu.md``) before ``taken`` starts work on them.
-A replica that stalls beyond the poll interval (5 minutes) is dropped while it may still
-work: its late pages are published again by the next owner, duplicates by event id that
-the hub ignores, never a record skipped.
+A replica cut off from the group (or whose page or batch outlasts the rebalance timeout, 5
+minutes) is dropped while it may still work: two replicas may then publish the same pages,
+duplicates by event id that the hub ignores; and as every checkpoint claims only what its
+own writer had confirmed, whichever is written last, no record is ever skipped.
 
 A checkpoint is written after the broker confirmed the unit's events (:class:`LeasedCheckpoints`),
 through the same publisher, so the journal (the embedded default) keeps it too and a

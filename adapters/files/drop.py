@@ -36,6 +36,12 @@ once); a re-sent row maps to the same record and so to the same ``event_id``
 (``<source>/<type>/<source_record_id>``, none of it depends on the run), which
 downstream ignores as a duplicate — exactly once by ``event_id``.
 
+**Replicas.** Several file drops (on several hosts) may watch one drop folder on shared
+storage: each source folder is worked by the replica that holds its lease
+(``adapters.leasing``), its checkpoint is where the next owner reads it (Kafka, for
+``jiandu filedrop``), and the lease moves only between two steps of the work (the
+listing, each confirmed batch), so no folder is worked by two replicas at once.
+
 **Nothing in clear at rest.** A processed export still holds raw ID numbers, so it
 is stored sealed (``adapters.files.filing``, ``adapters.files.sealed``) and the clear
 file unlinked; ``DoneFolders`` seals leftovers and deletes what is past the retention

@@ -129,7 +129,8 @@ class RestPull:
         try:
             self._poll_source(config, stop)
         finally:
-            self._caught_up()
+            if not stop.is_set():  # not released to another replica: it ended (caught up, or failed)
+                self._caught_up()
 
     def _poll_source(self, config: SourceConfig, stop: threading.Event) -> None:
         outcome = self.outcomes[config.source]
