@@ -1,7 +1,8 @@
 """Adapter sources owned by one replica at a time (a consumer-group lease), their checkpoints on Kafka.
 
-A REST source or a drop folder is a *unit*. Its checkpoint is a JSON document on the
-compacted topic ``<prefix>.internal.adapter-checkpoints``, keyed by the unit, in the
+A REST source or a drop folder is a *unit*. Its checkpoint is an Avro ``AdapterCheckpoint``
+(the adapter's own JSON document inside) on the compacted topic
+``<prefix>.internal.adapter-checkpoints``, keyed by the unit, in the
 partition its name hashes to (:func:`partition_of`). That partition is also the unit's
 lease: the replicas of one adapter kind join the consumer group
 ``<prefix>-adapters-<kind>`` on that topic, and a replica works only the units of the
@@ -39,12 +40,16 @@ from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
 from jiandu.broker import high_watermarks
+from jiandu.core.timeutil import utc_now_ms
 from jiandu.errors import BrokerError, DeliveryError
+from jiandu.serde import AvroCodec
 from producers.publisher import KafkaPublisher
 
 __all__ = ["LeasedCheckpoints", "SourceLease", "partition_of"]
 
 _log = logging.getLogger(__name__)
+_CODEC = AvroCodec()
+_SCHEMA = "adapter_checkpoint"
 _READ_TIMEOUT_SECONDS = 30.0
 _POLL_MS = 500  # a join is completed only by polls that wait; shorter ones made it take up to 30 s
 
@@ -174,7 +179,7 @@ class SourceLease(ConsumerRebalanceListener):
             while any(reader.position(tp) < ends[tp.partition] for tp in parts):
                 for messages in reader.poll(timeout_ms=int(_READ_TIMEOUT_SECONDS * 1000)).values():
                     for message in messages:
-                        documents[message.key.decode()] = json.loads(message.value)
+                        documents[message.key.decode()] = json.loads(_CODEC.decode(message.value)[1]["document"])
         finally:
             reader.close(autocommit=False)
         return documents
@@ -202,7 +207,8 @@ class LeasedCheckpoints:
         Call it only after the events it counts were confirmed: a checkpoint is never ahead of them.
         """
         self._require_held(unit)
-        value = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        value = _CODEC.encode(_SCHEMA, {"unit": unit, "document": text, "written_at": utc_now_ms()})
         partition = partition_of(unit, self._partitions)
         self._publisher.send(self._lease.topic, unit, value, partition=partition)
         self._publisher.confirm()

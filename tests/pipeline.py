@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from jiandu.broker import high_watermarks
 from jiandu.errors import BrokerError
+from jiandu.serde import AvroCodec
 from jiandu.settings import Settings
 from jiandu.topics import TopicCatalogue
 
@@ -101,5 +102,5 @@ def adapter_checkpoint(settings: Settings, unit: str) -> dict[str, Any] | None:
     for message in messages:
         key, value = message.split(b"\0", 1)
         if key.decode() == unit:
-            latest = json.loads(value)
+            latest = json.loads(AvroCodec().decode(value)[1]["document"])
     return latest
