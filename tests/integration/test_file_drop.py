@@ -290,7 +290,7 @@ def _wait_for_checkpoint(settings: Settings, sha256: str, process: subprocess.Po
         line = _checkpointed_line(settings, sha256) or 0
         if line > past:
             return line
-        time.sleep(0.05)
+        time.sleep(0.2)
     raise AssertionError(f"no checkpoint beyond line {past} within 45 s")
 
 
