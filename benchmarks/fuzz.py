@@ -142,7 +142,6 @@ def _file_drop(settings: Settings, hostile: Hostile, count: int, work: Path) -> 
             drop,
             intake,
             load_mappings(SHIPPED_MAPPINGS),
-            checkpoint_dir=settings.data_dir / "filedrop",
             settle_seconds=0.1,
             seal=FileSeal(settings.pseudonym_key_bytes),
         )
@@ -181,6 +180,7 @@ def _mutated_export(data: bytes, rows: int, hostile: Hostile) -> bytes:
 
 
 def _rest(settings: Settings, hostile: Hostile, count: int, work: Path) -> dict[str, float]:
+    from adapters.leasing import SoleOwner
     from adapters.rest import CheckpointStore, SourceConfig, SourcePoller
     from jiandu.cli.hub import new_intake
     from jiandu.core.records import CATEGORIES
@@ -192,7 +192,7 @@ def _rest(settings: Settings, hostile: Hostile, count: int, work: Path) -> dict[
         )
         publisher, intake = new_intake(settings, adapter="rest-pull")
         with publisher:
-            poller = SourcePoller(config, intake, CheckpointStore(work / "rest"))
+            poller = SourcePoller(config, intake, CheckpointStore(SoleOwner()))
             polled = 0
             while summary := poller.poll():  # one page a poll here: the feed hands out no page tokens
                 if not summary.records:

@@ -13,6 +13,7 @@ from jiandu.core.records import COMMON_FIELDS, RECORD_TYPES, FieldKind, FieldSpe
 __all__ = [
     "NAMESPACE",
     "action_schema",
+    "adapter_checkpoint_schema",
     "all_schemas",
     "dead_letter_schema",
     "event_schema",
@@ -269,6 +270,26 @@ def sealed_identity_schema() -> Schema:
     }
 
 
+def adapter_checkpoint_schema() -> Schema:
+    """Internal: where one REST source or drop folder stands (the adapter checkpoints topic)."""
+    return {
+        "type": "record",
+        "name": "AdapterCheckpoint",
+        "namespace": NAMESPACE,
+        "doc": "internal: an adapter unit's checkpoint, written after the events it counts were confirmed",
+        "fields": [
+            {"name": "unit", "type": "string", "doc": "rest:<source> or filedrop:<folder>; also the message key"},
+            {
+                "name": "document",
+                "type": "string",
+                "doc": "the adapter's own checkpoint as a JSON object: a REST cursor and counts, or the line "
+                "reached in each file under way (adapters/rest/checkpoint.py, adapters/files/state.py)",
+            },
+            {"name": "written_at", "type": _TIMESTAMP, "doc": "when the replica that owned the unit wrote it"},
+        ],
+    }
+
+
 def all_schemas() -> dict[str, Schema]:
     """Every schema by file stem (``police.case_filed``, ``lead``, ...)."""
     schemas = {name: event_schema(t) for name, t in RECORD_TYPES.items()}
@@ -277,4 +298,5 @@ def all_schemas() -> dict[str, Schema]:
     )
     schemas["action"] = action_schema()
     schemas["sealed_identity"] = sealed_identity_schema()
+    schemas["adapter_checkpoint"] = adapter_checkpoint_schema()
     return schemas

@@ -9,12 +9,10 @@
     │   └── InvalidCreditCode     unified social credit code fails GB 32100 validation
     ├── SchemaError               an Avro payload cannot be encoded/decoded, or a schema change is incompatible
     ├── DeliveryError             the broker did not confirm a message: the input is not counted as accepted
+    │   ├── JournalError          the durable journal could not be written (or read): nothing counted accepted
+    │   └── ReceiptsUnavailable   the push API's accepted ids could not be recorded: nothing answered accepted
     ├── InputError                an input file cannot be read at all (exit code 2 on the command line)
     └── ReportError               a report could not be printed to PDF (no Chromium, or it failed or timed out)
-
-
-    │   └── JournalError          the durable journal could not be written (or read): nothing counted accepted
-    └── InputError                an input file cannot be read at all (exit code 2 on the command line)
 
 Messages never contain a raw ID number.
 """
@@ -31,6 +29,7 @@ __all__ = [
     "InvalidIdNumber",
     "JianduError",
     "JournalError",
+    "ReceiptsUnavailable",
     "RecordError",
     "ReportError",
     "SchemaError",
@@ -92,3 +91,7 @@ class ReportError(JianduError):
 
 class JournalError(DeliveryError):
     """The durable journal could not be written: the messages of that batch are not counted as accepted."""
+
+
+class ReceiptsUnavailable(DeliveryError):
+    """The push API could not record accepted event ids (its database is away): nothing is answered accepted."""

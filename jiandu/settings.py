@@ -21,7 +21,14 @@ __all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "SETTINGS_DOC", "Settings", "kafka_clien
 DEVELOPMENT_PSEUDONYM_KEY = "jiandu-development-key-not-secret"
 
 _SECRET_FIELDS = frozenset(
-    {"pseudonym_key", "kafka_sasl_password", "kafka_ssl_key_password", "archive_url", "console_secret"}
+    {
+        "pseudonym_key",
+        "kafka_sasl_password",
+        "kafka_ssl_key_password",
+        "archive_url",
+        "console_secret",
+        "gateway_receipts_url",
+    }
 )
 
 
@@ -48,7 +55,8 @@ class Settings:
     replication_factor: int = 1
     """Replication factor of created topics (3 on a production cluster)."""
     data_dir: Path = field(default_factory=lambda: Path("data"))
-    """Where processes keep local files (logs, checkpoints, receipts, the SQLite archive, the generated sample)."""
+    """Where processes keep local files (logs, the journal, the SQLite archive and accepted ids, the generated
+    sample); nothing another replica needs: adapter checkpoints are on Kafka."""
     journal: str = "auto"
     """`on`, `off` or `auto`: the durable journal (JIANDU_DATA_DIR/journal) of every accepted event, dead letter and
     officer action, fsynced before a record counts as accepted and replayed into the embedded broker at its start.
@@ -124,6 +132,10 @@ class Settings:
     """Days the push API remembers an accepted event id (a re-send is answered duplicate); older ids are deleted
     hourly, and a re-send after that is accepted and published again, then ignored downstream by event id.
     0: forever."""
+    gateway_receipts_url: str = ""
+    """Where the push API keeps accepted event ids: empty for SQLite in JIANDU_DATA_DIR (one gateway), or
+    postgresql://… shared by every gateway replica, so a record is accepted once whichever replica it reaches
+    (may be the archive's database; masked)."""
     gateway_rate_requests_per_second: float = 10.0
     """Push requests per second each agency may send on average; above it and the burst: 429 with Retry-After.
     0: no limit."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from jiandu.core.records import RECORD_TYPES
 
-__all__ = ["DEPARTMENT_SLUGS", "SEVERITIES", "TopicCatalogue", "TopicSpec"]
+__all__ = ["ADAPTER_LEASE_PARTITIONS", "DEPARTMENT_SLUGS", "SEVERITIES", "TopicCatalogue", "TopicSpec"]
 
 #: The ASCII name of each department's alert topic (``<prefix>.alerts.dept.<slug>``), models.md's departments.
 DEPARTMENT_SLUGS = {
@@ -24,6 +24,11 @@ DEPARTMENT_SLUGS = {
 }
 #: Lead severities, each with its alert topic (``<prefix>.alerts.severity.<high|medium|low>``).
 SEVERITIES = ("HIGH", "MEDIUM", "LOW")
+
+#: Partitions of the adapter checkpoint topic, which are also the adapters' leases: a REST source or drop
+#: folder belongs to the partition its name hashes to, and so to the replica the group assigned it.
+#: Fixed, not JIANDU_PARTITIONS: changing it would move every source to another lease at once.
+ADAPTER_LEASE_PARTITIONS = 16
 
 _COMPACT = {"cleanup.policy": "compact"}
 _KEEP_FOREVER = {"retention.ms": "-1"}
@@ -119,6 +124,18 @@ class TopicCatalogue:
         return [self.alerts_state, self.webhooks_state, self.webhook_dead_letters]
 
     @property
+    def adapter_checkpoints(self) -> str:
+        """Internal: where each REST source and drop folder stands, keyed by it (compacted: the last one wins).
+
+        Its partitions are the adapters' leases (:func:`adapter_group`): a replica works the sources of the
+        partitions its group assigned it."""
+        return f"{self.prefix}.internal.adapter-checkpoints"
+
+    def adapter_group(self, kind: str) -> str:
+        """``<prefix>-adapters-<kind>``: the consumer group whose members share one kind of adapter's sources."""
+        return f"{self.prefix}-adapters-{kind}"
+
+    @property
     def streams_app_id(self) -> str:
         """Faust application id (consumer group and the prefix of Faust's own topics)."""
         return f"{self.prefix}-streams"
@@ -153,6 +170,9 @@ class TopicCatalogue:
             TopicSpec(self.alerts_state, n, dict(_COMPACT), "alert router state per lead"),
             TopicSpec(self.webhooks_state, n, dict(_COMPACT), "webhook deliverer state per lead"),
             TopicSpec(self.webhook_dead_letters, 1, dict(_COMPACT), "webhook dead letters"),
+            TopicSpec(
+                self.adapter_checkpoints, ADAPTER_LEASE_PARTITIONS, dict(_COMPACT), "adapter checkpoints and leases"
+            ),
             TopicSpec(self.state_changelog, n, dict(_COMPACT), "entity state changelog"),
             TopicSpec(self.assignor_topic, 1, {}, "Faust assignor"),
         ]

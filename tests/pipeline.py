@@ -10,12 +10,16 @@ from typing import Any
 from kafka import TopicPartition
 
 from jiandu.broker import KafkaConsumer, high_watermarks
+from jiandu.errors import BrokerError
+from jiandu.serde import AvroCodec
 from jiandu.settings import Settings
+from jiandu.topics import TopicCatalogue
 
 __all__ = [
     "CONFORMANCE",
     "FREE_METRICS_PORTS",
     "OPEN_IDENTITY_FIELDS",
+    "adapter_checkpoint",
     "all_messages",
     "lead_identity",
     "open_leads",
@@ -73,6 +77,8 @@ def all_messages(bootstrap: str, topics: list[str]) -> list[bytes]:
     ends = high_watermarks(bootstrap, topics)
     parts = [TopicPartition(t, p) for (t, p), end in ends.items() if end > 0]
     out: list[bytes] = []
+    if not parts:
+        return out
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
     try:
         consumer.assign(parts)
@@ -83,3 +89,18 @@ def all_messages(bootstrap: str, topics: list[str]) -> list[bytes]:
     finally:
         consumer.close()
     return out
+
+
+def adapter_checkpoint(settings: Settings, unit: str) -> dict[str, Any] | None:
+    """The latest checkpoint of an adapter unit (``rest:<source>``, ``filedrop:<folder>``) on the broker."""
+    topic = TopicCatalogue(settings.topic_prefix, settings.partitions).adapter_checkpoints
+    latest = None
+    try:
+        messages = all_messages(settings.bootstrap, [topic])
+    except BrokerError:  # the adapter has not created its topics yet
+        return None
+    for message in messages:
+        key, value = message.split(b"\0", 1)
+        if key.decode() == unit:
+            latest = json.loads(AvroCodec().decode(value)[1]["document"])
+    return latest

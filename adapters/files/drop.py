@@ -36,6 +36,12 @@ once); a re-sent row maps to the same record and so to the same ``event_id``
 (``<source>/<type>/<source_record_id>``, none of it depends on the run), which
 downstream ignores as a duplicate — exactly once by ``event_id``.
 
+**Replicas.** Several file drops (on several hosts) may watch one drop folder on shared
+storage: each source folder is worked by the replica that holds its lease
+(``adapters.leasing``), its checkpoint is where the next owner reads it (Kafka, for
+``jiandu filedrop``), and the lease moves only between two steps of the work (the
+listing, each confirmed batch), so no folder is worked by two replicas at once.
+
 **Nothing in clear at rest.** A processed export still holds raw ID numbers, so it
 is stored sealed (``adapters.files.filing``, ``adapters.files.sealed``) and the clear
 file unlinked; ``DoneFolders`` seals leftovers and deletes what is past the retention
@@ -66,7 +72,8 @@ from adapters.files.mapping import FormatMapping
 from adapters.files.reading import FileFingerprint, Row, RowLimits, csv_header, fingerprint, read_rows
 from adapters.files.retention import DoneFolders
 from adapters.files.sealed import FileSeal
-from adapters.files.state import CheckpointStore, Progress
+from adapters.files.state import CheckpointStore, Progress, unit_of
+from adapters.leasing import Checkpoints, Lease, SoleOwner, WorkGate
 from jiandu.core.idscan import mask_id_numbers
 from jiandu.core.timeutil import format_cst, utc_now_ms
 from jiandu.errors import BrokerError, DeliveryError, InputError
@@ -114,7 +121,8 @@ class FileDrop:
         intake: RecordIntake,
         mappings: Sequence[FormatMapping],
         *,
-        checkpoint_dir: Path,
+        lease: Lease | None = None,
+        checkpoints: Checkpoints | None = None,
         settle_seconds: float = 10.0,
         confirm_every: int = 1_000,
         poll_seconds: float = 1.0,
@@ -125,7 +133,10 @@ class FileDrop:
         max_file_bytes: int = 268_435_456,
         row_limits: RowLimits | None = None,
     ) -> None:
-        """``seal`` stores processed files sealed (without it they stay in clear: development only);
+        """``lease`` says which source folders this replica owns, ``checkpoints`` where each stands (both
+        on Kafka for ``jiandu filedrop``; without them this process owns every folder, with its checkpoints
+        in memory);
+        ``seal`` stores processed files sealed (without it they stay in clear: development only);
         ``retention_days`` after processing they are deleted with their receipts (0: kept forever);
         ``max_file_bytes`` and ``row_limits``: the limits of one export and one row (see Hostile input)."""
         if confirm_every < 1:
@@ -133,18 +144,23 @@ class FileDrop:
         self._drop = drop
         self._intake = intake
         self._mappings = tuple(mappings)
-        self._checkpoints = CheckpointStore(checkpoint_dir)
+        owner = SoleOwner()
+        self._lease: Lease = lease or owner
+        self._gate = WorkGate()  # the lease moves the folders between two steps of this thread's work
+        self._checkpoints = CheckpointStore(checkpoints or owner)
         self._confirm_every = confirm_every
         self._poll = poll_seconds
         self._clock = clock
         self._completion = CompletionWatch(settle_seconds, clock)
         self._seal = seal
-        self._done = DoneFolders(drop, seal, retention_days)
+        self._done = DoneFolders(drop, seal, retention_days, held=self._holds)
         self._housekeeping = housekeeping_seconds
         self._next_housekeeping = float("-inf")
         self._max_file_bytes = max_file_bytes
         self._row_limits = row_limits or RowLimits()
-        self._listing = DropListing(drop, _takeable_name, lambda path, problem: self._refuse(DropFile(path), problem))
+        self._listing = DropListing(
+            drop, _takeable_name, lambda path, problem: self._refuse(DropFile(path), problem), held=self._holds
+        )
         if seal is None:
             log.warning("no seal given: processed files stay in clear in done/ (pass seal=FileSeal(key))")
         declare_source_folders(drop, mappings)
@@ -155,7 +171,18 @@ class FileDrop:
         Setting ``stop`` ends the run at the next confirmed batch: the file stays and resumes later.
         """
         stop = stop or threading.Event()
+        self._lease.start(self._gate.open, self._gate.close)
+        try:
+            yield from self._run(once, stop)
+        finally:
+            self._gate.leave()
+            self._lease.close()
+
+    def _run(self, once: bool, stop: threading.Event) -> Iterator[Receipt]:
+        """Steps between which the lease may move the folders: listing, then each batch of rows."""
         while not stop.is_set():
+            if not self._gate.enter(self._poll):  # no folder is known to be this replica's yet, or it is moving
+                continue
             self.housekeep_if_due()
             ready, settling = self.poll()
             for file in ready:
@@ -164,11 +191,14 @@ class FileDrop:
                 except InputError as exc:  # unreadable now (permissions, changed while read): not a reason to stop
                     self._listing.give_up(file.path, str(exc))
                     continue
-                if receipt is None:
-                    return
+                if receipt is None:  # stopped, or its folder went to another replica: it resumes there
+                    if stop.is_set():
+                        return
+                    break
                 yield receipt
                 if stop.is_set():
                     return
+            self._gate.leave()
             if once and not ready and not settling:
                 return
             if not ready:
@@ -294,12 +324,23 @@ class FileDrop:
                 self._submit(file, row, mapper, payloads.of(row))
                 if batch.add(row) >= self._confirm_every:
                     batch.commit()
-                    if stop.is_set():
+                    if stop.is_set() or not self._still_held(file):
                         return False
         except OSError as exc:
             raise InputError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
         batch.commit()
         return True
+
+    def _holds(self, folder: str) -> bool:
+        return self._lease.holds(unit_of(folder))
+
+    def _still_held(self, file: DropFile) -> bool:
+        """Between two batches: False when the file's folder went to another replica (or is moving)."""
+        self._gate.leave()
+        if self._gate.enter() and self._holds(file.folder):
+            return True
+        log.info("%s: its folder went to another replica, which resumes from the last checkpoint", file.origin)
+        return False
 
     def _submit(self, file: DropFile, row: Row, mapper: RowMapper, payload: bytes) -> None:
         """One row through the intake; ``payload`` is what its dead letter keeps (sealed): the row and its context."""

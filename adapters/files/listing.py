@@ -24,10 +24,20 @@ log = logging.getLogger(__name__)
 
 
 class DropListing:
-    """The takeable export files under ``drop/<folder>/``; ``refuse(path, problem)`` is called for linked files."""
+    """The takeable export files under ``drop/<folder>/``; ``refuse(path, problem)`` is called for linked files.
 
-    def __init__(self, drop: Path, takeable_name: Callable[[str], bool], refuse: Callable[[Path, str], object]) -> None:
+    ``held(folder name)``: whether this replica owns the folder now (the others' files are theirs to take).
+    """
+
+    def __init__(
+        self,
+        drop: Path,
+        takeable_name: Callable[[str], bool],
+        refuse: Callable[[Path, str], object],
+        held: Callable[[str], bool] = lambda _: True,
+    ) -> None:
         self._drop = drop
+        self._held = held
         self._takeable_name = takeable_name
         self._refuse = refuse
         self._skipped: set[Path] = set()
@@ -39,7 +49,7 @@ class DropListing:
             raise InputError(f"the drop folder {self._drop} does not exist")
         root = self._drop.resolve()
         folders = []
-        for folder in sorted(p for p in self._drop.iterdir() if not p.name.startswith(".")):
+        for folder in sorted(p for p in self._drop.iterdir() if not p.name.startswith(".") and self._held(p.name)):
             if folder.is_symlink() or (folder.is_dir() and not folder.resolve().is_relative_to(root)):
                 self._skip(folder)
             elif folder.is_dir():

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,10 +49,14 @@ class Housekeeping:
 class DoneFolders:
     """The ``done/`` folders of a drop folder, and the policy they are kept under."""
 
-    def __init__(self, drop: Path, seal: FileSeal | None, retention_days: int) -> None:
+    def __init__(
+        self, drop: Path, seal: FileSeal | None, retention_days: int, held: Callable[[str], bool] = lambda _: True
+    ) -> None:
+        """``held(folder name)``: whether this replica owns the source folder (only its owner sweeps it)."""
         if retention_days < 0:
             raise ValueError("retention_days must be 0 (keep forever) or more")
         self._drop = drop
+        self._held = held
         self._seal = seal
         self._days = retention_days
 
@@ -72,7 +76,7 @@ class DoneFolders:
         if not self._drop.is_dir():
             return
         for source in sorted(self._drop.iterdir()):
-            if source.name.startswith(".") or source.is_symlink():
+            if source.name.startswith(".") or source.is_symlink() or not self._held(source.name):
                 continue
             for kept in (source / DONE, source / REFUSED):
                 if not kept.is_symlink() and kept.is_dir():  # never sealed or deleted through a link

@@ -1,24 +1,26 @@
-"""What the file drop keeps on disk: per-file checkpoints under the data dir, and receipts.
+"""What the file drop keeps: per-file checkpoints in the adapter checkpoints, and receipts on disk.
 
 A checkpoint says "every row up to line N of this file was confirmed by the
 broker", with the counts so far; it is written only after ``intake.confirm()``
-returned, always atomically (temporary file, fsync, rename), so after a crash it
-is either the old or the new one, never half of one. It is keyed by the drop
-folder and the file's SHA-256: a complete export never changes, and a different
-file under the same name starts from the beginning.
+returned, whole (on Kafka for the hub's commands: ``adapters.leasing``), so the
+replica that owns the folder next resumes there. It is keyed by the drop folder and
+the file's SHA-256: a complete export never changes, and a different file under the
+same name starts from the beginning. Receipts are written atomically (temporary
+file, fsync, rename) beside the processed file, on the shared drop folder.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckpointStore", "Progress", "sync_directory", "write_json_atomically"]
+from adapters.leasing import Checkpoints
+
+__all__ = ["CheckpointStore", "Progress", "sync_directory", "unit_of", "write_json_atomically"]
 
 _MAX_REASONS = 1_000  # distinct reasons kept; the rest are counted together
 _OTHER = "(other reasons)"
@@ -66,31 +68,40 @@ class Progress:
 
 
 class CheckpointStore:
-    """Checkpoints of files being processed: ``<root>/<folder>/<sha256>.json``."""
+    """Checkpoints of the files being processed, one document per source folder (``filedrop:<folder>``).
 
-    def __init__(self, root: Path) -> None:
-        self._root = root
+    The folder is the unit a replica owns (``adapters.leasing``); its document maps the SHA-256 of each
+    file under way to its progress, usually one, and drops it once the file is done.
+    """
 
-    def path_of(self, folder: str, sha256: str) -> Path:
-        """Where the checkpoint of a file is kept."""
-        return self._root / folder / f"{sha256}.json"
+    def __init__(self, documents: Checkpoints) -> None:
+        self._documents = documents
 
     def load(self, folder: str, sha256: str) -> Progress | None:
         """The checkpoint of a file, or None when it was never (or is no longer) being processed."""
-        try:
-            data = json.loads(self.path_of(folder, sha256).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        return Progress.from_json(data)
+        found = self._files(folder).get(sha256)
+        return Progress.from_json(found) if found is not None else None
 
     def save(self, progress: Progress) -> None:
-        """Write a checkpoint atomically."""
-        write_json_atomically(self.path_of(progress.folder, progress.sha256), progress.to_json())
+        """Replace a file's checkpoint (durable when this returns)."""
+        files = self._files(progress.folder)
+        files[progress.sha256] = progress.to_json()
+        self._documents.save(unit_of(progress.folder), {"files": files})
 
     def discard(self, progress: Progress) -> None:
         """Forget a finished file's checkpoint."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path_of(progress.folder, progress.sha256).unlink()
+        files = self._files(progress.folder)
+        if files.pop(progress.sha256, None) is not None:
+            self._documents.save(unit_of(progress.folder), {"files": files})
+
+    def _files(self, folder: str) -> dict[str, Any]:
+        document = self._documents.load(unit_of(folder)) or {}
+        return dict(document.get("files", {}))
+
+
+def unit_of(folder: str) -> str:
+    """The lease and checkpoint key of a source folder: ``filedrop:<folder>``."""
+    return f"filedrop:{folder}"
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 Modules:
 
 - credentials.py  agencies, bearer tokens stored as scrypt hashes, which sources and types each may send
-- receipts.py     accepted event ids (SQLite): a re-sent record is a duplicate, not a second event, for N days
+- receipts.py     accepted event ids (SQLite, or PostgreSQL shared by replicas): a re-send is a duplicate
 - retention.py    deleting expired ids in the background, a batch at a time
 - ratelimit.py    per-agency token buckets on requests and records per second (429 with Retry-After)
 - batch.py        one request's records through producers.RecordIntake, confirmed before the answer
@@ -17,7 +17,7 @@ from adapters.gateway.batch import BatchResult, PushIntake, RecordResult
 from adapters.gateway.credentials import Agency, AgencyRegistry, hash_token, load_agencies, new_token, verify_token
 from adapters.gateway.openapi import BATCH_PATH, openapi_document
 from adapters.gateway.ratelimit import AgencyThrottle, RateLimits
-from adapters.gateway.receipts import AcceptedEventIds
+from adapters.gateway.receipts import AcceptedEventIds, open_receipts
 from adapters.gateway.server import GatewayServer
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "hash_token",
     "load_agencies",
     "new_token",
+    "open_receipts",
     "openapi_document",
     "verify_token",
 ]

@@ -6,8 +6,8 @@ never costs an agency the rest of its batch); 401 for a missing or wrong token;
 413 beyond the byte or record limit; 415 for a body that is not JSON; 400 for
 JSON that is not ``{"records": [...]}``; 429 with ``Retry-After`` when the agency
 is over its rate limit (``ratelimit.py``; nothing of the request was looked at);
-503 with ``Retry-After`` when the broker did not confirm (nothing of the request
-counts as accepted, and re-sending is safe).
+503 with ``Retry-After`` when the broker did not confirm or the accepted ids could
+not be recorded (nothing of the request counts as accepted, and re-sending is safe).
 
 Each push request is counted by agency (``unknown`` until a token is recognised)
 and status class, and timed (a 429 also by the limit it hit, in
@@ -134,8 +134,8 @@ def create_app(
         try:
             result = await run_in_threadpool(push.submit_batch, agency, records, request_id)
         except (DeliveryError, BrokerError) as exc:
-            _log.error("request %s of %s: broker did not confirm: %s", request_id, agency.id, exc)
-            message = f"the broker did not confirm the records ({exc}); nothing was accepted, send them again"
+            _log.error("request %s of %s: not confirmed: %s", request_id, agency.id, exc)
+            message = f"the records were not confirmed ({exc}); nothing was accepted, send them again"
             retry = str(push.retry_after)
             return JSONResponse({"error": "broker_unavailable", "message": message}, 503, {"Retry-After": retry})
         body = result.to_json()

@@ -8,8 +8,10 @@ and parses, then hands the records here. Each record gets exactly one answer:
   ``id_number`` / ``check_character``); it goes to the dead-letter topic with the
   reason, the source, adapter ``gateway``, its origin and its sealed bytes;
 - ``duplicate`` — its event id was accepted before (or earlier in the same
-  request); it is not published again;
-- ``accepted`` — published, and the broker confirmed it before the answer.
+  request); it is not published again. Also a record another gateway replica
+  accepted while this one published it: claimed first there (``receipts.py``);
+- ``accepted`` — published, the broker confirmed it, and then this request
+  claimed its event id: accepted once across every replica.
 
 Once the broker confirmed a request, each source with an accepted record is marked
 as delivering (``jiandu_adapter_last_success_*{adapter="gateway"}``).
@@ -136,9 +138,26 @@ class PushIntake:
                 raise
             finally:
                 self._intake.new_report()  # per-request answers come from the results, not the running report
-            self._receipts.record(agency.id, {r.event_id for r in results if r.status == ACCEPTED and r.event_id})
+            results = self._claim(agency, results)
             _mark_delivering(records, results)
             return BatchResult(request_id, tuple(results))
+
+    def _claim(self, agency: Agency, results: list[RecordResult]) -> list[RecordResult]:
+        """Claim the ids of the confirmed records: one another replica claimed first is answered duplicate.
+
+        Its event is then on the topic twice, which the streams worker ignores by event id; what must
+        not happen, a record answered ``accepted`` twice, cannot (``receipts.py``).
+        """
+        confirmed = {r.event_id for r in results if r.status == ACCEPTED and r.event_id}
+        claimed = self._receipts.claim(agency.id, confirmed)
+        if len(claimed) < len(confirmed):
+            _log.info("%s: %d records were accepted by another gateway first", agency.id, len(confirmed) - len(claimed))
+        return [
+            RecordResult(r.index, r.event_id, DUPLICATE, message=_DUPLICATE_MESSAGE)
+            if r.status == ACCEPTED and r.event_id and r.event_id not in claimed
+            else r
+            for r in results
+        ]
 
     def dead_letter_body(self, agency: Agency, body: bytes, message: str, request_id: str) -> None:
         """Dead-letter a request body that is not a batch at all (answered 400): nothing is silently dropped.

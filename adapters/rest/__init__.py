@@ -5,12 +5,12 @@ once by event_id), :mod:`adapters.rest.config` for the sources file and
 :mod:`adapters.rest.policy` for what each feed may deliver.
 """
 
-from adapters.rest.checkpoint import Checkpoint, CheckpointStore
+from adapters.rest.checkpoint import Checkpoint, CheckpointStore, unit_of
 from adapters.rest.client import AgencyClient, AgencyPage, PollStopped, SourceRefused, SourceUnavailable
 from adapters.rest.config import SourceConfig, load_sources, parse_sources
 from adapters.rest.policy import FEED_REFUSED, FeedPolicy, FeedRefusal
 from adapters.rest.poller import Intake, PollSummary, SourcePoller, origin_of
-from adapters.rest.service import RestPull, SourceOutcome
+from adapters.rest.service import RestPull, SourceOpener, SourceOutcome
 
 __all__ = [
     "FEED_REFUSED",
@@ -25,6 +25,7 @@ __all__ = [
     "PollSummary",
     "RestPull",
     "SourceConfig",
+    "SourceOpener",
     "SourceOutcome",
     "SourcePoller",
     "SourceRefused",
@@ -32,4 +33,5 @@ __all__ = [
     "load_sources",
     "origin_of",
     "parse_sources",
+    "unit_of",
 ]

@@ -1,24 +1,19 @@
-"""Per-source checkpoints of the REST poller: where the next poll starts, kept across crashes.
+"""Per-source checkpoints of the REST poller: where the next poll starts, kept across crashes and replicas.
 
-A checkpoint is one small JSON file per source, replaced atomically (written to a
-temporary file in the same directory, fsynced, renamed over the old one, then the
-directory fsynced): after a crash, at any instant, the file holds either the old or
-the new checkpoint, never a torn one.
+A checkpoint is one small JSON document per source in the adapter checkpoints
+(``adapters.leasing``: on Kafka for the hub's commands), replaced whole after the
+page it counts was confirmed: whichever replica owns the source next starts there.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import quote
 
+from adapters.leasing import Checkpoints
 from jiandu.errors import ConfigurationError
 
-__all__ = ["Checkpoint", "CheckpointStore"]
+__all__ = ["Checkpoint", "CheckpointStore", "unit_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,61 +45,32 @@ class Checkpoint:
 
 
 class CheckpointStore:
-    """The checkpoint files of every source, in one directory."""
+    """The checkpoint of each source, as JSON documents in the adapter checkpoints (``rest:<source>``)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def path_of(self, source: str) -> Path:
-        """The file of one source (its code, percent-encoded: ``court%3A210102.json``)."""
-        return self.directory / f"{quote(source, safe='')}.json"
+    def __init__(self, documents: Checkpoints) -> None:
+        self._documents = documents
 
     def load(self, source: str) -> Checkpoint:
         """The source's checkpoint; a fresh one when there is none yet."""
-        path = self.path_of(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        values = self._documents.load(unit_of(source))
+        if values is None:
             return Checkpoint(source)
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read the checkpoint of {source} at {path}: {exc.strerror}") from exc
         try:
-            values = json.loads(text)
             checkpoint = Checkpoint(**values)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except TypeError as exc:
             raise ConfigurationError(
-                f"checkpoint of {source} at {path} is damaged ({exc}); fix or delete it "
-                "(deleting it re-reads the source from its start_since: duplicates are ignored by event_id)"
+                f"the checkpoint of {source} is damaged ({exc}); it is a newer or older hub's: "
+                "rename the source to read it again from its start_since (duplicates are ignored by event_id)"
             ) from exc
         if checkpoint.source != source:
-            raise ConfigurationError(f"checkpoint file {path} belongs to {checkpoint.source!r}, not {source!r}")
+            raise ConfigurationError(f"the checkpoint of {source} belongs to {checkpoint.source!r}")
         return checkpoint
 
     def save(self, checkpoint: Checkpoint) -> None:
-        """Replace the source's checkpoint atomically (temp file + fsync + rename + directory fsync)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        target = self.path_of(checkpoint.source)
-        data = json.dumps(asdict(checkpoint), ensure_ascii=False, indent=1).encode()
-        fd, temp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.directory)
+        """Replace the source's checkpoint (durable when this returns)."""
+        self._documents.save(unit_of(checkpoint.source), asdict(checkpoint))
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX: the directory entry lives in the directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not supported on every platform
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def unit_of(source: str) -> str:
+    """The lease and checkpoint key of a REST source: ``rest:<source>``."""
+    return f"rest:{source}"

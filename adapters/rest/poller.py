@@ -106,7 +106,9 @@ class SourcePoller:
         *,
         client: AgencyClient | None = None,
         stop: threading.Event | None = None,
+        total: PollSummary | None = None,
     ) -> None:
+        """``total``: where this poller's counts add up (a source polled again after its lease came back)."""
         self.config = config
         self._intake = intake
         self._store = store
@@ -114,7 +116,7 @@ class SourcePoller:
         self._client = client or AgencyClient(config, stop=self._stop)
         self._source_label = source_label(config.source)
         self._policy = config.policy
-        self.total = PollSummary()  # every poll of this poller's life
+        self.total = total if total is not None else PollSummary()  # every poll of this poller's life
 
     def poll(self) -> PollSummary:
         """Fetch, submit and checkpoint page after page until the agency has nothing more for now.

@@ -1,9 +1,12 @@
-"""Every configured source polled at once: one thread, one HTTP client and one intake per source.
+"""The sources this replica holds, polled at once: one thread, one HTTP client and one intake per source.
 
 Sources are independent: a slow or broken agency delays only its own thread, and
 each intake's ``confirm()`` waits only for its own source's records, which is what
-its checkpoint needs. This is what ``jiandu rest-pull`` runs, and what a hub that
-polls its agencies starts in-process.
+its checkpoint needs. Which sources this replica polls is the lease's
+(``adapters.leasing``): when the group moves them, every thread finishes its page,
+checkpoints it and stops before the sources go elsewhere; the new owner starts from
+those checkpoints. This is what ``jiandu rest-pull`` runs, and what a hub that polls
+its agencies starts in-process.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from adapters.rest.checkpoint import CheckpointStore
+from adapters.leasing import Checkpoints, Lease
+from adapters.rest.checkpoint import CheckpointStore, unit_of
 from adapters.rest.client import PollStopped
 from adapters.rest.config import SourceConfig
 from adapters.rest.poller import Intake, PollSummary, SourcePoller
 
-__all__ = ["Closeable", "IntakeFactory", "RestPull", "SourceOutcome"]
+__all__ = ["Closeable", "RestPull", "SourceOpener", "SourceOutcome"]
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +35,14 @@ class Closeable(Protocol):
         """Confirm what is pending and release the connections."""
 
 
-#: Opens the intake one source submits to, and what must be closed after it.
-IntakeFactory = Callable[[SourceConfig], tuple[Closeable, Intake]]
+#: Opens what one source's thread works with: what to close after it, the intake, and the checkpoints it writes
+#: (through the intake's own publisher: a checkpoint follows the confirmation of its page).
+SourceOpener = Callable[[SourceConfig], tuple[Closeable, Intake, Checkpoints]]
 
 
 @dataclass(slots=True)
 class SourceOutcome:
-    """How one source's thread ended (or stands): its counts and, if it failed, why."""
+    """How one source's polling went on this replica (every lease of it added up) and, if it failed, why."""
 
     source: str
     summary: PollSummary = field(default_factory=PollSummary)
@@ -45,61 +50,97 @@ class SourceOutcome:
 
 
 class RestPull:
-    """Starts a polling thread per source; ``once``: each thread stops when its source has caught up."""
+    """Polls the sources the lease gives this replica; ``once``: each stops when its source has caught up."""
 
-    def __init__(
-        self,
-        sources: Sequence[SourceConfig],
-        store: CheckpointStore,
-        open_intake: IntakeFactory,
-        *,
-        once: bool = False,
-    ) -> None:
+    def __init__(self, sources: Sequence[SourceConfig], open_source: SourceOpener, lease: Lease, *, once: bool = False):
         self.sources = list(sources)
-        self._store = store
-        self._open_intake = open_intake
+        self._open_source = open_source
+        self._lease = lease
         self._once = once
-        self._stop = threading.Event()
-        self._threads: dict[str, threading.Thread] = {}
+        self._ended = threading.Event()  # stopped, or (once) every source held has caught up
+        self._work: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._lock = threading.Lock()  # the work: changed by the lease's thread, read by the metrics thread
         self.outcomes = {config.source: SourceOutcome(config.source) for config in self.sources}
 
     def start(self) -> RestPull:
-        """Start the threads (non-daemon: a stop lets each finish and checkpoint its current page)."""
-        for config in self.sources:
-            thread = threading.Thread(target=self._serve, args=(config,), name=f"rest-pull {config.source}")
-            thread.start()
-            self._threads[config.source] = thread
+        """Take a share of the sources; the lease starts and stops the pollers as sources come and go."""
+        self._lease.start(self._take, self._release)
         return self
 
     def stop(self) -> None:
-        """Ask every thread to stop after its current page (waits in backoff and between polls end at once)."""
-        self._stop.set()
+        """Stop every poller after its current page (waits in backoff and between polls end at once)."""
+        with self._lock:
+            for _, stop in self._work.values():
+                stop.set()
+        self._ended.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the threads; True when all have ended."""
-        for thread in self._threads.values():
-            thread.join(timeout)
-        return not any(thread.is_alive() for thread in self._threads.values())
+        """Wait for the pull to end; once it has, give the sources up (to the other replicas) and return True."""
+        if not self._ended.wait(timeout):
+            return False
+        self._lease.close()
+        return True
+
+    def held(self) -> list[str]:
+        """The sources this replica owns now."""
+        return [c.source for c in self.sources if self._lease.holds(unit_of(c.source))]
 
     def not_polling(self) -> list[str]:
-        """The sources without a running poller thread (not started yet, caught up with ``once``, or failed)."""
-        return [c.source for c in self.sources if not (t := self._threads.get(c.source)) or not t.is_alive()]
+        """The sources held without a running poller thread (caught up with ``once``, or failed)."""
+        with self._lock:
+            return [s for s in self.held() if not (w := self._work.get(s)) or not w[0].is_alive()]
 
     @property
     def failed(self) -> list[SourceOutcome]:
         """The sources whose thread ended with an error."""
         return [outcome for outcome in self.outcomes.values() if outcome.error]
 
-    def _serve(self, config: SourceConfig) -> None:
+    def _take(self) -> None:
+        with self._lock:
+            for config in self.sources:
+                if self._lease.holds(unit_of(config.source)) and not self._ended.is_set():
+                    stop = threading.Event()
+                    name = f"rest-pull {config.source}"
+                    thread = threading.Thread(target=self._serve, args=(config, stop), name=name)
+                    self._work[config.source] = (thread, stop)
+                    thread.start()
+            polling = sorted(self._work)
+        log.info("rest-pull: polling %s", ", ".join(polling) or "no source (the other replicas hold them)")
+        if self._once and not polling:
+            self._ended.set()
+
+    def _release(self) -> None:
+        """Stop every poller and wait until each has confirmed and checkpointed its page."""
+        with self._lock:
+            work, self._work = dict(self._work), {}
+        for _, stop in work.values():
+            stop.set()
+        for thread, _ in work.values():
+            thread.join()
+
+    def _caught_up(self) -> None:
+        """With ``once``: the pull ends when the last poller has."""
+        with self._lock:
+            others = [t for t, _ in self._work.values() if t is not threading.current_thread() and t.is_alive()]
+        if self._once and not others:
+            self._ended.set()
+
+    def _serve(self, config: SourceConfig, stop: threading.Event) -> None:
+        try:
+            self._poll_source(config, stop)
+        finally:
+            if not stop.is_set():  # not released to another replica: it ended (caught up, or failed)
+                self._caught_up()
+
+    def _poll_source(self, config: SourceConfig, stop: threading.Event) -> None:
         outcome = self.outcomes[config.source]
         try:
-            closer, intake = self._open_intake(config)
+            closer, intake, checkpoints = self._open_source(config)
         except Exception as exc:
             outcome.error = f"cannot open the intake: {exc}"
             log.error("rest %s: %s", config.source, outcome.error)
             return
-        poller = SourcePoller(config, intake, self._store, stop=self._stop)
-        outcome.summary = poller.total
+        poller = SourcePoller(config, intake, CheckpointStore(checkpoints), stop=stop, total=outcome.summary)
         try:
             poller.poll() if self._once else poller.run()
         except PollStopped:

@@ -6,6 +6,10 @@ kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-adapter' --operation Describe --topic 'jiandu.events.' --resource-pattern-type prefixed
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-adapter' --operation Write --topic 'jiandu.deadletter'
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-adapter' --operation Describe --topic 'jiandu.deadletter'
+kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-adapter' --operation Read --topic 'jiandu.internal.adapter-checkpoints'
+kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-adapter' --operation Write --topic 'jiandu.internal.adapter-checkpoints'
+kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-adapter' --operation Describe --topic 'jiandu.internal.adapter-checkpoints'
+kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-adapter' --operation Read --group 'jiandu-adapters-' --resource-pattern-type prefixed
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-adapter' --operation IdempotentWrite --cluster
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-worker' --operation Read --topic 'jiandu.events.' --resource-pattern-type prefixed
 kafka-acls.sh --bootstrap-server $KAFKA_BOOTSTRAP --command-config $KAFKA_ADMIN_CONFIG --add --allow-principal 'User:jiandu-worker' --operation Describe --topic 'jiandu.events.' --resource-pattern-type prefixed

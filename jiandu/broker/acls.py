@@ -3,7 +3,8 @@
 =========== ===============================================================================
 principal   may
 =========== ===============================================================================
-adapter     write events and dead letters (the gateway, file drop, REST pull, ``jiandu ingest``)
+adapter     write events and dead letters (the gateway, file drop, REST pull, ``jiandu ingest``); read and
+            write the adapter checkpoints, in the groups that lease the sources to replicas
 worker      read events; read and write its internal topics, its Faust topics and groups; write leads
 downstream  read leads and officers' actions; write alert topics and actions; read and write the
             consumers' state topics (alerts, webhooks, archive, console, each in its own consumer group)
@@ -50,6 +51,8 @@ def hub_acls(catalogue: TopicCatalogue, principals: Mapping[str, str]) -> list[A
         "adapter": [
             *_topic(events, ("Write", "Describe"), prefixed=True),
             *_topic(catalogue.dead_letters, ("Write", "Describe")),
+            *_topic(catalogue.adapter_checkpoints, ("Read", "Write", "Describe")),  # checkpoints, and the leases
+            Acl("", "Read", "group", f"{p}-adapters-", prefixed=True),  # the replicas of each kind share sources
             Acl("", "IdempotentWrite", "cluster"),
         ],
         "worker": [

@@ -1,25 +1,26 @@
 """``jiandu backup --out DIR``: a consistent copy of a single-node hub's data directory, taken while it runs.
 
 What a restore needs is all under ``JIANDU_DATA_DIR``: the journal (every accepted
-event, dead letter and officer action, and what the alert router and the webhook
-deliverer remember, with the webhook dead letters: the embedded broker is filled from
-it, the worker's state rebuilt from the events), the SQLite databases (lead archive,
-the push API's accepted event ids, dead-letter resubmissions) and the adapters'
-checkpoints and receipts. Logs are left out. With a replicated Kafka
-(``JIANDU_KAFKA_BOOTSTRAP``) the consumers' state is in its topics, not here.
+event, dead letter, adapter checkpoint and officer action, and what the alert router and
+the webhook deliverer remember, with the webhook dead letters: the embedded broker is
+filled from it, the worker's state rebuilt from the events) and the SQLite databases
+(lead archive, the push API's accepted event ids, dead-letter resubmissions). Logs are
+left out; file-drop receipts live beside the processed files in the drop folder. With a
+replicated Kafka (``JIANDU_KAFKA_BOOTSTRAP``) the consumers' and adapters' state is in its
+topics, not here.
 
 Order matters, because "accepted" must never be ahead of what is durable: the
-databases, checkpoints and receipts are copied first (SQLite through its online
-backup API, so a live database is copied consistently), the journal last. The
-journal copy then holds at least every event the copied receipts and checkpoints
-claim; anything newer in it is re-sent work, which the hub ignores by event id.
-A segment being written while it is copied may end in a torn block: the reader
-ignores it, and it was not yet acknowledged when the copy started.
+databases are copied first (SQLite through its online backup API, so a live database
+is copied consistently), the journal last. The journal copy then holds at least every
+event the copied accepted ids claim; anything newer in it is re-sent work, which the
+hub ignores by event id. A segment being written while it is copied may end in a torn
+block: the reader ignores it, and it was not yet acknowledged when the copy started.
 
 Restore: copy the backup into an empty data directory and start the hub on it
 (``jiandu broker`` or ``jiandu run``); the broker replays the journal before it
-reports ready. A PostgreSQL archive (``JIANDU_ARCHIVE_URL``) is backed up with
-``pg_dump`` before this command, for the same reason.
+reports ready. A PostgreSQL archive (``JIANDU_ARCHIVE_URL``) or gateway database
+(``JIANDU_GATEWAY_RECEIPTS_URL``) is backed up with ``pg_dump`` before this command,
+for the same reason.
 """
 
 from __future__ import annotations

@@ -5,9 +5,12 @@ mapping file, published through the shared intake, and stored in ``done/``
 sealed (AES-256-GCM under a key derived from ``JIANDU_PSEUDONYM_KEY``) with a
 receipt; the clear file is unlinked. Sealed files and their receipts are deleted
 ``JIANDU_FILEDROP_RETENTION_DAYS`` after processing (checked at start and hourly).
-Checkpoints live under ``$JIANDU_DATA_DIR/filedrop/checkpoints``; SIGTERM or
-Ctrl-C stops at the next confirmed batch, and a restart (even after ``kill -9``)
-resumes each file after its last confirmed line. /metrics, /healthz and /readyz
+Replicas on several hosts share the drop folder (shared storage): each source
+folder is owned by one of them at a time (the consumer group
+``<prefix>-adapters-filedrop``), and its checkpoints live on the topic
+``<prefix>.internal.adapter-checkpoints``. SIGTERM or Ctrl-C stops at the next
+confirmed batch, and a restart or another replica (after a ``kill -9``, once the
+group's session timed out) resumes each file after its last confirmed line. /metrics, /healthz and /readyz
 (broker, topics, the drop folder writable) are served on the ``filedrop`` port of
 ``JIANDU_METRICS_PORTS``.
 
@@ -93,18 +96,20 @@ def _mappings(paths: list[Path] | None) -> list[Any]:
 def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metrics: MetricsServer | None) -> int:
     from adapters.files import FileDrop, FileSeal
     from adapters.files.reading import RowLimits
-    from jiandu.cli.hub import new_intake
+    from jiandu.cli.hub import adapter_lease, leased_checkpoints, new_intake
 
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     publisher, intake = new_intake(settings, adapter="filedrop")
+    lease = adapter_lease(settings, "filedrop")  # the folders are shared with the other replicas of the group
     try:
         with publisher:
             drop = FileDrop(
                 args.drop,
                 intake,
                 mappings,
-                checkpoint_dir=settings.data_dir / "filedrop" / "checkpoints",
+                lease=lease,
+                checkpoints=leased_checkpoints(lease, publisher),
                 settle_seconds=args.settle,
                 confirm_every=args.confirm_every,
                 seal=FileSeal(settings.pseudonym_key_bytes),
@@ -112,7 +117,7 @@ def _run(settings: Settings, args: argparse.Namespace, mappings: list[Any], metr
                 max_file_bytes=settings.filedrop_max_file_bytes,
                 row_limits=RowLimits(settings.filedrop_max_row_bytes, settings.filedrop_max_field_chars),
             )
-            print(f"file drop {args.drop}: {len(mappings)} mappings", flush=True)
+            print(f"file drop {args.drop}: {len(mappings)} mappings; folders shared in group {lease.group}", flush=True)
             if metrics is not None:
                 print(f"metrics: {metrics.url}/metrics", flush=True)
             for receipt in drop.run(once=args.once, stop=stop):

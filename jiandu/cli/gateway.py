@@ -55,7 +55,8 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def receipts_path(settings: Settings) -> Path:
-    """The SQLite file of accepted event ids (one per topic prefix: each prefix is its own hub)."""
+    """The SQLite file of accepted event ids (one per topic prefix: each prefix is its own hub), when
+    JIANDU_GATEWAY_RECEIPTS_URL does not name a shared database."""
     return settings.data_dir / f"gateway-accepted-{settings.topic_prefix}.sqlite3"
 
 
@@ -66,13 +67,13 @@ def open_gateway(settings: Settings, port: int) -> tuple[GatewayServer, KafkaPub
     closes the publisher (confirming anything queued) and the receipts.
     """
     from adapters.gateway import (
-        AcceptedEventIds,
         AgencyThrottle,
         GatewayServer,
         Limits,
         PushIntake,
         create_app,
         load_agencies,
+        open_receipts,
     )
     from jiandu.cli.hub import create_topics, new_intake
 
@@ -90,7 +91,12 @@ def open_gateway(settings: Settings, port: int) -> tuple[GatewayServer, KafkaPub
         )
     create_topics(settings)
     publisher, intake = new_intake(settings, adapter="gateway", timeout=settings.gateway_confirm_seconds)
-    receipts = AcceptedEventIds(receipts_path(settings), retention_days=settings.gateway_receipt_days)
+    receipts = open_receipts(
+        settings.gateway_receipts_url,
+        receipts_path(settings),
+        namespace=settings.topic_prefix,
+        retention_days=settings.gateway_receipt_days,
+    )
     limits = Limits(settings.gateway_max_request_bytes, settings.gateway_max_records)
     push = PushIntake(intake, receipts, outage_seconds=settings.gateway_confirm_seconds)
     app = create_app(push, agencies, limits, throttle)
@@ -171,6 +177,7 @@ def _serve_until_stopped(
     server, publisher, receipts = open_gateway(settings, port)
     opened.append(server)
     print(f"gateway: {server.url}/api/v1/records:batch (OpenAPI at {server.url}/openapi.json); Ctrl-C stops it")
+    print(f"accepted event ids: {receipts.where}", flush=True)
     if metrics_url is not None:
         print(f"metrics: {metrics_url}/metrics")
     sys.stdout.flush()

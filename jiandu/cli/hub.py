@@ -11,16 +11,19 @@ from jiandu.core.identity_seal import IdentitySealer
 from jiandu.core.ordering import InputSequence
 from jiandu.journal import JournalWriter
 from jiandu.settings import Settings, kafka_client_config
-from jiandu.topics import TopicCatalogue
+from jiandu.topics import ADAPTER_LEASE_PARTITIONS, TopicCatalogue
 from producers import IdentitySealing, KafkaPublisher, RecordIntake
+from producers.leases import LeasedCheckpoints, SourceLease
 
 __all__ = [
+    "adapter_lease",
     "broker_for",
     "broker_generation",
     "catalogue_of",
     "create_topics",
     "identity_sealing",
     "journal_for",
+    "leased_checkpoints",
     "new_intake",
     "running_broker",
 ]
@@ -86,7 +89,13 @@ def journal_for(settings: Settings, writer: str, *, reconnects: bool = False) ->
     if not settings.journal_enabled:
         return None
     catalogue = catalogue_of(settings)
-    accepted = [*catalogue.event_topics(), catalogue.dead_letters, catalogue.outcomes, catalogue.identities]
+    accepted = [
+        *catalogue.event_topics(),
+        catalogue.dead_letters,
+        catalogue.outcomes,
+        catalogue.identities,
+        catalogue.adapter_checkpoints,  # where the adapters stand: a restarted embedded broker gets them back
+    ]
     accepted += catalogue.consumer_state_topics()  # no other record of what was routed and delivered
     generation = None if reconnects else broker_generation(settings)
     return JournalWriter(
@@ -141,3 +150,20 @@ def identity_sealing(settings: Settings) -> IdentitySealing | None:
     if not settings.reveal_public_key:
         return None
     return IdentitySealing(IdentitySealer.from_file(Path(settings.reveal_public_key)))
+
+
+def adapter_lease(settings: Settings, kind: str) -> SourceLease:
+    """This replica's share of one adapter kind's sources (``rest`` or ``filedrop``), a consumer-group lease."""
+    catalogue = catalogue_of(settings)
+    return SourceLease(
+        kafka_client_config(settings),
+        catalogue.adapter_checkpoints,
+        catalogue.adapter_group(kind),
+        partitions=ADAPTER_LEASE_PARTITIONS,
+        session_timeout_seconds=settings.session_timeout_seconds,
+    )
+
+
+def leased_checkpoints(lease: SourceLease, publisher: KafkaPublisher) -> LeasedCheckpoints:
+    """The checkpoints of the sources ``lease`` holds, written through ``publisher`` after its events."""
+    return LeasedCheckpoints(lease, publisher, partitions=ADAPTER_LEASE_PARTITIONS)

@@ -13,7 +13,6 @@ import contextlib
 import errno
 import logging
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,12 +26,13 @@ from jiandu.observability import MetricsServer, serve_process_metrics
 from jiandu.settings import Settings
 
 if TYPE_CHECKING:
-    from adapters.rest import RestPull
+    from adapters.rest import RestPull, SourceConfig
+    from producers import KafkaPublisher, RecordIntake
+    from producers.leases import LeasedCheckpoints
 
 __all__ = [
     "add_parsers",
     "agency_sim_command",
-    "checkpoint_dir",
     "rest_pull_command",
     "run_rest_pull",
     "simulated_agencies",
@@ -70,18 +70,14 @@ def rest_pull_command(settings: Settings, args: argparse.Namespace) -> int:
     return run_rest_pull(settings, args.config, once=args.once)
 
 
-def checkpoint_dir(settings: Settings) -> Path:
-    """Where the REST poller keeps one checkpoint file per source."""
-    return settings.data_dir / "rest-pull"
-
-
 def run_rest_pull(settings: Settings, config: Path | None, *, once: bool) -> int:
-    """Poll every source of the sources file until SIGINT/SIGTERM (``once``: until each has caught up).
+    """Poll the sources of the sources file this replica holds until SIGINT/SIGTERM (``once``: until each has
+    caught up). Replicas share the sources (a consumer-group lease), each polled by one of them at a time.
 
     Exit code 1 when a source failed; its checkpoint holds what was confirmed.
     """
-    from adapters.rest import CheckpointStore, RestPull, load_sources
-    from jiandu.cli.hub import create_topics, new_intake
+    from adapters.rest import RestPull, load_sources
+    from jiandu.cli.hub import adapter_lease, create_topics, leased_checkpoints, new_intake
 
     path = config or (Path(settings.rest_sources) if settings.rest_sources else None)
     if path is None:
@@ -91,10 +87,15 @@ def run_rest_pull(settings: Settings, config: Path | None, *, once: bool) -> int
     httpx_log = logging.getLogger("httpx")  # a line per request drowns the poller's own (one per page)
     httpx_log.setLevel(max(logging.WARNING, logging.getLogger().level))
     create_topics(settings)
-    store = CheckpointStore(checkpoint_dir(settings))
-    pull = RestPull(sources, store, lambda _source: new_intake(settings, adapter=_ADAPTER), once=once)
+    lease = adapter_lease(settings, "rest")
+
+    def open_source(_source: SourceConfig) -> tuple[KafkaPublisher, RecordIntake, LeasedCheckpoints]:
+        publisher, intake = new_intake(settings, adapter=_ADAPTER)
+        return publisher, intake, leased_checkpoints(lease, publisher)
+
+    pull = RestPull(sources, open_source, lease, once=once)
     signal.signal(signal.SIGTERM, lambda *_: pull.stop())
-    print(f"rest-pull: {len(sources)} source(s) from {path}; checkpoints in {store.directory}", flush=True)
+    print(f"rest-pull: {len(sources)} source(s) from {path}; shared with group {lease.group}", flush=True)
     metrics = _serve_metrics(settings, pull)
     try:
         _poll(pull)
@@ -118,7 +119,7 @@ def _serve_metrics(settings: Settings, pull: RestPull) -> MetricsServer | None:
 
 def _pollers_problem(pull: RestPull) -> str | None:
     stopped = pull.not_polling()
-    return f"no poller running for {', '.join(stopped)}" if stopped else None
+    return f"no poller running for {', '.join(stopped)} (held by this replica)" if stopped else None
 
 
 def _poll(pull: RestPull) -> None:
@@ -151,13 +152,14 @@ def simulated_agencies(
     """Simulated agencies polled into the hub, for a demo that looks live; yields the running :class:`RestPull`.
 
     One agency per source category (police, court, …) on a free 127.0.0.1 port,
-    its records appearing evenly over ``seconds``, and a poller on each. The
-    checkpoints go to a fresh directory under the data dir, removed afterwards: a
-    simulated feed is new every run, so old cursors would point into another feed.
-    Everything started here is stopped when the block ends.
+    its records appearing evenly over ``seconds``, and a poller on each, owned by this
+    process alone with its checkpoints in memory: a simulated feed is new every run, so
+    old cursors would point into another feed. Everything started here is stopped when
+    the block ends.
     """
     from adapters.agency_sim import AgencyFeed, AgencySimulator
-    from adapters.rest import CheckpointStore, RestPull, SourceConfig
+    from adapters.leasing import SoleOwner
+    from adapters.rest import RestPull, SourceConfig
     from jiandu.cli.hub import new_intake
 
     by_category: dict[str, list[dict[str, Any]]] = {}
@@ -179,14 +181,17 @@ def simulated_agencies(
                     poll_interval_seconds=poll_interval,
                 )
             )
-        with tempfile.TemporaryDirectory(prefix="rest-pull-sim-", dir=settings.data_dir) as checkpoints:
-            store = CheckpointStore(Path(checkpoints))
-            pull = RestPull(sources, store, lambda _source: new_intake(settings, adapter=_ADAPTER)).start()
-            try:
-                yield pull
-            finally:
-                pull.stop()
-                pull.wait()
+        owner = SoleOwner()  # checkpoints in memory: a simulated feed is new every run, old cursors would mislead
+
+        def open_source(_source: SourceConfig) -> tuple[KafkaPublisher, RecordIntake, SoleOwner]:
+            return (*new_intake(settings, adapter=_ADAPTER), owner)
+
+        pull = RestPull(sources, open_source, owner).start()
+        try:
+            yield pull
+        finally:
+            pull.stop()
+            pull.wait()
     finally:
         for simulator in simulators:
             simulator.stop()

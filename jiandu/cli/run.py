@@ -308,7 +308,6 @@ def _run_file_drop(settings: Settings, drop: Path, stop: threading.Event) -> Non
             drop,
             intake,
             load_mappings(SHIPPED_MAPPINGS),
-            checkpoint_dir=settings.data_dir / "filedrop" / "checkpoints",
             settle_seconds=0.0,
         )
         receipts = list(files.run(once=True, stop=stop))

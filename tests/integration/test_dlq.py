@@ -202,7 +202,6 @@ def _drop_judgments(settings: Settings, tmp_path: Path) -> Path:
             export.parent.parent,
             intake,
             [load_mapping(mapping)],
-            checkpoint_dir=tmp_path / "checkpoints",
             settle_seconds=0.0,
             seal=FileSeal(settings.pseudonym_key_bytes),
         )

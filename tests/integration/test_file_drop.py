@@ -26,7 +26,8 @@ from jiandu.core.identity_seal import generate_key_pair
 from jiandu.core.sealing import PayloadSeal
 from jiandu.core.timeutil import CST
 from jiandu.serde import AvroCodec
-from tests.pipeline import all_messages, settings_for
+from jiandu.settings import Settings
+from tests.pipeline import adapter_checkpoint, all_messages, settings_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(90)]
 
@@ -124,7 +125,6 @@ def test_shipped_exports_become_events_dead_letters_and_receipts(
             drop,
             intake,
             load_mappings(SHIPPED_MAPPINGS),
-            checkpoint_dir=tmp_path / "checkpoints",
             settle_seconds=0.3,
             seal=FileSeal(settings.pseudonym_key_bytes),
         )
@@ -240,8 +240,7 @@ def test_kill_9_mid_file_then_restart_every_record_arrives_exactly_once(
     good, bad = _large_export(export)
     export.with_name(export.name + ".done").touch()
     settings = settings_for(broker.bootstrap, topic_prefix, data_dir=tmp_path / "data")
-    checkpoint = settings.data_dir / "filedrop" / "checkpoints" / "social_210100"
-    checkpoint /= f"{hashlib.sha256(export.read_bytes()).hexdigest()}.json"
+    sha256 = hashlib.sha256(export.read_bytes()).hexdigest()
     command = [sys.executable, "-m", "jiandu.cli", "filedrop", "--drop", str(tmp_path / "drop"), "--once"]
     command += ["--confirm-every", str(CONFIRM_EVERY)]
     env = settings.to_env()
@@ -249,7 +248,7 @@ def test_kill_9_mid_file_then_restart_every_record_arrives_exactly_once(
     with (tmp_path / "first.log").open("wb") as log:
         first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            line_at_kill = _wait_for_checkpoint(checkpoint, first, past=ROWS // 4)
+            line_at_kill = _wait_for_checkpoint(settings, sha256, first, past=ROWS // 4)
             time.sleep(0.05)  # between two checkpoints: rows after the last one are in flight or on the broker
             os.kill(first.pid, signal.SIGKILL)
         finally:
@@ -257,7 +256,7 @@ def test_kill_9_mid_file_then_restart_every_record_arrives_exactly_once(
                 os.kill(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
     assert first.returncode == -signal.SIGKILL
-    line_at_kill = int(json.loads(checkpoint.read_text(encoding="utf-8"))["line"])
+    line_at_kill = _checkpointed_line(settings, sha256) or 0
     assert export.exists(), "killed mid-file: the export is still in the drop folder"
     assert 0 < line_at_kill < ROWS, "the checkpoint had moved past 0 but not to the end"
 
@@ -266,7 +265,7 @@ def test_kill_9_mid_file_then_restart_every_record_arrives_exactly_once(
     assert "resuming after line" in second.stderr
     receipt = json.loads((export.parent / "done" / f"{export.name}.receipt.json").read_text(encoding="utf-8"))
     assert (receipt["rows"], receipt["accepted"], receipt["rejected"]) == (ROWS, len(good), bad)
-    assert len(receipt["resumed_at"]) == 1 and not checkpoint.exists()
+    assert len(receipt["resumed_at"]) == 1 and _checkpointed_line(settings, sha256) is None, "done: forgotten"
 
     codec = AvroCodec()
     topic = catalogue_of(settings).event_topic("social.pension_paid")
@@ -277,18 +276,21 @@ def test_kill_9_mid_file_then_restart_every_record_arrives_exactly_once(
     print(f"killed with the checkpoint at line {line_at_kill} of {ROWS + 1}; {resent} events sent twice, deduplicated")
 
 
-def _wait_for_checkpoint(path: Path, process: subprocess.Popen[bytes], *, past: int) -> int:
+def _checkpointed_line(settings: Settings, sha256: str) -> int | None:
+    """The line of the file's checkpoint on the broker; None when it has none (not started, or done)."""
+    files = (adapter_checkpoint(settings, "filedrop:social_210100") or {}).get("files", {})
+    return int(files[sha256]["line"]) if sha256 in files else None
+
+
+def _wait_for_checkpoint(settings: Settings, sha256: str, process: subprocess.Popen[bytes], *, past: int) -> int:
     """The checkpoint's line once it is beyond ``past``; fails if the adapter ends first."""
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline:
         assert process.poll() is None, "the adapter finished before it could be killed mid-file"
-        try:
-            line = int(json.loads(path.read_text(encoding="utf-8"))["line"])
-        except (FileNotFoundError, json.JSONDecodeError):
-            line = 0
+        line = _checkpointed_line(settings, sha256) or 0
         if line > past:
             return line
-        time.sleep(0.01)
+        time.sleep(0.2)
     raise AssertionError(f"no checkpoint beyond line {past} within 45 s")
 
 

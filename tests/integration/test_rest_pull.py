@@ -17,15 +17,16 @@ import httpx
 import pytest
 
 from adapters.agency_sim import AgencyFeed, AgencySimulator
-from adapters.rest import CheckpointStore, SourceConfig, SourcePoller
+from adapters.leasing import SoleOwner
+from adapters.rest import Checkpoint, CheckpointStore, SourceConfig, SourcePoller, unit_of
 from jiandu.broker import EmbeddedBroker
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
-from jiandu.cli.restpull import checkpoint_dir, simulated_agencies
+from jiandu.cli.restpull import simulated_agencies
 from jiandu.core.records import CATEGORIES, RECORD_TYPES
 from jiandu.serde import AvroCodec
 from jiandu.settings import Settings
 from jiandu.simulate import generate_history
-from tests.pipeline import all_messages, settings_for
+from tests.pipeline import adapter_checkpoint, all_messages, settings_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(90)]
 
@@ -79,7 +80,7 @@ def test_poller_survives_500s_timeouts_and_429_and_gets_everything(
             backoff_seconds=0.05,
             max_attempts=5,
         )
-        store = CheckpointStore(tmp_path)
+        store = CheckpointStore(SoleOwner())
         publisher, intake = new_intake(settings, adapter="rest-pull")
         with publisher:
             poller = SourcePoller(config, intake, store)
@@ -134,8 +135,7 @@ def test_kill_9_mid_page_then_restart_delivers_every_record_once_by_event_id(
             victim["first"] = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
             assert victim["first"].wait(timeout=60) == -signal.SIGKILL, (tmp_path / "first.log").read_text()
 
-        store = CheckpointStore(checkpoint_dir(settings))
-        after_kill = store.load(SOURCE)
+        after_kill = _checkpoint(settings)
         assert after_kill.records == (kill_at_page - 1) * page_size, "the page being read was not checkpointed"
 
         again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
@@ -144,7 +144,7 @@ def test_kill_9_mid_page_then_restart_delivers_every_record_once_by_event_id(
         total = sim.feed.total
 
     assert starts[(kill_at_page - 1) * page_size] == 2, "the killed page was fetched again after the restart"
-    assert store.load(SOURCE).records == total
+    assert _checkpoint(settings).records == total
     ids, letters = _published(settings)
     assert set(ids) == valid, "every valid record arrived; none was lost to the kill"
     assert sum(ids.values()) >= len(ids)  # re-published ones (at-least-once) share their event_id
@@ -153,6 +153,11 @@ def test_kill_9_mid_page_then_restart_delivers_every_record_once_by_event_id(
         f"SIM-BAD-000{i}" for i in (1, 2, 3)
     }
     assert all(letter["reason"] for letter in letters)
+
+
+def _checkpoint(settings: Settings) -> Checkpoint:
+    """The source's checkpoint on the broker, where ``jiandu rest-pull`` keeps it."""
+    return Checkpoint(**(adapter_checkpoint(settings, unit_of(SOURCE)) or {"source": SOURCE}))
 
 
 def test_simulated_agencies_feed_the_hub_as_their_records_appear(

@@ -205,7 +205,6 @@ def test_file_drop_fuzz_every_mapping_no_crash_no_leak(
                 drop,
                 intake,
                 load_mappings(SHIPPED_MAPPINGS),
-                checkpoint_dir=tmp_path / "data" / "checkpoints",
                 settle_seconds=0.1,
                 seal=FileSeal(settings_.pseudonym_key_bytes),
             ).run(once=True)

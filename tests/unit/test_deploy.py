@@ -127,6 +127,10 @@ def test_each_principal_may_do_its_job_and_nothing_else() -> None:
         assert not _grants(acls, "User:adapter", topic) and not _grants(acls, "User:downstream", topic)
     for topic in catalogue.alert_topics():
         assert "Write" in _grants(acls, "User:downstream", topic)
+    assert _grants(acls, "User:adapter", catalogue.adapter_checkpoints) == {"Read", "Write", "Describe"}
+    adapter_groups = [a for a in acls if a.principal == "User:adapter" and a.resource == "group"]
+    groups = [catalogue.adapter_group(kind) for kind in ("rest", "filedrop")]
+    assert adapter_groups and all(g.startswith(a.name) for g in groups for a in adapter_groups), "sources are leased"
     with pytest.raises(ValueError, match="roles are"):
         hub_acls(catalogue, {"admin": "User:x"})
 

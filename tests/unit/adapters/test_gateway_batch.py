@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.gateway import AcceptedEventIds, Agency, PushIntake
+from adapters.gateway import Agency, PushIntake, open_receipts
 from jiandu.core.identity import make_id_number
 from jiandu.core.sealing import PayloadSeal
 from jiandu.errors import DeliveryError
@@ -68,7 +68,7 @@ def publisher() -> MemoryPublisher:
 @pytest.fixture
 def push(publisher: MemoryPublisher, tmp_path: Path) -> PushIntake:
     intake = RecordIntake(publisher, TopicCatalogue("unit", 1), KEY, adapter="gateway")  # type: ignore[arg-type]
-    return PushIntake(intake, AcceptedEventIds(tmp_path / "accepted.sqlite3"))
+    return PushIntake(intake, open_receipts("", tmp_path / "accepted.sqlite3", namespace="test"))
 
 
 def test_each_record_is_answered_with_field_and_rule(push: PushIntake, publisher: MemoryPublisher) -> None:
@@ -134,7 +134,9 @@ def test_nothing_counts_as_accepted_when_the_broker_does_not_confirm(
 ) -> None:
     now = [100.0]
     intake = RecordIntake(publisher, TopicCatalogue("unit", 1), KEY, adapter="gateway")  # type: ignore[arg-type]
-    push = PushIntake(intake, AcceptedEventIds(tmp_path / "a.sqlite3"), outage_seconds=5, clock=lambda: now[0])
+    push = PushIntake(
+        intake, open_receipts("", tmp_path / "a.sqlite3", namespace="test"), outage_seconds=5, clock=lambda: now[0]
+    )
     publisher.fail_next_confirm = True
     with pytest.raises(DeliveryError):
         push.submit_batch(COURT, [record("1")], "a")

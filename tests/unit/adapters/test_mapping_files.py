@@ -20,6 +20,7 @@ from adapters.files import (
     load_mapping,
     read_rows,
 )
+from adapters.leasing import SoleOwner
 from jiandu.core.identity import make_id_number
 
 PERSON = make_id_number("210102", date(1950, 5, 4), 17)
@@ -111,8 +112,9 @@ def test_a_file_is_complete_after_the_settle_time_unchanged_or_with_a_done_marke
     assert watch.check([tmp_path / "vanished.csv"]) == ([], 0)
 
 
-def test_checkpoints_are_written_atomically_and_keyed_by_folder_and_content(tmp_path: Path) -> None:
-    store = CheckpointStore(tmp_path / "checkpoints")
+def test_checkpoints_are_kept_per_folder_and_keyed_by_content() -> None:
+    documents = SoleOwner()
+    store = CheckpointStore(documents)
     progress = Progress(
         folder="social_210100",
         file="养老金发放_202403.csv",
@@ -126,14 +128,14 @@ def test_checkpoints_are_written_atomically_and_keyed_by_folder_and_content(tmp_
     assert store.load("social_210100", "ab" * 32) is None
     progress.add(line=501, rows=500, accepted=499, reasons=collections.Counter({"bad date": 1}))
     store.save(progress)
-    path = store.path_of("social_210100", "ab" * 32)
-    assert path == tmp_path / "checkpoints" / "social_210100" / f"{'ab' * 32}.json"
-    assert [p.name for p in path.parent.iterdir()] == [path.name], "no temporary file is left behind"
+    other = Progress(**{**progress.to_json(), "sha256": "ef" * 32, "line": 7})
+    store.save(other)
+    assert sorted(documents.load("filedrop:social_210100")["files"]) == ["ab" * 32, "ef" * 32]  # type: ignore[index]
     loaded = store.load("social_210100", "ab" * 32)
     assert loaded == progress
     assert (loaded.line, loaded.rows, loaded.accepted, loaded.rejected) == (501, 500, 499, 1)
     store.discard(progress)
-    assert store.load("social_210100", "ab" * 32) is None
+    assert store.load("social_210100", "ab" * 32) is None and store.load("social_210100", "ef" * 32) == other
 
 
 def test_the_shipped_sample_exports_are_what_their_generator_writes(tmp_path: Path) -> None:

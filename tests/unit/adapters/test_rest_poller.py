@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from adapters.agency_sim import AgencyFeed, AgencySimulator
+from adapters.leasing import SoleOwner
 from adapters.rest import (
     AgencyClient,
     Checkpoint,
@@ -101,7 +102,31 @@ def _poller(
     config = SourceConfig(**{"backoff_seconds": 0.01, **values})
     intake = RecordIntake(publisher, TopicCatalogue("t", 1), b"k", adapter="rest-pull")  # type: ignore[arg-type]
     client = AgencyClient(config, transport=transport, stop=stop)
-    return SourcePoller(config, intake, CheckpointStore(tmp_path), client=client, stop=stop)
+    return SourcePoller(config, intake, CheckpointStore(_owner(tmp_path)), client=client, stop=stop)
+
+
+class _CountingOwner(SoleOwner):
+    """Every checkpoint in memory, and how many were written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saves = 0
+
+    def save(self, unit: str, document: dict[str, Any]) -> None:
+        self.saves += 1
+        super().save(unit, document)
+
+
+_OWNERS: dict[Path, _CountingOwner] = {}
+
+
+def _owner(tmp_path: Path) -> _CountingOwner:
+    """The checkpoints of one test (its tmp_path names it)."""
+    return _OWNERS.setdefault(tmp_path, _CountingOwner())
+
+
+def _records(tmp_path: Path) -> int:
+    return CheckpointStore(_owner(tmp_path)).load(SOURCE).records
 
 
 def _answering(body: object) -> httpx.MockTransport:
@@ -126,13 +151,12 @@ def test_a_poll_reads_every_page_and_checkpoints_each(
     assert {letter["adapter"] for letter in letters} == {"rest-pull"}
     page, index = map(int, letters[0]["origin"].rsplit(":", 2)[1:])
     assert records[(page - 1) * 9 + index]["source_record_id"] == letters[0]["source_record_id"]
-    checkpoint = CheckpointStore(tmp_path).load(SOURCE)
+    checkpoint = CheckpointStore(_owner(tmp_path)).load(SOURCE)
     assert (checkpoint.cursor, checkpoint.page_token, checkpoint.pages) == (f"c{len(records)}", None, pages)
 
-    file = CheckpointStore(tmp_path).path_of(SOURCE)
-    before, requests = file.stat().st_mtime_ns, len(sim.served())
+    saves, requests = _owner(tmp_path).saves, len(sim.served())
     assert poller.poll().pages == 0, "nothing new"
-    assert file.stat().st_mtime_ns == before, "an empty poll does not rewrite the checkpoint"
+    assert _owner(tmp_path).saves == saves, "an empty poll does not rewrite the checkpoint"
     assert len(sim.served()) == requests + 1
     poller.close()
 
@@ -143,7 +167,7 @@ def test_the_checkpoint_never_moves_past_unconfirmed_records(
     valid = history_records[1]
     publisher = MemoryPublisher()
     poller = _poller(sim.url, tmp_path, publisher)
-    store = CheckpointStore(tmp_path)
+    store = CheckpointStore(_owner(tmp_path))
     confirms: list[int] = []
 
     def check_then_fail_the_third() -> None:
@@ -198,7 +222,7 @@ def test_entries_that_are_not_objects_are_dead_lettered(tmp_path: Path) -> None:
 def test_an_agency_that_does_not_move_its_cursor_cannot_loop_the_poller(tmp_path: Path) -> None:
     body = {"records": [{"a": 1}], "next_page_token": "t1", "cursor": "c0"}
     poller = _poller("http://agency.test", tmp_path, MemoryPublisher(), transport=_answering(body))
-    store = CheckpointStore(tmp_path)
+    store = CheckpointStore(_owner(tmp_path))
     with pytest.raises(SourceUnavailable, match="without moving its cursor"):
         poller.poll()  # the first page moves from nothing to c0; the second stays at c0
     assert store.load(SOURCE).pages == 1
@@ -213,12 +237,15 @@ def test_rest_pull_runs_each_source_in_its_own_thread_and_reports_failures(tmp_p
         ]
         publishers: dict[str, MemoryPublisher] = {}
 
-        def open_intake(config: SourceConfig) -> tuple[Any, Any]:
+        owner = _owner(tmp_path)
+
+        def open_source(config: SourceConfig) -> tuple[Any, Any, Any]:
             publisher = publishers.setdefault(config.source, MemoryPublisher())
             publisher.close = lambda: None  # type: ignore[attr-defined]
-            return publisher, RecordIntake(publisher, TopicCatalogue("t", 1), b"k", adapter="rest-pull")  # type: ignore[arg-type]
+            intake = RecordIntake(publisher, TopicCatalogue("t", 1), b"k", adapter="rest-pull")  # type: ignore[arg-type]
+            return publisher, intake, owner
 
-        pull = RestPull(sources, CheckpointStore(tmp_path), open_intake, once=True).start()
+        pull = RestPull(sources, open_source, owner, once=True).start()
         assert pull.wait(timeout=20)
     assert pull.outcomes["a:1"].summary.records == 12 and pull.outcomes["a:1"].error is None
     assert [o.source for o in pull.failed] == ["b:1"] and "HTTP 404" in str(pull.outcomes["b:1"].error)
@@ -233,17 +260,19 @@ def test_run_keeps_polling_until_stopped(sim: AgencySimulator, tmp_path: Path) -
     thread.start()
     deadline = threading.Event()
     while not deadline.wait(0.05):
-        if CheckpointStore(tmp_path).load(SOURCE).records == sim.feed.total:
+        if CheckpointStore(_owner(tmp_path)).load(SOURCE).records == sim.feed.total:
             break
     stop.set()
     thread.join(timeout=10)
     assert not thread.is_alive()
-    assert CheckpointStore(tmp_path).load(SOURCE).records == sim.feed.total, "the failed poll was followed by another"
+    assert CheckpointStore(_owner(tmp_path)).load(SOURCE).records == sim.feed.total, (
+        "the failed poll was followed by another"
+    )
     poller.close()
 
 
 def test_a_refused_page_token_falls_back_to_the_cursor_kept_beside_it(sim: AgencySimulator, tmp_path: Path) -> None:
-    store = CheckpointStore(tmp_path)
+    store = CheckpointStore(_owner(tmp_path))
     store.save(Checkpoint(SOURCE, cursor="c9", page_token="expired-token", pages=1, records=9))
     poller = _poller(sim.url, tmp_path, MemoryPublisher(), cursor="page_token")
     summary = poller.poll()
@@ -277,4 +306,6 @@ def test_records_outside_the_feeds_allowed_sources_and_types_are_dead_lettered(
     }
     assert refused == expected and {"SIM-FOREIGN-0001", "SIM-FOREIGN-0002"} <= refused.keys()
     assert {"source", "type"} == set(refused.values())
-    assert CheckpointStore(tmp_path).load(SOURCE).records == summary.records, "refused records do not stall the feed"
+    assert CheckpointStore(_owner(tmp_path)).load(SOURCE).records == summary.records, (
+        "refused records do not stall the feed"
+    )

@@ -45,8 +45,8 @@ def test_nesting_is_measured_without_recursion() -> None:
 
 def test_a_record_nested_too_deeply_is_dead_lettered_and_the_feed_goes_on(tmp_path: object) -> None:
     """Once, one such record made every page unusable: the feed stalled behind it forever."""
-    from pathlib import Path
 
+    from adapters.leasing import SoleOwner
     from adapters.rest import CheckpointStore, SourceConfig, SourcePoller
     from benchmarks.fuzz import _Feed  # the long fuzz run's minimal agency API, serving anything
     from jiandu.core.records import CATEGORIES
@@ -63,7 +63,7 @@ def test_a_record_nested_too_deeply_is_dead_lettered_and_the_feed_goes_on(tmp_pa
     intake = RecordIntake(publisher, TopicCatalogue("unit", 1), b"k", adapter="rest-pull")  # type: ignore[arg-type]
     with _Feed([json.dumps(r) for r in records]) as url:
         config = SourceConfig(source="police:210100", base_url=url, allowed_sources=CATEGORIES, max_attempts=2)
-        poller = SourcePoller(config, intake, CheckpointStore(Path(str(tmp_path))))
+        poller = SourcePoller(config, intake, CheckpointStore(SoleOwner()))
         assert poller.poll().records == 2
         poller.close()
     letters = publisher.dead_letters()
