@@ -1,5 +1,6 @@
 """Three push-gateway replicas (separate processes and data dirs, as on separate hosts) share one PostgreSQL:
-the same records pushed to all three at once are accepted exactly once, and every accepted one is on its topic."""
+the same records pushed to all three at once are accepted exactly once, and every accepted one is on its topic;
+a replica killed with SIGKILL mid-stream behind a load balancer loses no record and has none accepted twice."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from jiandu.cli.processes import HubProcess
 from jiandu.serde import AvroCodec
 from tests.integration.test_gateway import execution, write_agencies
 from tests.pipeline import all_messages, settings_for
-from tests.unit.consumers.test_archive_pg import PostgresServer, postgres_server
+from tests.postgres import PostgresServer, postgres_server
 
 __all__ = ["postgres_server"]
 
@@ -42,12 +43,8 @@ def _url_of(replica: HubProcess, timeout: float = 40.0) -> str:
     raise AssertionError(f"{replica.name} did not start:\n{replica.log_tail()}")
 
 
-def test_replicas_on_a_shared_database_accept_each_record_once(
-    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, postgres_server: PostgresServer
-) -> None:
-    tokens = write_agencies(tmp_path / "agencies.yaml")
-    shared = postgres_server.database()
-    replicas = [
+def _start_replicas(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, shared: str) -> list[HubProcess]:
+    return [
         HubProcess(
             settings_for(
                 broker.bootstrap,
@@ -63,6 +60,19 @@ def test_replicas_on_a_shared_database_accept_each_record_once(
         ).start()
         for n in range(REPLICAS)
     ]
+
+
+def _event_ids_on_topic(settings: Any) -> list[str]:
+    codec = AvroCodec()
+    topic = catalogue_of(settings).event_topic("court.execution_filed")
+    return [codec.decode(m.split(b"\0", 1)[1])[1]["event_id"] for m in all_messages(settings.bootstrap, [topic])]
+
+
+def test_replicas_on_a_shared_database_accept_each_record_once(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    tokens = write_agencies(tmp_path / "agencies.yaml")
+    replicas = _start_replicas(broker, topic_prefix, tmp_path, postgres_server.database())
     try:
         urls = [_url_of(replica) for replica in replicas]
         records = [execution(f"ha-{i:04d}") for i in range(RECORDS)]
@@ -97,10 +107,60 @@ def test_replicas_on_a_shared_database_accept_each_record_once(
     assert len(accepted) == RECORDS, "every record accepted by one replica"
     assert all(statuses[(event_id, "accepted")] == 1 for event_id in accepted), "none accepted twice"
     assert sum(statuses[(event_id, "duplicate")] for event_id in accepted) == RECORDS * (REPLICAS - 1)
-    settings = replicas[0].settings
-    codec = AvroCodec()
-    topic = catalogue_of(settings).event_topic("court.execution_filed")
-    on_topic = [codec.decode(m.split(b"\0", 1)[1])[1]["event_id"] for m in all_messages(settings.bootstrap, [topic])]
+    on_topic = _event_ids_on_topic(replicas[0].settings)
     assert accepted <= set(on_topic), "every accepted record is on its event topic"
     print(f"{RECORDS} records × {REPLICAS} replicas: {len(on_topic)} events on the topic ({len(on_topic) - RECORDS} "
           f"race losers' copies, ignored downstream by event id)")  # fmt: skip
+
+
+def test_a_replica_killed_mid_stream_behind_a_load_balancer_loses_nothing_and_accepts_nothing_twice(
+    broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """An agency's client pushes batches round robin over the replicas, as a load balancer would, and sends
+    a batch that got no answer to the next replica. Replica 0 is killed with SIGKILL half-way."""
+    tokens = write_agencies(tmp_path / "agencies.yaml")
+    replicas = _start_replicas(broker, topic_prefix, tmp_path, postgres_server.database())
+    headers = {"Authorization": f"Bearer {tokens['shenyang-court']}"}
+    records = [execution(f"kill-{i:04d}") for i in range(RECORDS)]
+    batches = [records[i : i + BATCH] for i in range(0, RECORDS, BATCH)]
+    final: dict[str, str] = {}  # event id -> the answer the agency kept (the last one it got)
+    accepted_answers: collections.Counter[str] = collections.Counter()
+    try:
+        urls = [_url_of(replica) for replica in replicas]
+        alive = list(range(REPLICAS))
+        with httpx.Client(timeout=10) as client:
+            for n, batch in enumerate(batches):
+                if n == len(batches) // 2:
+                    replicas[0].kill()
+                for attempt in range(2 * REPLICAS):
+                    target = alive[(n + attempt) % len(alive)]
+                    try:
+                        response = client.post(f"{urls[target]}{BATCH_PATH}", json={"records": batch}, headers=headers)
+                    except httpx.TransportError:  # the balancer's health check takes the dead replica out
+                        alive.remove(target)
+                        continue
+                    if response.status_code == 503:
+                        time.sleep(0.2)
+                        continue
+                    assert response.status_code == 200, response.text
+                    for result in response.json()["results"]:
+                        final[result["event_id"]] = result["status"]
+                        accepted_answers[result["event_id"]] += result["status"] == "accepted"
+                    break
+                else:
+                    raise AssertionError(f"batch {n} was answered by no replica")
+        assert 0 not in alive, "the killed replica was never met"
+        for replica in replicas[1:]:
+            replica.check_alive()
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+    assert len(final) == RECORDS and set(final.values()) <= {"accepted", "duplicate"}, collections.Counter(
+        final.values()
+    )
+    assert max(accepted_answers.values()) == 1, "a record answered `accepted` twice"
+    on_topic = set(_event_ids_on_topic(replicas[1].settings))
+    assert set(final) <= on_topic, (
+        f"{len(set(final) - on_topic)} records answered accepted or duplicate are not on the topic"
+    )
