@@ -39,10 +39,10 @@ __all__ = [
     "Unconfirmed",
     "pack_state",
     "partition_items",
+    "partition_stores",
     "partition_values",
     "persisted_changelog_offset",
     "state_dir",
-    "store_partition",
     "store_size",
     "stored_offsets",
     "unpack_state",
@@ -81,9 +81,11 @@ def persisted_changelog_offset(store: Path) -> int | None:
     return None if value is None else int(value)
 
 
-def store_partition(store: Path) -> int:
-    """The partition of a store directory (Faust names them ``<table>-<partition>.db``)."""
-    return int(store.name.removesuffix(".db").rsplit("-", 1)[1])
+def partition_stores(directory: Path) -> list[tuple[int, Path]]:
+    """(partition, database directory) of every partition store under ``directory`` (Faust names them
+    ``<table>-<partition>.db``)."""
+    found = ((_PARTITION_DB.search(path.name), path) for path in sorted(directory.rglob("*.db")))
+    return [(int(match.group(1)), path) for match, path in found if match is not None and path.is_dir()]
 
 
 def pack_state(wakes: Mapping[str, int], state: bytes) -> bytes:
@@ -208,17 +210,8 @@ def stored_offsets(directory: Path) -> dict[int, int]:
     the changelog's high watermark minus this, minus one.
     """
     offsets: dict[int, int] = {}
-    for path in sorted(directory.rglob("*.db")):
-        found = _PARTITION_DB.search(path.name)
-        if found is None or not path.is_dir():
-            continue
-        db = rocksdict.Rdict(
-            str(path), options=rocksdict.Options(raw_mode=True), access_type=rocksdict.AccessType.read_only()
-        )
-        try:
-            value = db.get(_OFFSET_KEY)
-        finally:
-            db.close()
-        if value is not None:
-            offsets[int(found.group(1))] = int(value)
+    for partition, path in partition_stores(directory):
+        offset = persisted_changelog_offset(path)
+        if offset is not None:
+            offsets[partition] = offset
     return offsets

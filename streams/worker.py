@@ -18,7 +18,7 @@ from jiandu.settings import Settings, kafka_client_config
 from jiandu.topics import TopicCatalogue
 from streams.app import create_app
 from streams.memory import release_free_heap
-from streams.state_store import persisted_changelog_offset, state_dir, store_partition
+from streams.state_store import partition_stores, persisted_changelog_offset, state_dir
 
 __all__ = ["discard_stale_stores", "run_worker", "tune_gc"]
 
@@ -102,7 +102,7 @@ def discard_stale_stores(settings: Settings, catalogue: TopicCatalogue) -> list[
     a store another worker is filling is consistent with the broker (deleting it under that worker
     lost its data, and deadlines with it).
     """
-    stores = sorted(state_dir(settings, catalogue).glob("**/*.db"))
+    stores = partition_stores(state_dir(settings, catalogue))
     if not stores:
         return []
     config = kafka_client_config(settings, with_bootstrap=False)
@@ -113,8 +113,8 @@ def discard_stale_stores(settings: Settings, catalogue: TopicCatalogue) -> list[
         return []
     stale = [
         store
-        for store in stores
-        if _claims_more_than(store, ends.get((catalogue.state_changelog, store_partition(store)), 0))
+        for partition, store in stores
+        if _claims_more_than(store, ends.get((catalogue.state_changelog, partition), 0))
     ]
     for store in stale:
         log.warning("%s holds changelog records the broker does not have (a fresh broker): rebuilding its state", store)

@@ -45,7 +45,7 @@ from jiandu.serde import AvroCodec
 from jiandu.settings import Settings, kafka_client_config
 from streams import BACKTEST
 
-__all__ = ["FaultRun", "Hub", "compare_open", "run_faults"]
+__all__ = ["FaultRun", "Hub", "archive_problems", "compare_open", "run_faults"]
 
 
 _CHUNK = 200
@@ -411,9 +411,7 @@ def _all_versions(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _archive_problems(settings: Settings, final: dict[str, Any]) -> list[str]:
-    """No version stored twice, one raised time per lead, and each lead's latest row where the topic ends."""
-    from consumers.archive.store import _row_digest  # the archive's own notion of a version's content
-
+    """The archiver's SQLite archive in the data directory (:func:`archive_problems`)."""
     path = settings.data_dir / "archive.sqlite3"  # open_archive's SQLite with JIANDU_ARCHIVE_URL empty
     if not path.is_file():
         return ["no archive database in the data directory"]
@@ -424,6 +422,14 @@ def _archive_problems(settings: Settings, final: dict[str, Any]) -> list[str]:
         latest = {r["lead_id"]: dict(r) for r in db.execute("SELECT * FROM leads")}
     finally:
         db.close()
+    return archive_problems(rows, latest, final)
+
+
+def archive_problems(rows: list[dict[str, Any]], latest: dict[str, dict[str, Any]], final: dict[str, Any]) -> list[str]:
+    """No version stored twice, one raised time per lead, and each lead's latest row where the topic ends
+    (``rows``: every stored version by lead and version; ``latest``: the archive's row per lead)."""
+    from consumers.archive.store import _row_digest  # the archive's own notion of a version's content
+
     history: dict[str, list[str]] = {}
     raised: dict[str, set[int]] = {}
     problems = []

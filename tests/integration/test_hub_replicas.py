@@ -19,8 +19,6 @@ from psycopg.rows import dict_row
 
 from adapters.jsonl import read_lines
 from consumers import read_leads
-from consumers.archive.store import _row_digest
-from consumers.lead_versions import is_repeat
 from jiandu.broker import EmbeddedBroker, find_free_port
 from jiandu.cli.archive import group_id as archive_group
 from jiandu.cli.backtest import advance_clock, collide, wait_for_clock, wait_until_routed
@@ -31,7 +29,7 @@ from jiandu.core.timeutil import parse_datetime, to_ms
 from jiandu.models.configuration import build_engine
 from jiandu.settings import Settings, kafka_client_config
 from streams import BACKTEST
-from tests.faults import _METRICS_OFF, _wait_committed, compare_open
+from tests.faults import _METRICS_OFF, _wait_committed, archive_problems, compare_open
 from tests.faults import _open as open_without_wall_clock
 from tests.pipeline import CONFORMANCE
 from tests.postgres import PostgresServer, postgres_server  # noqa: F401 (a fixture)
@@ -137,24 +135,8 @@ def test_three_workers_and_three_archivers_lose_one_each_and_nothing_else(
 
 
 def _archive_problems(url: str, final: dict[str, Lead]) -> list[str]:
-    """The shared archive: no version stored twice, one raised time per lead, every lead at its last version."""
+    """The shared PostgreSQL archive, checked as the fault injection checks the SQLite one."""
     with psycopg.connect(url, row_factory=dict_row) as conn:
         rows: list[dict[str, Any]] = conn.execute("SELECT * FROM lead_versions ORDER BY lead_id, version").fetchall()
         latest = {r["lead_id"]: r for r in conn.execute("SELECT * FROM leads").fetchall()}
-    problems: list[str] = []
-    history: dict[str, list[str]] = {}
-    raised: dict[str, set[Any]] = {}
-    for row in rows:
-        seen = history.setdefault(row["lead_id"], [])
-        if is_repeat(seen, _row_digest(row)):
-            problems.append(f"lead {row['lead_id']} has a version stored twice")
-        seen.append(_row_digest(row))
-        raised.setdefault(row["lead_id"], set()).add(row["raised_at"])
-    problems += [f"lead {i} has {len(r)} raised times" for i, r in raised.items() if len(r) > 1]
-    fields = ("status", "status_reason", "severity", "due_at", "closed_at")
-    astray = [
-        i for i, lead in final.items() if i not in latest or any(latest[i][f] != getattr(lead, f) for f in fields)
-    ]
-    if astray:
-        problems.append(f"{len(astray)} leads not at their last published version in the archive, e.g. {astray[0]}")
-    return problems[:10]
+    return archive_problems(rows, latest, final)

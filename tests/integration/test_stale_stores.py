@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 from jiandu.broker import EmbeddedBroker
 from jiandu.cli.hub import catalogue_of, create_topics
 from jiandu.topics import TopicCatalogue
-from streams.state_store import persisted_changelog_offset, state_dir, store_partition
+from streams.state_store import partition_stores, persisted_changelog_offset, state_dir
 from streams.worker import discard_stale_stores
 from tests.pipeline import settings_for
 
@@ -75,8 +75,8 @@ def test_only_stores_ahead_of_their_changelog_are_discarded(
 def test_the_offset_of_a_store_a_live_worker_holds_is_read(tmp_path: Path) -> None:
     held = _store(tmp_path, 5, applied=41, hold_open=True)  # locked, its writes only in the write-ahead log
     try:
-        store = tmp_path / "v1" / "tables" / "entity_state-5.db"
-        assert (store_partition(store), persisted_changelog_offset(store)) == (5, 41)
+        [(partition, store)] = partition_stores(tmp_path)
+        assert (partition, persisted_changelog_offset(store)) == (5, 41)
     finally:
         assert held is not None
         held.close()
