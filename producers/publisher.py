@@ -34,6 +34,10 @@ __all__ = ["KafkaPublisher", "PendingSend", "librdkafka_config"]
 _log = logging.getLogger(__name__)
 _client_log = logging.getLogger("librdkafka")  # the client's own lines (kept to WARNING, as kafka-python's)
 _FLUSH_STEP_SECONDS = 1.0
+#: What a librdkafka producer raises once it is unusable. After a broker restart its idempotent producer id
+#: is unknown to the new broker (a fatal error); confluent-kafka then runs the delivery reports with that
+#: error still pending and raises SystemError from flush() (seen in the fault injection).
+_FATAL = (KafkaException, SystemError)
 #: kafka-python connection settings (``jiandu.settings.kafka_client_config``) → librdkafka's names.
 _RENAMED = {
     "security_protocol": "security.protocol",
@@ -182,7 +186,7 @@ class KafkaPublisher:
                 break
             except BufferError:  # the local queue is full: serve delivery reports until there is room
                 producer.poll(0.1)
-            except KafkaException as exc:
+            except _FATAL as exc:
                 self._fail()
                 raise DeliveryError(f"the broker did not take a message for {topic}: {exc!r}; send it again") from exc
         self._pending.append(pending)
@@ -225,7 +229,12 @@ class KafkaPublisher:
         """Send what is queued and wait, a second at a time, until ``deadline`` or until the broker refuses
         connections (a caller serving requests answers at once)."""
         while self._producer is not None:
-            if self._producer.flush(max(0.01, min(_FLUSH_STEP_SECONDS, deadline - time.monotonic()))) == 0:
+            try:
+                left = self._producer.flush(max(0.01, min(_FLUSH_STEP_SECONDS, deadline - time.monotonic())))
+            except _FATAL as exc:  # what was not reported delivered stays unconfirmed: the caller sends it again
+                _log.warning("publisher: the producer failed while flushing (%r)", exc)
+                return
+            if left == 0:
                 return
             if time.monotonic() >= deadline or unreachable(self._bootstrap) is not None:
                 return
@@ -248,7 +257,7 @@ class KafkaPublisher:
         producer, self._producer = self._producer, None
         self._pending = []
         if producer is not None:  # what it still holds is not sent later behind the caller's back
-            with contextlib.suppress(KafkaException):  # it is being dropped because it failed
+            with contextlib.suppress(*_FATAL):  # it is being dropped because it failed
                 producer.purge()
                 producer.flush(0)
 

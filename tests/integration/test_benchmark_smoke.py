@@ -21,7 +21,6 @@ _POSITIVE = (
     "whole_run_records_per_s",
     "stream_events_per_s",
     "ingest_events_per_s",
-    "worker_cpu_us_per_event",
     "facts_messages_per_event",
     "changelog_writes_per_event",
     "leads_open",
