@@ -394,9 +394,10 @@ def _recovery_figures(recovery: Recovery | None) -> dict[str, float]:
     if recovery is None:  # not measured (EngineBenchConfig.recovery)
         names = ("recovery_from_store_s", "recovery_full_replay_s", "recovery_store_to_replay_ratio")
         return {**dict.fromkeys(names, math.nan), "restarted_worker_peak_rss_mb": math.nan}
+    replay = recovery.full_replay.seconds if recovery.full_replay else math.nan
     return {
         "recovery_from_store_s": recovery.from_store.seconds,
-        "recovery_full_replay_s": recovery.full_replay.seconds,
-        "recovery_store_to_replay_ratio": recovery.from_store.seconds / recovery.full_replay.seconds,
+        "recovery_full_replay_s": replay,
+        "recovery_store_to_replay_ratio": recovery.from_store.seconds / replay,
         "restarted_worker_peak_rss_mb": recovery.from_store.peak_rss / _MB,
     }

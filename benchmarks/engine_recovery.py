@@ -36,15 +36,19 @@ class Recovery:
     """The same killed worker's state recovered from its local store, and replayed from the changelog."""
 
     from_store: Restart
-    full_replay: Restart
+    full_replay: Restart | None  # None: not measured (the caller skipped it)
 
 
-def measure_recovery(settings: Settings, clock: int, work_dir: Path, *, workers: int, timeout: float) -> Recovery:
-    """Restart on the killed workers' data directory, then on an empty one (``clock``: past the run's)."""
+def measure_recovery(
+    settings: Settings, clock: int, work_dir: Path, *, workers: int, timeout: float, full_replay: bool = True
+) -> Recovery:
+    """Restart on the killed workers' data directory, then (``full_replay``) on an empty one
+    (``clock``: past the run's)."""
     from_store = _restart(settings, clock + 1000, workers, work_dir, "restart-store", timeout=timeout)
+    if not full_replay:
+        return Recovery(from_store, None)
     empty = settings.replace(data_dir=work_dir / "empty-data-dir")
-    full_replay = _restart(empty, clock + 2000, workers, work_dir, "restart-replay", timeout=timeout)
-    return Recovery(from_store, full_replay)
+    return Recovery(from_store, _restart(empty, clock + 2000, workers, work_dir, "restart-replay", timeout=timeout))
 
 
 def _restart(settings: Settings, clock: int, count: int, work_dir: Path, name: str, *, timeout: float) -> Restart:

@@ -10,19 +10,22 @@ on-disk stores, which read only the changelog after the offset each store holds 
 reads those offsets and reports the tail against the whole changelog), and, for comparison, with
 the stores deleted, replaying the whole changelog.
 
-The embedded broker keeps every record in memory (≈ 2.5 GB per million records with their
-facts and changelog): before each N the benchmark checks that the machine has that much
+The embedded broker keeps every record in memory (≈ 0.8 GB per million records with their
+facts and changelog, lz4-compressed): before each N the benchmark checks that the machine has that much
 available and skips N, saying so, when it has not. Long runs are documented in the README
 (``make bench-state-sweep``: 100 k, 1 M and 3 M persons, in the background with a log).
 """
 
 from __future__ import annotations
 
+import math
+import multiprocessing
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,9 +48,10 @@ _START = datetime(2024, 1, 1, tzinfo=CST)
 _MB = 1 << 20
 _SAMPLE_SECONDS = 0.5
 _REPORT_SECONDS = 60.0
-#: What the in-memory broker holds per generated person (events, facts, changelog; measured 2,362 MB at
-#: 300 k persons: 7.9 kB each, ≈ 4.2 records), plus what the benchmark itself needs beside it.
-_BROKER_BYTES_PER_PERSON = 8_500
+#: What the in-memory broker holds per generated person (events, facts, changelog, ≈ 4.2 records), plus what
+#: the benchmark itself needs beside it: 95 MB at 30 k persons with lz4 batches (3.2 kB each; uncompressed,
+#: 2,362 MB at 300 k: 7.9 kB each).
+_BROKER_BYTES_PER_PERSON = 4_000
 _OTHER_BYTES = 3 << 30
 
 
@@ -64,8 +68,13 @@ def available_bytes() -> int:
     raise RuntimeError("/proc/meminfo has no MemAvailable line")
 
 
-def run(persons: int = 100_000, seed: int = 2024, workers: int = 0) -> dict[str, float]:
-    """Generate, stream, sample, kill, recover; the figures (an empty dict when memory is short)."""
+def run(
+    persons: int = 100_000, seed: int = 2024, workers: int = 0, full_replay_up_to: int = 1_000_000
+) -> dict[str, float]:
+    """Generate, stream, sample, kill, recover; the figures (an empty dict when memory is short).
+
+    The full changelog replay (the comparison for the recovery from the stores) runs only up to
+    ``full_replay_up_to`` persons: it takes ≈ 8 minutes a million persons."""
     needed, available = broker_bytes_needed(persons), available_bytes()
     if needed > available:
         print(
@@ -79,12 +88,11 @@ def run(persons: int = 100_000, seed: int = 2024, workers: int = 0) -> dict[str,
     count = max(1, min(settings.partitions, workers or os.cpu_count() or 1))
     with tempfile.TemporaryDirectory(prefix="jiandu-bench-state-") as tmp:
         work = Path(tmp)
-        history = generate_history(seed=seed, persons=persons, start=_START)
         path = work / "history.jsonl"
-        history.to_jsonl(path)
-        clock_end = to_ms(history.clock_end)
-        records = len(history.records)
-        del history
+        # in a child process: a history is ≈ 4 kB a person in memory, which this process would keep
+        # (freed, but not given back) beside the broker it starts next
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+            records, clock_end = child.submit(_generate, seed, persons, path).result()
         print(f"history: {records:,} records of {persons:,} persons; {count} worker(s)", flush=True)
         broker = EmbeddedBroker(find_free_port(), log_path=work / "tansu.log")
         broker.start()
@@ -94,7 +102,12 @@ def run(persons: int = 100_000, seed: int = 2024, workers: int = 0) -> dict[str,
             figures = _stream(settings, path, clock_end, count, work, timeout=timeout)
             figures.update(_changelog_tail(settings))
             print("recovery after kill -9 …", flush=True)
-            recovery = measure_recovery(settings, clock_end, work, workers=count, timeout=timeout)
+            full_replay = persons <= full_replay_up_to
+            if not full_replay:
+                print(f"full changelog replay skipped above {full_replay_up_to:,} persons", flush=True)
+            recovery = measure_recovery(
+                settings, clock_end, work, workers=count, timeout=timeout, full_replay=full_replay
+            )
             if broker.pid is not None:  # what the in-memory broker held at the end (its records)
                 figures["broker_peak_rss_mb"] = peak_rss_bytes(broker.pid) / _MB
         finally:
@@ -105,9 +118,16 @@ def run(persons: int = 100_000, seed: int = 2024, workers: int = 0) -> dict[str,
         **figures,
         "recovery_from_store_s": recovery.from_store.seconds,
         "recovery_from_store_peak_rss_mb": recovery.from_store.peak_rss / _MB,
-        "recovery_full_replay_s": recovery.full_replay.seconds,
-        "recovery_full_replay_peak_rss_mb": recovery.full_replay.peak_rss / _MB,
+        "recovery_full_replay_s": recovery.full_replay.seconds if recovery.full_replay else math.nan,
+        "recovery_full_replay_peak_rss_mb": recovery.full_replay.peak_rss / _MB if recovery.full_replay else math.nan,
     }
+
+
+def _generate(seed: int, persons: int, path: Path) -> tuple[int, int]:
+    """Write a generated history to ``path``; its number of records and clock end (ms)."""
+    history = generate_history(seed=seed, persons=persons, start=_START)
+    history.to_jsonl(path)
+    return len(history.records), to_ms(history.clock_end)
 
 
 def _stream(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jiandu.errors import ConfigurationError
 
-__all__ = ["DEVELOPMENT_PSEUDONYM_KEY", "SETTINGS_DOC", "Settings", "kafka_client_config"]
+__all__ = ["COMPRESSIONS", "DEVELOPMENT_PSEUDONYM_KEY", "SETTINGS_DOC", "Settings", "kafka_client_config"]
 
 #: Used only in development mode when no key is set, so that a newcomer's
 #: ``make run`` works; production refuses to start without a real key.
@@ -30,6 +30,10 @@ _SECRET_FIELDS = frozenset(
         "gateway_receipts_url",
     }
 )
+
+
+#: Producer compressions every client of the hub can read (kafka-python with lz4/zstandard, aiokafka with cramjam).
+COMPRESSIONS = ("lz4", "zstd", "gzip", "none")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -73,6 +77,9 @@ class Settings:
     processing, after the clock passes its due time)."""
     worker_web_port: int = 6066
     """Port of the streams worker's /metrics, /healthz and /readyz (another worker on the machine: --web-port)."""
+    kafka_compression: str = "lz4"
+    """Compression of what the intake and the streams workers produce (events, facts, changelog, leads): lz4,
+    zstd, gzip or none. The in-memory embedded broker holds the compressed batches."""
     consumer_fetch_max_wait_ms: int = 20
     """Fetch wait of the streams consumers; small values cut latency (notes/tansu.md)."""
     session_timeout_seconds: float = 6.0
@@ -252,6 +259,10 @@ class Settings:
             raise ConfigurationError(f"JIANDU_BROKER_PORT={self.broker_port}: not a port")
         if self.journal not in ("on", "off", "auto"):
             raise ConfigurationError(f"JIANDU_JOURNAL={self.journal!r}: use on, off or auto")
+        if self.kafka_compression not in COMPRESSIONS:
+            raise ConfigurationError(
+                f"JIANDU_KAFKA_COMPRESSION={self.kafka_compression!r}: use one of {', '.join(COMPRESSIONS)}"
+            )
         if self.log_format not in ("text", "json"):
             raise ConfigurationError(f"JIANDU_LOG_FORMAT={self.log_format!r}: use text or json")
         _parse_ports(self.metrics_ports)

@@ -111,12 +111,14 @@ class KafkaPublisher:
         client_config: dict[str, Any],
         *,
         linger_ms: int = 1000,
+        compression: str = "none",
         journal: JournalWriter | None = None,
         timeout: float = 120.0,
         generation: BrokerGeneration | None = None,
     ) -> None:
         self._config = librdkafka_config(client_config)
         self._linger_ms = linger_ms
+        self._compression = compression
         self._timeout = timeout
         self._journal = journal
         self._generation = generation
@@ -145,6 +147,7 @@ class KafkaPublisher:
                     "max.in.flight.requests.per.connection": 5,
                     "linger.ms": self._linger_ms,
                     "batch.size": 1 << 20,
+                    "compression.type": self._compression,
                     "partitioner": "murmur2_random",  # the Java client's (and kafka-python's) murmur2 of the key
                     "request.timeout.ms": min(30_000, timeout_ms),
                     "message.timeout.ms": max(timeout_ms, self._linger_ms + min(30_000, timeout_ms)),

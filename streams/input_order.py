@@ -12,6 +12,9 @@ numbers per fetch than a busy one and runs ahead: its records would pile up here
 without bound (1.2 GB in a worker at 1 M persons). :meth:`InputOrder.ahead` names the
 partitions fetched more than ``window`` numbers ahead, for the router to pause until
 the merge catches up; none of them holds the next number, so pausing them cannot stall it.
+Many partitions each within the window can still hold a lot between them (112 event
+partitions at 1 M persons): past ``max_held`` records, every partition fetched beyond the
+next number is named, which bounds what is held by count, whatever the mix of types.
 What is held is only what the router needs of a record (its position and stamped value),
 not the consumer record with its headers: ≈ half the memory per held record.
 """
@@ -68,9 +71,11 @@ class InputOrder:
                 released.append((position, stamped))
         return released
 
-    def ahead(self, window: int) -> set[tuple[str, int]]:
-        """Topic partitions whose fetched records reach more than ``window`` numbers past the next one."""
-        return {tp for tp, seq in self._fetched.items() if seq > self.next_seq + window}
+    def ahead(self, window: int, max_held: int) -> set[tuple[str, int]]:
+        """Topic partitions whose fetched records reach more than ``window`` numbers past the next one;
+        once more than ``max_held`` records are held, every partition fetched past the next number."""
+        reach = self.next_seq + (window if len(self._held) <= max_held else 0)
+        return {tp for tp, seq in self._fetched.items() if seq > reach}
 
     @property
     def held(self) -> int:

@@ -44,6 +44,8 @@ _COMMIT_SECONDS = 1.0
 #: Input positions a partition may be fetched ahead of the merge (backtests) before it is paused:
 #: bounds the records held for the input order (≈ 1 kB each).
 _AHEAD_WINDOW = 20_000
+#: Records the input-order merge may hold before every partition fetched past the next number is paused.
+_MAX_HELD = 20_000
 _FACTS_KEY = b"__facts__"
 
 
@@ -142,7 +144,7 @@ class EventRouter(Service):
 
     def _pause_those_ahead(self, consumer: AIOKafkaConsumer) -> None:
         """Pause the partitions fetched far ahead of the input order, resume the others."""
-        ahead = {TopicPartition(t, p) for t, p in self._input_order.ahead(_AHEAD_WINDOW)}
+        ahead = {TopicPartition(t, p) for t, p in self._input_order.ahead(_AHEAD_WINDOW, _MAX_HELD)}
         assigned = consumer.assignment()
         paused = consumer.paused()
         if resume := (paused - ahead) & assigned:

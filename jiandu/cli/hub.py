@@ -129,6 +129,7 @@ def new_intake(
     """
     publisher = KafkaPublisher(
         kafka_client_config(settings),
+        compression=settings.kafka_compression,
         journal=journal_for(settings, adapter, reconnects=True),
         timeout=timeout,
         generation=broker_generation(settings),

@@ -59,9 +59,9 @@ def test_unstamped_events_pass_at_once() -> None:
 def test_partitions_fetched_far_ahead_of_the_merge_are_named_until_it_catches_up() -> None:
     order = InputOrder()
     order.add([_stamped(seq, "rare", seq) for seq in (5, 40, 90)])  # a rare type: few events, far apart
-    assert order.ahead(window=50) == {("rare", 0)}  # its records reach 90, the merge waits for 1
+    assert order.ahead(window=50, max_held=100) == {("rare", 0)}  # its records reach 90, the merge waits for 1
     order.add([_stamped(seq, "busy", seq) for seq in (1, 2, 3, 4, *range(6, 40))])
-    assert order.next_seq == 41 and order.ahead(window=50) == set()  # 90 is within 41 + 50
+    assert order.next_seq == 41 and order.ahead(window=50, max_held=100) == set()  # 90 is within 41 + 50
 
 
 def test_released_events_carry_the_position_their_offsets_are_committed_from() -> None:
@@ -82,10 +82,34 @@ def test_pausing_what_is_ahead_bounds_the_records_held() -> None:
     order = InputOrder()
     most = released = 0
     while released < events:
-        ahead = order.ahead(window)
+        ahead = order.ahead(window, max_held=10 * window)
         for topic, records in per_topic.items():
             if (topic, 0) not in ahead and records:
                 fetched, per_topic[topic] = records[:fetch], records[fetch:]
                 released += len(order.add(fetched))
                 most = max(most, order.held)
     assert most <= window + 2 * fetch
+
+
+@settings(max_examples=60, derandomize=True)
+@given(partitions=st.integers(min_value=2, max_value=40), seed=st.integers())
+def test_past_max_held_every_partition_ahead_is_paused_and_the_merge_never_stalls(partitions: int, seed: int) -> None:
+    # many partitions, each within the window: only the count bound keeps what is held small
+    window, max_held, fetch, events = 10_000, 200, 20, 6_000
+    rng = random.Random(seed)
+    weights = [rng.random() ** 3 for _ in range(partitions)]
+    per_topic: dict[str, list[Record]] = {f"t{i}": [] for i in range(partitions)}
+    for seq in range(1, events + 1):
+        topic = f"t{rng.choices(range(partitions), weights)[0]}"
+        per_topic[topic].append(_stamped(seq, topic, len(per_topic[topic])))
+    order = InputOrder()
+    most = released = 0
+    while released < events:
+        ahead = order.ahead(window, max_held)
+        fetchable = [t for t, records in per_topic.items() if (t, 0) not in ahead and records]
+        assert fetchable, "every partition paused while the merge waits: stalled"
+        for topic in fetchable:
+            fetched, per_topic[topic] = per_topic[topic][:fetch], per_topic[topic][fetch:]
+            released += len(order.add(fetched))
+            most = max(most, order.held)
+    assert most <= max_held + partitions * fetch
