@@ -39,9 +39,9 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from jiandu.broker import KafkaConsumer
+from jiandu.broker import KafkaConsumer, Outgoing, send_confirmed
 from jiandu.errors import BrokerError, DeliveryError
-from jiandu.journal import JournalEntry, JournalWriter
+from jiandu.journal import JournalWriter
 
 __all__ = ["ChangelogState"]
 
@@ -148,26 +148,15 @@ class ChangelogState(ConsumerRebalanceListener):
             return len(batch)
 
     def _send(self, batch: dict[tuple[int, bytes], bytes | None]) -> dict[tuple[int, bytes], tuple[int, bytes | None]]:
-        futures = [
-            (slot, value, self._producer.send(self.topic, key=slot[1], value=value, partition=slot[0]))
-            for slot, value in batch.items()
-        ]
-        written: dict[tuple[int, bytes], tuple[int, bytes | None]] = {}
-        try:
-            self._producer.flush(timeout=self._timeout)
-            for slot, value, future in futures:
-                written[slot] = (future.get(timeout=self._timeout).offset, value)
-        except KafkaError as exc:
-            raise DeliveryError(
-                f'the broker did not confirm {len(batch)} writes to "{self.topic}" ({exc!r}); '
-                "no input offset was committed after them: restart the consumer to redo that work"
-            ) from exc
-        if self._journal is not None:
-            now = int(time.time() * 1000)
-            self._journal.append(
-                JournalEntry(self.topic, p, key, value, now) for (p, key), (_, value) in written.items()
-            )
-        return written
+        slots = list(batch.items())
+        confirmed = send_confirmed(
+            self._producer,
+            [Outgoing(self.topic, key, value, partition) for (partition, key), value in slots],
+            timeout=self._timeout,
+            journal=self._journal,
+            unconfirmed="no input offset was committed after them: restart the consumer to redo that work",
+        )
+        return {slot: (meta.offset, value) for (slot, value), meta in zip(slots, confirmed, strict=True)}
 
     def _apply(self, partition: int, key: bytes, value: bytes | None, offset: int) -> None:
         table = self._tables.get(partition)

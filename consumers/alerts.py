@@ -43,6 +43,7 @@ from kafka.structs import OffsetAndMetadata
 from consumers._changelog import ChangelogState
 from consumers._group import GroupMembership, GroupOptions, group_consumer
 from consumers.lead_versions import LeadLedger
+from jiandu.broker import Outgoing, send_confirmed
 from jiandu.core.leads import Lead
 from jiandu.errors import BrokerError, DeliveryError, SchemaError
 from jiandu.journal import JournalWriter
@@ -116,19 +117,24 @@ class AlertRouter:
         """Poll once, copy what arrived, wait for the broker, commit; returns the versions routed."""
         batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=_BATCH)
         self.state.restore()
-        futures = []
+        copies_out: list[Outgoing] = []
         copies: Counter[str] = Counter()
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp, records in batch.items():
             for record in records:
                 for kind, topic in self._targets(record):
-                    futures.append(self._producer.send(topic, key=record.key, value=record.value))
+                    copies_out.append(Outgoing(topic, record.key, record.value))
                     copies[kind] += 1
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         if not offsets:
             return 0
         try:
-            self._confirm(futures)
+            send_confirmed(
+                self._producer,
+                copies_out,
+                timeout=120,
+                unconfirmed="nothing was committed: restart `jiandu alerts` to route the batch again",
+            )
         except DeliveryError:
             self.state.discard()
             raise
@@ -176,17 +182,6 @@ class AlertRouter:
             earlier = self._ledger.earlier_severities(record.partition, version.lead_id, version.severity)
             topics.extend(("severity", self.catalogue.severity_alerts(s)) for s in earlier)
         return topics
-
-    def _confirm(self, futures: list[Any]) -> None:
-        self._producer.flush(timeout=120)
-        for future in futures:
-            try:
-                future.get(timeout=120)
-            except KafkaError as exc:
-                raise DeliveryError(
-                    f"the broker did not confirm an alert copy ({exc!r}); nothing was committed: "
-                    "restart `jiandu alerts` to route the batch again"
-                ) from exc
 
     def close(self) -> None:
         """Leave the group and close the clients."""

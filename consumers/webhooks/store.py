@@ -20,9 +20,9 @@ from typing import Any
 from kafka import KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from jiandu.broker import KafkaConsumer, high_watermarks
-from jiandu.errors import BrokerError, DeliveryError
-from jiandu.journal import JournalEntry, JournalWriter
+from jiandu.broker import KafkaConsumer, Outgoing, high_watermarks, send_confirmed
+from jiandu.errors import BrokerError
+from jiandu.journal import JournalWriter
 
 __all__ = ["FailedDelivery", "FailedDeliveryStore"]
 
@@ -142,16 +142,14 @@ class FailedDeliveryStore:
             self._letters[text] = FailedDelivery.from_json(value)
 
     def _write(self, key: str, value: bytes | None) -> None:
-        try:
-            metadata = self._producer.send(self.topic, key=key.encode(), value=value).get(timeout=self._timeout)
-        except KafkaError as exc:
-            raise DeliveryError(
-                f'the broker did not confirm a webhook dead letter on "{self.topic}" ({exc!r}): '
-                "the lead-topic offset was not committed past it, so the delivery is tried again after a restart"
-            ) from exc
-        if self.journal is not None:
-            now = int(time.time() * 1000)
-            self.journal.append([JournalEntry(self.topic, metadata.partition, key.encode(), value, now)])
+        send_confirmed(
+            self._producer,
+            [Outgoing(self.topic, key.encode(), value)],
+            timeout=self._timeout,
+            journal=self.journal,
+            unconfirmed="the lead-topic offset was not committed past this webhook dead letter, "
+            "so the delivery is tried again after a restart",
+        )
         with self._lock:
             self._apply(key.encode(), value)
 

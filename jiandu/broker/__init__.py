@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, require_reachable, unreachable
 from jiandu.broker.clients import KafkaAdminClient, KafkaConsumer
+from jiandu.broker.confirmed import Outgoing, send_confirmed
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
 from jiandu.broker.ready import READY_TOPIC, BrokerGeneration, SameGeneration, mark_ready
 from jiandu.broker.replay import ReplayReport, replay_journal
@@ -22,6 +23,7 @@ __all__ = [
     "EmbeddedBroker",
     "KafkaAdminClient",
     "KafkaConsumer",
+    "Outgoing",
     "ReplayReport",
     "SameGeneration",
     "delete_topics",
@@ -33,6 +35,7 @@ __all__ = [
     "mark_ready",
     "replay_journal",
     "require_reachable",
+    "send_confirmed",
     "uninstall_faust_shims",
     "unreachable",
 ]
