@@ -152,7 +152,7 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
-        producer_linger=0.005,
+        producer_linger=0.005 if mode == BACKTEST else 0.001,  # live: a lead waits for no batch to fill
         producer_max_batch_size=512 * 1024,  # fewer, larger produce requests (Faust's 16 KiB: 2x the broker CPU)
         producer_max_request_size=4 * 1024 * 1024,  # room for a routed batch or a large entity state
         stream_buffer_maxsize=8000,

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition as AioTopicPartition
+from confluent_kafka import Producer
 from kafka import KafkaProducer, TopicPartition
 
 from jiandu.broker import (
@@ -29,6 +32,7 @@ from jiandu.broker import (
 from jiandu.broker.ready import READY_TOPIC
 from jiandu.errors import BrokerError, BrokerPortInUse
 from jiandu.topics import TopicSpec
+from streams.router import _FETCH_BYTES, _FETCH_RESPONSE_BYTES
 
 pytestmark = pytest.mark.broker
 
@@ -312,3 +316,43 @@ def test_faust_table_recovery_stops_early_without_the_shim(
 ) -> None:
     """Documents the defect the shim exists for: recovery trusts ListOffsets and stops short."""
     assert _recovered_table_size(broker, topic_prefix, tmp_path, shim=False) < RECORDS
+
+
+def test_the_routers_fetch_response_limit_bounds_what_one_fetch_brings(
+    broker: EmbeddedBroker, topic_prefix: str
+) -> None:
+    # Tansu answers a fetch with far more than the per-partition limit asks; the router's input-order merge
+    # holds everything a fetch brings, so only the response limit keeps that small (lz4 batches, as produced)
+    topic, partitions, records = f"{topic_prefix}.events", 8, 80_000
+    ensure_topics(broker.bootstrap, [TopicSpec(topic, partitions)])
+    producer = Producer(
+        {"bootstrap.servers": broker.bootstrap, "compression.type": "lz4", "batch.size": 64 * 1024, "linger.ms": 1000}
+    )
+    for i in range(records):
+        producer.produce(topic, os.urandom(100).hex().encode() + b"x" * 300, f"k{i}", partition=i % partitions)
+        if i % 10_000 == 0:
+            producer.poll(0)
+    assert producer.flush(30) == 0
+
+    async def first_fetch(response_bytes: int) -> int:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=broker.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=_FETCH_BYTES,
+            fetch_max_bytes=response_bytes,
+            fetch_max_wait_ms=20,
+        )
+        await consumer.start()
+        try:
+            consumer.assign([AioTopicPartition(topic, p) for p in range(partitions)])
+            fetched = await consumer.getmany(timeout_ms=5000)
+            return sum(len(batch) for batch in fetched.values())
+        finally:
+            await consumer.stop()
+
+    unbounded = asyncio.run(first_fetch(50 * 2**20))  # aiokafka's default response limit
+    bounded = asyncio.run(first_fetch(_FETCH_RESPONSE_BYTES))
+    per_partition_asked = partitions * _FETCH_BYTES // 500  # ≈ records of 500 B the per-partition limits allow
+    assert unbounded > 4 * per_partition_asked, "Tansu keeps to the per-partition limit now: revisit the router"
+    assert 0 < bounded <= 8_000 and 2 * bounded < unbounded
