@@ -40,7 +40,6 @@ from kafka import KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers._changelog import ChangelogState
 from consumers._group import GroupMembership, GroupOptions, group_consumer
 from consumers.lead_versions import LeadLedger
 from jiandu.broker import Outgoing, send_confirmed
@@ -86,15 +85,15 @@ class AlertRouter:
         self.membership = membership or GroupMembership(self.group)
         options = options or GroupOptions()
         self._codec = AvroCodec()
-        self.state = ChangelogState(
+        self._ledger = LeadLedger.on_changelog(
             client_config,
             catalogue.alerts_state,
-            input_topic=catalogue.leads,
-            namespace=self.group,
+            catalogue.leads,
+            self.group,
             journal=journal,
             fetch_max_wait_ms=options.fetch_max_wait_ms,
         )
-        self._ledger = LeadLedger(self.state)
+        self.state = self._ledger.state
         self.repeats = 0  # versions not routed: no news
         self._routed = _ROUTED
         try:

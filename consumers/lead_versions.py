@@ -27,6 +27,7 @@ from typing import Any
 
 from consumers._changelog import ChangelogState
 from jiandu.core.leads import Lead
+from jiandu.journal import JournalWriter
 
 __all__ = ["WALL_CLOCK_FIELDS", "LeadLedger", "content_digest", "is_repeat"]
 
@@ -58,6 +59,28 @@ class LeadLedger:
 
     def __init__(self, state: ChangelogState) -> None:
         self.state = state
+
+    @classmethod
+    def on_changelog(
+        cls,
+        client_config: Mapping[str, Any],
+        state_topic: str,
+        leads_topic: str,
+        group: str,
+        *,
+        journal: JournalWriter | None,
+        fetch_max_wait_ms: int,
+    ) -> LeadLedger:
+        """The ledger of consumer group ``group`` reading ``leads_topic``, kept in the compacted ``state_topic``."""
+        state = ChangelogState(
+            client_config,
+            state_topic,
+            input_topic=leads_topic,
+            namespace=group,
+            journal=journal,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+        )
+        return cls(state)
 
     def is_repeat(self, partition: int, scope: str, lead: Lead) -> bool:
         """True when ``lead`` is no new version for ``scope`` (see :func:`is_repeat`)."""

@@ -42,7 +42,6 @@ from kafka import TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
-from consumers._changelog import ChangelogState
 from consumers._group import GroupMembership, GroupOptions, group_consumer
 from consumers.lead_versions import LeadLedger
 from consumers.webhooks.delivery import Delivery, RetryPolicy, deliver
@@ -108,15 +107,15 @@ class WebhookDeliverer:
         self.membership = membership or GroupMembership(self.group)
         options = options or GroupOptions()
         self._codec = AvroCodec()
-        self.state = ChangelogState(
+        self._ledger = LeadLedger.on_changelog(
             client_config,
             catalogue.webhooks_state,
-            input_topic=catalogue.leads,
-            namespace=self.group,
+            catalogue.leads,
+            self.group,
             journal=journal,
             fetch_max_wait_ms=options.fetch_max_wait_ms,
         )
-        self._ledger = LeadLedger(self.state)
+        self.state = self._ledger.state
         self._flush_lock = asyncio.Lock()
         self._consumer = group_consumer(
             client_config, catalogue.leads, self.group, options, self.membership, self.state
