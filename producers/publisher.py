@@ -146,7 +146,9 @@ class KafkaPublisher:
                     "enable.idempotence": True,  # retries without duplicates or reordering
                     "max.in.flight.requests.per.connection": 5,
                     "linger.ms": self._linger_ms,
-                    "batch.size": 1 << 20,
+                    # the broker hands out whole batches: the streams router keeps each fetch small (64 KiB)
+                    # because it holds what it fetched ahead of the input order, so no batch may be larger
+                    "batch.size": 64 * 1024,
                     "compression.type": self._compression,
                     "partitioner": "murmur2_random",  # the Java client's (and kafka-python's) murmur2 of the key
                     "request.timeout.ms": min(30_000, timeout_ms),

@@ -38,10 +38,12 @@ __all__ = ["EventRouter", "router_group"]
 #: up to two fetches (256 KiB: 178,152 records held across the 112 event partitions at 1 M persons).
 _FETCH_BYTES = 64 * 1024
 #: Bytes of one fetch response, all partitions together. Tansu does not keep to the per-partition limit
-#: (8 partitions asked for 64 KiB each answered 8,586 records of 500 B, ≈ 4 MB; with lz4 batches 12,862),
-#: but to this one: 1,802 records at 1 MiB, 5,194 with lz4 (the limit counts compressed bytes). Without
-#: it a fetch of the 112 event partitions brought ≈ 400,000 records at once, all held for the input order.
-_FETCH_RESPONSE_BYTES = 1024 * 1024
+#: (8 partitions asked for 64 KiB each answered 12,862 lz4 records of 500 B at once), but to this one, in
+#: whole record batches (hence the intake's 64 KiB batches): 424 records at 64 KiB. What a partition
+#: fetched past the input order waits in memory until its numbers come: with no response limit a routing
+#: worker at 1 M persons held ≈ 480,000 records (≈ 130 MB a minute of growth); 1 MiB still let each of
+#: the 112 event partitions bring ≈ 2,600 (290,000 held).
+_FETCH_RESPONSE_BYTES = 64 * 1024
 #: How long to wait for more events before committing what was routed.
 _IDLE_MS = 50
 #: Commit at least this often while events flow.
