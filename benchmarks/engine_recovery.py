@@ -18,6 +18,7 @@ from benchmarks.procfs import peak_rss_bytes
 from benchmarks.stream_workers import Workers
 from jiandu.cli.backtest import advance_clock, wait_for_clock
 from jiandu.cli.hub import new_intake
+from jiandu.errors import JianduError
 from jiandu.settings import Settings
 
 __all__ = ["Recovery", "Restart", "measure_recovery"]
@@ -48,7 +49,12 @@ def measure_recovery(
     if not full_replay:
         return Recovery(from_store, None)
     empty = settings.replace(data_dir=work_dir / "empty-data-dir")
-    return Recovery(from_store, _restart(empty, clock + 2000, workers, work_dir, "restart-replay", timeout=timeout))
+    try:
+        replay = _restart(empty, clock + 2000, workers, work_dir, "restart-replay", timeout=timeout)
+    except JianduError as exc:  # the comparison is lost, not the run (README: a group wedged on Tansu)
+        print(f"full changelog replay not measured: {exc}", flush=True)
+        return Recovery(from_store, None)
+    return Recovery(from_store, replay)
 
 
 def _restart(settings: Settings, clock: int, count: int, work_dir: Path, name: str, *, timeout: float) -> Restart:

@@ -106,7 +106,7 @@ def run(
             if not full_replay:
                 print(f"full changelog replay skipped above {full_replay_up_to:,} persons", flush=True)
             recovery = measure_recovery(
-                settings, clock_end, work, workers=count, timeout=timeout, full_replay=full_replay
+                settings, clock_end, work, workers=count, timeout=300 + records / 5000, full_replay=full_replay
             )
             if broker.pid is not None:  # what the in-memory broker held at the end (its records)
                 figures["broker_peak_rss_mb"] = peak_rss_bytes(broker.pid) / _MB
