@@ -30,7 +30,6 @@ import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -45,6 +44,7 @@ from benchmarks.engine_recovery import Recovery
 from benchmarks.engine_reported import compare_with_reported
 from benchmarks.engine_stream import IdleWorker, StreamResult, idle_worker, run_stream
 from benchmarks.topic_scan import ConsumeRate, consume_rate
+from benchmarks.workdir import work_directory
 from jiandu.broker import EmbeddedBroker, find_free_port
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import CST, format_cst, to_ms
@@ -109,8 +109,7 @@ def run(config: EngineBenchConfig | None = None) -> dict[str, float]:
     """Run every part once and return the figures (also printing what was run)."""
     config = config or EngineBenchConfig.from_env(os.environ)
     settings = _settings()
-    with tempfile.TemporaryDirectory(prefix="jiandu-bench-engine-") as tmp:
-        work = Path(tmp)
+    with work_directory("jiandu-bench-engine-") as work:
         settings = settings.replace(data_dir=work / "data")  # the workers' state stores go with the run
         history = _write_history(config, work / "history.jsonl")
         _print_header(config, history, settings)

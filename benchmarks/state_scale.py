@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from adapters.jsonl import ingest_jsonl
 from benchmarks.engine_recovery import measure_recovery
 from benchmarks.procfs import peak_rss_bytes, rss_bytes
 from benchmarks.stream_workers import Workers
+from benchmarks.workdir import work_directory
 from jiandu.broker import EmbeddedBroker, find_free_port, high_watermarks
 from jiandu.cli.backtest import advance_clock, wait_for_clock, wait_until_routed
 from jiandu.cli.hub import catalogue_of, create_topics, new_intake
@@ -86,8 +86,7 @@ def run(
     settings = Settings.from_env(os.environ)
     settings = settings.replace(kafka_bootstrap="", pseudonym_key=settings.pseudonym_key or "benchmark-key")
     count = max(1, min(settings.partitions, workers or os.cpu_count() or 1))
-    with tempfile.TemporaryDirectory(prefix="jiandu-bench-state-") as tmp:
-        work = Path(tmp)
+    with work_directory("jiandu-bench-state-") as work:
         path = work / "history.jsonl"
         # in a child process: a history is ≈ 4 kB a person in memory, which this process would keep
         # (freed, but not given back) beside the broker it starts next
