@@ -32,10 +32,8 @@ from streams.input_order import InputOrder
 
 __all__ = ["EventRouter", "router_group"]
 
-#: Bytes fetched per event partition at a time (aiokafka's default is 1 MiB; the broker still returns
-#: at least one whole batch): bounds a routed batch, which is everything fetched, merged across
-#: partitions, and what the input-order merge holds past its window: a partition paused there keeps
-#: up to two fetches (256 KiB: 178,152 records held across the 112 event partitions at 1 M persons).
+#: Bytes asked of each event partition at a time (aiokafka's default is 1 MiB). A broker that keeps to it
+#: bounds what the input-order merge holds; Tansu does not, hence the response limit below.
 _FETCH_BYTES = 64 * 1024
 #: Bytes of one fetch response, all partitions together. Tansu does not keep to the per-partition limit
 #: (8 partitions asked for 64 KiB each answered 12,862 lz4 records of 500 B at once), but to this one, in
