@@ -31,6 +31,10 @@ Where the time goes is the framework's per-message work, so the worker avoids it
   sent only once the broker confirmed the leads they record (a recovered state never
   claims an undelivered lead version), from a task of their own so that the evaluator does
   not wait; a value reaches the store once its changelog record is confirmed;
+* a facts message the worker's own router sent to a partition this worker evaluates is applied
+  as soon as the broker confirmed it (``hand_over``), not when fetched back: Tansu answers a
+  waiting fetch only when its wait ends, so the fetch added up to ``consumer_fetch_max_wait_ms``
+  to every immediate lead (evaluate hop p50 46 → 11 ms); the fetched copy is then skipped;
 * the table keeps, per facts partition, the offset of the next message to apply, so
   a message is applied once per state however often Faust delivers it, and one Faust
   never delivered (it drops messages fetched while recovery resumes the streams of
@@ -184,9 +188,6 @@ def create_app(
         value = unconfirmed.get(key)
         return value if value is not None else table.data._db_for_partition(partition).get(key)
 
-    if route:
-        auth = credentials_to_aiokafka_auth(credentials)
-        app.jiandu_router = EventRouter(app, settings, catalogue, auth, loop=app.loop)
     health = WorkerHealth(settings, catalogue, mode)
     app.jiandu_health = health  # type: ignore[attr-defined]
 
@@ -397,7 +398,7 @@ def create_app(
         )
         await app.producer.flush()
 
-    async def apply(partition: int, offset: int, value: bytes) -> None:
+    async def apply(partition: int, offset: int, value: bytes, *, handed_over: bool = False) -> None:
         out = Outputs()
         started = time.perf_counter()
         try:
@@ -405,7 +406,9 @@ def create_app(
             facts_before = worker.facts_processed[partition]
             tick = process(out, partition, offset, value)
             await send_outputs(out)
-            worker.metrics.evaluated(worker.facts_processed[partition] - facts_before, time.perf_counter() - started)
+            worker.metrics.evaluated(
+                worker.facts_processed[partition] - facts_before, time.perf_counter() - started, handed_over=handed_over
+            )
             worker.metrics.published(out.published, worker.ingested, utc_now_ms())
         except BaseException:
             # the cached states, clock and applied offset may be ahead of the table: start again from it
@@ -431,6 +434,40 @@ def create_app(
                 await catch_up(event.message.partition, event.message.offset)
                 if event.message.offset >= worker.applied[event.message.partition]:
                     await apply(event.message.partition, event.message.offset, event.value)
+
+    def hand_over(partition: int, delivery: asyncio.Future[Any], value: bytes) -> None:
+        """A facts message this worker's router sent: applied as soon as the broker confirmed it, if this
+        worker evaluates its partition and it is the next one to apply (the evaluator then skips it when
+        fetched, as any message already applied). Saves the facts topic's fetch wait (Tansu answers a
+        waiting fetch only when its wait ends): a third of an immediate lead's latency."""
+        delivery.add_done_callback(lambda done: app.add_future(apply_handed_over(partition, done, value)))
+
+    async def apply_handed_over(partition: int, delivery: asyncio.Future[Any], value: bytes) -> None:
+        if delivery.cancelled() or delivery.exception() is not None:
+            return  # the router's commit fails on it: the events are routed again
+        offset = delivery.result().offset
+        if not evaluates(partition):
+            return
+        async with applying:
+            if not evaluates(partition):
+                return
+            if not worker.clocks.ready(partition):
+                await apply_first(partition)
+            if offset == worker.applied[partition]:  # else applied already, or a message before it was not
+                await apply(partition, offset, value, handed_over=True)
+
+    def evaluates(partition: int) -> bool:
+        """True when this worker evaluates the facts partition and its table is recovered (Faust's
+        ``rebalancing`` lasts until recovery ends)."""
+        return (
+            not app.rebalancing
+            and not app.in_recovery
+            and TopicPartition(catalogue.facts, partition) in app.consumer.assignment()
+        )
+
+    if route:
+        auth = credentials_to_aiokafka_auth(credentials)
+        app.jiandu_router = EventRouter(app, settings, catalogue, auth, hand_over=hand_over, loop=app.loop)
 
     undelivered: dict[int, int] = {}  # facts partition → applied offset when later messages were fetched
 
@@ -479,7 +516,7 @@ def create_app(
         await reader.start()
         try:
             reader.assign([tp])
-            reader.seek(tp, worker.applied[partition])
+            reader.seek(tp, worker.applied.get(partition))
             while worker.applied[partition] < offset and await reader.position(tp) < offset:
                 for record in (await reader.getmany(tp, timeout_ms=1000)).get(tp, []):
                     if worker.applied[partition] <= record.offset < offset:

@@ -77,6 +77,8 @@ class WorkerMetrics:
         self._events = {t: m.EVENTS_PROCESSED.labels(t) for t in self._known_types}
         self._route_seconds = m.PROCESSING_SECONDS.labels("route")
         self._evaluate_seconds = m.PROCESSING_SECONDS.labels("evaluate")
+        self._handed_over = m.FACTS_MESSAGES_APPLIED.labels("handed_over")
+        self._fetched = m.FACTS_MESSAGES_APPLIED.labels("fetched")
         self.pending = PendingDeadlines()
 
     def routed(self, types: collections.Counter[str], seconds: float) -> None:
@@ -86,10 +88,11 @@ class WorkerMetrics:
             counter.inc(count)
         self._route_seconds.observe(seconds)
 
-    def evaluated(self, facts: int, seconds: float) -> None:
+    def evaluated(self, facts: int, seconds: float, *, handed_over: bool) -> None:
         """An applied facts message."""
         if facts:
             m.FACTS_APPLIED.inc(facts)
+        (self._handed_over if handed_over else self._fetched).inc()
         self._evaluate_seconds.observe(seconds)
 
     def published(self, leads: Iterable[tuple[Lead, str | None]], ingested: Mapping[str, int], now_ms: int) -> None:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import heapq
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -30,7 +30,11 @@ from jiandu.settings import Settings
 from jiandu.topics import TopicCatalogue
 from streams.input_order import InputOrder
 
-__all__ = ["EventRouter", "router_group"]
+__all__ = ["EventRouter", "HandOver", "router_group"]
+
+#: Called with each facts message the router sent (facts partition, its delivery, the message): the
+#: worker's evaluator may apply it once the broker confirmed it, without waiting to fetch it back.
+HandOver = Callable[[int, "asyncio.Future[Any]", bytes], None]
 
 #: Bytes asked of each event partition at a time (aiokafka's default is 1 MiB). A broker that keeps to it
 #: bounds what the input-order merge holds; Tansu does not, hence the response limit below.
@@ -67,10 +71,17 @@ class EventRouter(Service):
     """Consumes the event topics, sends their facts to the facts topic, commits once they are delivered."""
 
     def __init__(
-        self, app: Any, settings: Settings, catalogue: TopicCatalogue, auth: Mapping[str, Any], **kw: Any
+        self,
+        app: Any,
+        settings: Settings,
+        catalogue: TopicCatalogue,
+        auth: Mapping[str, Any],
+        hand_over: HandOver | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.app = app
+        self._hand_over = hand_over
         self.settings = settings
         self.catalogue = catalogue
         self._auth = auth
@@ -137,10 +148,12 @@ class EventRouter(Service):
                 fetched = heapq.merge(*records.values(), key=_produced_at)
                 ready = self._input_order.add(fetched)
                 self._pause_those_ahead(consumer)
-                sent = [
-                    await producer.send(facts, _FACTS_KEY, routed, partition, None, None)
-                    for partition, routed in worker.route(stamped for _, stamped in ready)
-                ]
+                sent = []
+                for partition, routed in worker.route(stamped for _, stamped in ready):
+                    delivery = await producer.send(facts, _FACTS_KEY, routed, partition, None, None)
+                    if self._hand_over is not None:
+                        self._hand_over(partition, delivery, routed)
+                    sent.append(delivery)
                 # only now, with every fact of the batch handed to the producer, may its offsets be committed
                 self._pending.extend(sent)
                 self._offsets.update({TopicPartition(t, p): offset + 1 for (t, p, offset), _ in ready})

@@ -69,6 +69,7 @@ def test_worker_metrics_agree_with_the_topics(broker: EmbeddedBroker, topic_pref
     url = f"http://127.0.0.1:{port}"
     worker = WorkerProcess(settings, mode=BACKTEST, log_path=tmp_path / "worker.log", web_port=port).start()
     try:
+        _wait_until_ready(url)  # evaluating before the records come: the router hands its facts over
         publisher, intake = new_intake(settings, adapter="jsonl")
         with publisher:
             report = ingest_jsonl([CONFORMANCE / "records.jsonl"], intake)
@@ -79,16 +80,13 @@ def test_worker_metrics_agree_with_the_topics(broker: EmbeddedBroker, topic_pref
         wait_for_clock(settings, CLOCK_END, worker, timeout=120, show_progress=False)
 
         assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "live"
-        deadline = time.monotonic() + 30  # readiness is refreshed every few seconds
-        while (ready := httpx.get(f"{url}/readyz", timeout=10)).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"broker": "ok", "topics": "ok", "assigned": "ok"}
+        _wait_until_ready(url)
 
         messages = all_messages(broker.bootstrap, [catalogue.leads])  # key \0 value
         versions = [AvroCodec().decode(m.split(b"\0", 1)[1])[1] for m in messages]
         changes = _status_changes(versions)
         dead_letters = sum(high_watermarks(broker.bootstrap, [catalogue.dead_letters]).values())
+        facts_messages = sum(high_watermarks(broker.bootstrap, [catalogue.facts]).values())
 
         def settled(s: Samples) -> bool:  # gauges are refreshed every few seconds
             clocks = _by(s, "jiandu_hub_clock_timestamp_seconds", "partition")
@@ -130,8 +128,27 @@ def test_worker_metrics_agree_with_the_topics(broker: EmbeddedBroker, topic_pref
     assert len(pending) == 14
     assert _by(samples, "jiandu_consumer_lag_messages", "group") == {"router": 0, "evaluator": 0}
     assert _sum(samples, "jiandu_stream_processing_seconds_count", stage="evaluate") > 0
+    # the worker routes and evaluates every partition: what its router sent is applied on confirmation,
+    # without the fetch; each facts message once, whichever way it came
+    applied = _by(samples, "jiandu_stream_facts_messages_applied_total", "via")
+    assert applied.get("handed_over", 0) > 0, applied
+    assert sum(applied.values()) == facts_messages > 0, applied
     _assert_nothing_personal(text)
     _assert_json_lines(tmp_path / "worker.log")
+
+
+def _wait_until_ready(url: str) -> None:
+    deadline = time.monotonic() + 60  # readiness is refreshed every few seconds
+    while True:
+        try:
+            ready = httpx.get(f"{url}/readyz", timeout=10)
+        except httpx.TransportError:  # not listening yet
+            ready = None
+        if (ready is not None and ready.status_code == 200) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert ready is not None and ready.status_code == 200, ready and ready.text
+    assert ready.json()["checks"] == {"broker": "ok", "topics": "ok", "assigned": "ok"}
 
 
 def _assert_json_lines(log: Path) -> None:

@@ -9,6 +9,7 @@ __all__ = [
     "DEAD_LETTER_MESSAGES",
     "EVENTS_PROCESSED",
     "FACTS_APPLIED",
+    "FACTS_MESSAGES_APPLIED",
     "HUB_CLOCK",
     "HUB_CLOCK_BEHIND",
     "LEADS",
@@ -28,6 +29,12 @@ EVENTS_PROCESSED = Counter(
 FACTS_APPLIED = Counter(
     "jiandu_stream_facts_applied_total",
     "Facts the evaluator added to entity states.",
+)
+FACTS_MESSAGES_APPLIED = Counter(
+    "jiandu_stream_facts_messages_applied_total",
+    "Facts messages the evaluator applied: handed over by this worker's router once the broker confirmed "
+    "them (no fetch to wait for), or fetched from the facts topic.",
+    ["via"],
 )
 PROCESSING_SECONDS = Histogram(
     "jiandu_stream_processing_seconds",
