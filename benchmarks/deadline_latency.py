@@ -51,11 +51,14 @@ class DeadlineLatency:
     tick_seconds: float
 
 
-def measure_deadline_latency(settings: Settings, work_dir: Path, *, timeout: float) -> DeadlineLatency:
-    """Run a live worker whose clock crosses a midnight (China time) and time the deadline leads it raises."""
+def measure_deadline_latency(
+    settings: Settings, work_dir: Path, *, timeout: float, lead_seconds: int = _LEAD_SECONDS
+) -> DeadlineLatency:
+    """Run a live worker whose clock crosses a midnight (China time) ``lead_seconds`` after it starts and
+    time the deadline leads it raises."""
     now = utc_now_ms()
     midnight = local_midnight_ms(local_date(now))  # today's, already past on the wall clock
-    grace = (now - midnight) // 1000 + _LEAD_SECONDS
+    grace = (now - midnight) // 1000 + lead_seconds
     settings = settings.replace(topic_prefix=f"jiandu-bench-due-{uuid.uuid4().hex[:8]}", clock_grace_seconds=grace)
     judged_at = local_midnight_ms(local_date(midnight) - timedelta(days=_M02_DAYS + 1)) + 10 * 3_600_000
     if deadline_after(judged_at, _M02_DAYS) != midnight:
@@ -77,7 +80,7 @@ def measure_deadline_latency(settings: Settings, work_dir: Path, *, timeout: flo
                 intake.submit_bytes(orjson.dumps(trigger.record), f"deadline:{n}")
             intake.confirm()
         if time.time() >= due_wall:
-            raise JianduError("the live clock reached the deadline before the triggers were in: raise _LEAD_SECONDS")
+            raise JianduError("the live clock reached the deadline before the triggers were in: more lead seconds")
         wanted = {t.event_id for t in triggers}
         while time.time() < due_wall + _WAIT_AFTER_DUE_SECONDS and not wanted.issubset(tail.arrivals):
             tail.check()

@@ -93,6 +93,8 @@ _CHANGELOG_BACKLOG = 256
 _CHANGELOG_FLUSH_SECONDS = 0.5
 #: How often the evaluator looks for facts Faust fetched but never delivered, once idle that long.
 _WATCHDOG_SECONDS = 2.0
+#: How often the live clock looks whether it reaches a scheduled wake-up before its next periodic tick.
+_WAKE_CHECK_SECONDS = 0.05
 #: How often the gauges (lag, clocks, deadlines, state size) and the readiness are refreshed.
 _METRICS_SECONDS = 5.0
 log = logging.getLogger("jiandu.streams")
@@ -536,13 +538,24 @@ def create_app(
 
     if mode == LIVE:
 
-        @app.timer(settings.live_tick_seconds)
+        @app.task
         async def live_clock() -> None:
-            tick = worker.tick(utc_now_ms() - settings.clock_grace_seconds * 1000)
-            for partition in range(settings.partitions):
-                await facts.send(
-                    key=_TICK_KEY, value=tick, partition=partition, key_serializer="raw", value_serializer="raw"
-                )
+            """Tick every partition's clock to now less the grace, every ``live_tick_seconds`` and as soon as
+            the clock reaches the earliest wake-up this worker has scheduled (looked at every
+            ``_WAKE_CHECK_SECONDS``): a deadline lead is raised when its due time passes, not up to a tick later."""
+            grace_ms = settings.clock_grace_seconds * 1000
+            while True:
+                ticked_at = time.monotonic()
+                clock = utc_now_ms() - grace_ms
+                tick = worker.tick(clock)
+                for partition in range(settings.partitions):
+                    delivery = await app.producer.send(catalogue.facts, _TICK_KEY, tick, partition, None, None)
+                    hand_over(partition, delivery, tick)
+                while time.monotonic() - ticked_at < settings.live_tick_seconds:
+                    await asyncio.sleep(_WAKE_CHECK_SECONDS)
+                    wake = worker.clocks.next_wake()
+                    if wake is not None and clock < wake <= utc_now_ms() - grace_ms:
+                        break  # the clock passes a wake-up now (one it already passed waits for that tick)
 
     async def drain_changelog() -> None:
         """Every queued changelog record sent (before partitions move to another worker, and at shutdown)."""

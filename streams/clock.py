@@ -87,6 +87,11 @@ class PartitionClocks:
                 found.append(entity)
         return found
 
+    def next_wake(self) -> int | None:
+        """The earliest wake-up scheduled in any partition (possibly superseded by an earlier one: then the
+        caller looks too early, never too late)."""
+        return min((p.wakes[0][0] for p in self._parts.values() if p.wakes), default=None)
+
     def pending(self, partition: int) -> int:
         """Entities with a scheduled wake-up (a pending deadline) in a partition."""
         return len(self.part(partition).scheduled)
