@@ -33,6 +33,7 @@ __all__ = [
 MAGIC = b"\xc3\x01"
 _HEADER = len(MAGIC) + 8
 _EVENT_COMMON = ("event_id", "source", "source_record_id", "jurisdiction")
+_EVENT_TIMES = ("occurred_at", "recorded_at", "ingested_at")
 
 
 def schema_fingerprint(schema: Mapping[str, Any]) -> bytes:
@@ -59,15 +60,23 @@ class AvroCodec:
     def __init__(self, schemas: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._by_name: dict[str, tuple[bytes, Any]] = {}
         self._by_fingerprint: dict[bytes, tuple[str, Any]] = {}
+        # the same schemas with the event times as plain longs (epoch ms), for decode_event: fastavro
+        # makes a datetime of each and the event turned it back into ms (≈ 40 % of decoding an event)
+        self._times_as_ms_by_name: dict[str, Any] = {}
+        self._times_as_ms_by_fingerprint: dict[bytes, Any] = {}
         for name, schema in (schemas or all_schemas()).items():
             self.register(name, schema)
 
     def register(self, name: str, schema: Mapping[str, Any]) -> bytes:
         """Add a schema (e.g. an older version, for reading old data); returns its fingerprint."""
         parsed = fastavro.parse_schema(dict(schema), named_schemas={})
+        times_as_ms = fastavro.parse_schema(_event_times_as_longs(schema), named_schemas={})
         fp = schema_fingerprint(schema)
-        self._by_name.setdefault(name, (fp, parsed))
+        if name not in self._by_name:
+            self._by_name[name] = (fp, parsed)
+            self._times_as_ms_by_name[name] = times_as_ms
         self._by_fingerprint[fp] = (name, parsed)
+        self._times_as_ms_by_fingerprint[fp] = times_as_ms
         return fp
 
     def fingerprint_of(self, name: str) -> bytes:
@@ -88,18 +97,24 @@ class AvroCodec:
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """(schema name, record) of a single-object encoded message."""
+        return self._decode(data, times_as_ms=False)
+
+    def _decode(self, data: bytes, *, times_as_ms: bool) -> tuple[str, dict[str, Any]]:
         if data[:2] != MAGIC or len(data) < _HEADER:
             raise SchemaError("not Avro single-object encoding (missing 0xC3 0x01 header)")
-        known = self._by_fingerprint.get(bytes(data[2:_HEADER]))
+        fp = bytes(data[2:_HEADER])
+        known = self._by_fingerprint.get(fp)
         if known is None:
             raise SchemaError(
-                f"unknown writer schema fingerprint {bytes(data[2:_HEADER]).hex()}: "
-                "register the writer's schema with AvroCodec.register()"
+                f"unknown writer schema fingerprint {fp.hex()}: register the writer's schema with AvroCodec.register()"
             )
         name, parsed = known
-        current = self._by_name[name][1]
+        if times_as_ms:
+            writer, reader = self._times_as_ms_by_fingerprint[fp], self._times_as_ms_by_name[name]
+        else:
+            writer, reader = parsed, self._by_name[name][1]
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER:]), parsed, current)
+            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER:]), writer, reader)
         except (ValueError, TypeError, EOFError, StopIteration) as exc:
             raise SchemaError(f"cannot decode a {name} record: {exc}") from exc
         return name, record  # type: ignore[return-value]
@@ -113,7 +128,7 @@ class AvroCodec:
 
     def decode_event(self, data: bytes) -> Event:
         """Inverse of :meth:`encode_event`."""
-        name, record = self.decode(data)
+        name, record = self._decode(data, times_as_ms=True)
         return Event(
             type=name,
             event_id=record.pop("event_id"),
@@ -129,6 +144,19 @@ class AvroCodec:
     def names(self) -> Iterable[str]:
         """Names of the current schemas."""
         return self._by_name.keys()
+
+
+def _event_times_as_longs(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema with its top-level event times (occurred, recorded, ingested) as plain longs."""
+    fields = [
+        {**f, "type": "long"} if f["name"] in _EVENT_TIMES and _is_timestamp_ms(f["type"]) else f
+        for f in schema.get("fields", ())
+    ]
+    return {**schema, "fields": fields} if "fields" in schema else dict(schema)
+
+
+def _is_timestamp_ms(kind: object) -> bool:
+    return isinstance(kind, Mapping) and kind.get("type") == "long" and kind.get("logicalType") == "timestamp-millis"
 
 
 def _ms(value: datetime | int) -> int:

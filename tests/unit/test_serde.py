@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -110,3 +111,52 @@ def test_adding_a_required_field_or_retyping_one_is_refused() -> None:
     next(f for f in retyped["fields"] if f["name"] == "test_no")["type"] = "int"
     with pytest.raises(SchemaError):
         check_backward_compatible(old, retyped)
+
+
+_EVENT_SCHEMAS = sorted(
+    n for n, s in all_schemas().items() if {"occurred_at", "ingested_at"} <= {f["name"] for f in s["fields"]}
+)
+_PRIMITIVE_SAMPLES = {"string": "s", "long": 1000, "int": 7, "boolean": True, "double": 0.5}
+
+
+def _sample(kind: object, n: int, named: dict[str, object]) -> object:
+    """A value of an Avro type (the first branch of a union that is not null); ``named``: records seen so far."""
+    if isinstance(kind, list):
+        return _sample(next(k for k in kind if k != "null"), n, named)
+    if isinstance(kind, str):
+        return _PRIMITIVE_SAMPLES[kind] if kind in _PRIMITIVE_SAMPLES else _sample(named[kind], n, named)
+    assert isinstance(kind, dict)
+    if "name" in kind:
+        named[kind["name"]] = named[f"{NAMESPACE}.{kind['name']}"] = kind
+    logical = kind.get("logicalType")
+    if logical == "timestamp-millis":
+        return datetime(2024, 3, 1, 8, n % 60, tzinfo=UTC)
+    if logical == "date":
+        return date(2024, 3, 1 + n % 28)
+    if logical == "decimal":
+        return Decimal("12.50")
+    if kind["type"] == "enum":
+        return kind["symbols"][n % len(kind["symbols"])]
+    if kind["type"] == "array":
+        return [_sample(kind["items"], n, named)]
+    if kind["type"] == "record":
+        return {f["name"]: _sample(f["type"], n + i, named) for i, f in enumerate(kind["fields"])}
+    return _sample(kind["type"], n, named)
+
+
+@pytest.mark.parametrize("name", _EVENT_SCHEMAS)
+def test_decode_event_reads_event_times_as_ms_and_everything_else_as_decode_does(name: str) -> None:
+    codec = AvroCodec()
+    record = _sample(all_schemas()[name], 0, {})
+    data = codec.encode(name, record)
+
+    event, (_, decoded) = codec.decode_event(data), codec.decode(data)
+
+    times = {t: int(decoded.pop(t).timestamp() * 1000) for t in ("occurred_at", "recorded_at", "ingested_at")}
+    common = {k: decoded.pop(k) for k in ("event_id", "source", "source_record_id", "jurisdiction")}
+    assert (event.occurred_at, event.recorded_at, event.ingested_at) == tuple(times.values())
+    assert (event.type, event.event_id, event.source, event.source_record_id, event.jurisdiction) == (
+        name,
+        *common.values(),
+    )
+    assert event.body == decoded  # body times stay datetimes, as the models read them
