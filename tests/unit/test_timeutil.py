@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
-from jiandu.core.timeutil import add_months, deadline_after, format_cst, local_date, parse_datetime, to_ms
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jiandu.core.timeutil import (
+    CST,
+    add_months,
+    deadline_after,
+    format_cst,
+    from_ms,
+    local_date,
+    parse_datetime,
+    to_ms,
+    utc_now_ms,
+)
 
 
 def ms(text: str) -> int:
@@ -36,3 +49,22 @@ def test_calendar_months_clamp_to_month_end() -> None:
     assert add_months(date(2024, 3, 31), -1) == date(2024, 2, 29)
     assert add_months(date(2023, 3, 31), -1) == date(2023, 2, 28)
     assert add_months(date(2024, 1, 15), -13) == date(2022, 12, 15)
+
+
+@settings(max_examples=500, derandomize=True)
+@given(
+    value=st.datetimes(
+        min_value=datetime(1900, 1, 1),  # noqa: DTZ001 (hypothesis takes naive bounds and adds the zone)
+        max_value=datetime(2200, 1, 1),  # noqa: DTZ001
+        timezones=st.sampled_from([UTC, CST]),
+    )
+)
+def test_to_ms_floors_to_the_millisecond_as_timedelta_division_does(value: datetime) -> None:
+    assert to_ms(value) == (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    assert from_ms(to_ms(value)) == value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def test_utc_now_ms_is_the_wall_clock() -> None:
+    before = to_ms(datetime.now(UTC))
+    now = utc_now_ms()
+    assert before <= now <= to_ms(datetime.now(UTC))
