@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-dates system-packages lint unit integration faults bench bench-engine bench-state bench-state-sweep bench-smoke clean
+.PHONY: run test test-dates system-packages lint unit integration faults bench bench-engine bench-latency bench-state bench-state-sweep bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench: $(STAMP)
 
 bench-engine: $(STAMP)  # the engine benchmark alone; knobs: BENCH_ENGINE_RECORDS, _SEED, _LATENCY_SECONDS, _PROFILE, _WORKERS, _RECOVERY, _DEADLINE
 	$(BIN)/python -m benchmarks engine
+
+bench-latency: $(STAMP)  # lead latency of one live worker at 200, 1000, 2000 and 3000 records/s (≈ 2 min)
+	$(BIN)/python -m benchmarks latency
 
 bench-state: $(STAMP)  # worker memory and recovery at 100k persons (≈ 10 min)
 	$(BIN)/python -m benchmarks state

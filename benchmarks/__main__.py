@@ -77,6 +77,22 @@ def _person_counts(text: str) -> list[int]:
     return counts
 
 
+def _latency(args: argparse.Namespace) -> dict[str, float]:
+    from benchmarks import latency_curve
+
+    return latency_curve.run(args.rates, seconds=args.latency_seconds or 15.0, seed=args.seed or 2024)
+
+
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give records per second separated by commas") from None
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: every rate must be above 0")
+    return rates
+
+
 def _consumer_state() -> dict[str, float]:
     from benchmarks import consumer_state
 
@@ -90,6 +106,7 @@ _BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "fuzz": _fuzz,
     "state": _state,
     "consumer-state": lambda _: _consumer_state(),
+    "latency": _latency,
 }
 
 
@@ -107,6 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--fuzz-records", type=int, default=100_000, help="hostile records in all (default 100000)")
     fuzz.add_argument("--fuzz-seed", type=int, default=20261207, help="seed of the mutations (default 20261207)")
     engine.add_argument("--workers", type=int, help="streams workers in the stream part (default 0: one per core)")
+    latency = parser.add_argument_group("latency (also --latency-seconds, default 15 here, and --seed)")
+    latency.add_argument(
+        "--rates",
+        type=_rates,
+        default=[200.0, 1000.0, 2000.0, 3000.0],
+        help="records per second offered to one live worker, one run each (default 200,1000,2000,3000)",
+    )
     state = parser.add_argument_group("state")
     state.add_argument(
         "--persons",

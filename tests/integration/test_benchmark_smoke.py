@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks import engine
+from benchmarks import engine, latency_curve
 from benchmarks.engine_batch import BatchResult
 from benchmarks.engine_latency import percentile
 from jiandu.core.leads import Lead
@@ -116,3 +116,15 @@ def _lead(lead_id: str) -> Lead:
         legal_basis_zh="",
         updated_at=0,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_the_latency_benchmark_runs_at_two_rates_and_every_trigger_gets_its_lead() -> None:
+    figures = latency_curve.run([100, 300], seconds=3)
+
+    for rate in ("100", "300"):
+        assert figures[f"achieved_records_per_s_at_{rate}"] > 0
+        assert figures[f"m14_leads_per_trigger_at_{rate}"] == 1.0
+        assert 0 < figures[f"m14_lead_latency_p50_ms_at_{rate}"] <= figures[f"m14_lead_latency_p99_ms_at_{rate}"]
+        assert figures[f"worker_cores_at_{rate}"] > 0
