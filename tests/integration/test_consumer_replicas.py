@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -84,11 +84,19 @@ def replicas() -> Iterator[list[Replica]]:
             replica.kill()
 
 
-def until(condition: Callable[[], bool], what: str, timeout: float = 45) -> None:
+def until(condition: Callable[[], bool], what: str, timeout: float = 45, replicas: Sequence[Replica] = ()) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        assert time.monotonic() < deadline, f"timed out waiting until {what}{_log_tails(replicas)}"
         time.sleep(0.1)
+
+
+def _log_tails(replicas: Sequence[Replica]) -> str:
+    """The last lines each replica logged (what its consumer group was doing when a wait timed out)."""
+    return "".join(
+        f"\n--- replica {n} (exit code {r.process.poll()}):\n" + "\n".join(r.output().splitlines()[-15:])
+        for n, r in enumerate(replicas)
+    )
 
 
 def committed_to_end(bootstrap: str, group: str, topic: str) -> Callable[[], bool]:
@@ -117,7 +125,11 @@ def feed_while(kill: Callable[[], None], bootstrap: str, topic: str, versions: l
 
 def start_replicas(settings: Settings, args: list[str], root: Path, replicas: list[Replica]) -> None:
     replicas.extend(Replica(settings, args, root / f"host-{n}") for n in range(REPLICAS))
-    until(lambda: all(r.ready() for r in replicas), "every replica joined its group and restored its state")
+    until(
+        lambda: all(r.ready() for r in replicas),
+        "every replica joined its group and restored its state",
+        replicas=replicas,
+    )
 
 
 def test_alert_routers_hand_over_what_they_remember_when_one_is_killed(
@@ -134,10 +146,18 @@ def test_alert_routers_hand_over_what_they_remember_when_one_is_killed(
     start_replicas(settings, ["alerts"], tmp_path, replicas)
 
     publish_leads(broker.bootstrap, catalogue.leads, first)
-    until(committed_to_end(broker.bootstrap, f"{topic_prefix}-alerts", catalogue.leads), "first versions committed")
+    until(
+        committed_to_end(broker.bootstrap, f"{topic_prefix}-alerts", catalogue.leads),
+        "first versions committed",
+        replicas=replicas,
+    )
     victim = replicas[0]
     feed_while(victim.kill, broker.bootstrap, catalogue.leads, [*later[:n_leads], *again, *later[n_leads:]])
-    until(committed_to_end(broker.bootstrap, f"{topic_prefix}-alerts", catalogue.leads), "the survivors took over")
+    until(
+        committed_to_end(broker.bootstrap, f"{topic_prefix}-alerts", catalogue.leads),
+        "the survivors took over",
+        replicas=replicas,
+    )
     assert all(r.ready() for r in replicas[1:])
 
     codec = AvroCodec()
@@ -241,11 +261,20 @@ def test_webhook_deliverers_hand_over_sent_versions_and_share_dead_letters_when_
 
     publish_leads(broker.bootstrap, catalogue.leads, [*first, *doomed])
     group = f"{topic_prefix}-webhooks"
-    until(committed_to_end(broker.bootstrap, group, catalogue.leads), "first versions delivered or dead-lettered")
+    until(
+        committed_to_end(broker.bootstrap, group, catalogue.leads),
+        "first versions delivered or dead-lettered",
+        replicas=replicas,
+    )
     # the victim: a replica that dead-lettered something (its dead letters must outlive it)
     victim = next((r for r in replicas if "dead-lettered after" in r.output()), replicas[0])
     feed_while(victim.kill, broker.bootstrap, catalogue.leads, [*later[:n_leads], *again, *later[n_leads:]])
-    until(committed_to_end(broker.bootstrap, group, catalogue.leads), "the survivors took over", timeout=120)
+    until(
+        committed_to_end(broker.bootstrap, group, catalogue.leads),
+        "the survivors took over",
+        timeout=120,
+        replicas=replicas,
+    )
 
     with receiver.lock:
         delivered = Counter(receiver.delivered)
