@@ -52,7 +52,7 @@ from jiandu.settings import Settings
 from jiandu.simulate import generate_history
 from jiandu.topics import TopicCatalogue
 
-__all__ = ["DifferentialCheckFailed", "EngineBenchConfig", "check_same_open_leads", "run"]
+__all__ = ["DifferentialCheckFailed", "EngineBenchConfig", "benchmark_settings", "check_same_open_leads", "run"]
 
 _START = datetime(2024, 1, 1, tzinfo=CST)
 _RECORDS_PER_PERSON = 4.5  # a first guess; the history is regenerated bigger if it falls short
@@ -108,7 +108,7 @@ class _History:
 def run(config: EngineBenchConfig | None = None) -> dict[str, float]:
     """Run every part once and return the figures (also printing what was run)."""
     config = config or EngineBenchConfig.from_env(os.environ)
-    settings = _settings()
+    settings = benchmark_settings()
     with work_directory("jiandu-bench-engine-") as work:
         settings = settings.replace(data_dir=work / "data")  # the workers' state stores go with the run
         history = _write_history(config, work / "history.jsonl")
@@ -193,7 +193,7 @@ def _describe(lead: Lead) -> str:
     return f"{lead.model_id} {lead.trigger_event_id} {lead.status}"
 
 
-def _settings() -> Settings:
+def benchmark_settings() -> Settings:
     """``JIANDU_*`` settings with the embedded broker forced and a key for development mode.
 
     No journal: the benchmark's topics are thrown away, and journaled they would be replayed into the hub

@@ -10,16 +10,15 @@ a 2-core machine the three share the cores, and the latency tail follows the loa
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import datetime
 
 from adapters.jsonl import read_lines
+from benchmarks.engine import benchmark_settings
 from benchmarks.engine_latency import LatencyPlan, measure_latency, percentile
 from benchmarks.workdir import work_directory
 from jiandu.broker import EmbeddedBroker, find_free_port
 from jiandu.core.timeutil import CST
-from jiandu.settings import Settings
 from jiandu.simulate import generate_history
 
 __all__ = ["run"]
@@ -30,10 +29,7 @@ _TIMEOUT_SECONDS = 180.0
 
 def run(rates: Sequence[float], seconds: float, seed: int = 2024) -> dict[str, float]:
     """Per rate (records/s): M14 p50/p99, hop p50/p99 and cores used, as ``<figure>_at_<rate>``."""
-    settings = Settings.from_env(os.environ)
-    settings = settings.replace(
-        kafka_bootstrap="", pseudonym_key=settings.pseudonym_key or "benchmark-key", journal="off"
-    )
+    settings = benchmark_settings()
     figures: dict[str, float] = {}
     with work_directory("jiandu-bench-latency-") as work:
         history = work / "history.jsonl"

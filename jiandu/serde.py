@@ -58,12 +58,11 @@ class AvroCodec:
     """Encodes and decodes every schema of the hub, by name and by fingerprint."""
 
     def __init__(self, schemas: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        self._by_name: dict[str, tuple[bytes, Any]] = {}
-        self._by_fingerprint: dict[bytes, tuple[str, Any]] = {}
-        # the same schemas with the event times as plain longs (epoch ms), for decode_event: fastavro
-        # makes a datetime of each and the event turned it back into ms (≈ 40 % of decoding an event)
-        self._times_as_ms_by_name: dict[str, Any] = {}
-        self._times_as_ms_by_fingerprint: dict[bytes, Any] = {}
+        # each schema parsed twice: as it is, and with the event times as plain longs (epoch ms) for
+        # decode_event: fastavro makes a datetime of each, which the event turned back into ms (≈ 40 % of
+        # decoding an event)
+        self._by_name: dict[str, tuple[bytes, Any, Any]] = {}  # name → fingerprint, parsed, times as ms
+        self._by_fingerprint: dict[bytes, tuple[str, Any, Any]] = {}  # fingerprint → name, parsed, times as ms
         for name, schema in (schemas or all_schemas()).items():
             self.register(name, schema)
 
@@ -72,11 +71,8 @@ class AvroCodec:
         parsed = fastavro.parse_schema(dict(schema), named_schemas={})
         times_as_ms = fastavro.parse_schema(_event_times_as_longs(schema), named_schemas={})
         fp = schema_fingerprint(schema)
-        if name not in self._by_name:
-            self._by_name[name] = (fp, parsed)
-            self._times_as_ms_by_name[name] = times_as_ms
-        self._by_fingerprint[fp] = (name, parsed)
-        self._times_as_ms_by_fingerprint[fp] = times_as_ms
+        self._by_name.setdefault(name, (fp, parsed, times_as_ms))
+        self._by_fingerprint[fp] = (name, parsed, times_as_ms)
         return fp
 
     def fingerprint_of(self, name: str) -> bytes:
@@ -85,7 +81,7 @@ class AvroCodec:
 
     def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
         """Single-object encoding of ``record`` with the current schema ``name``."""
-        fp, parsed = self._by_name[name]
+        fp, parsed, _ = self._by_name[name]
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(fp)
@@ -108,11 +104,9 @@ class AvroCodec:
             raise SchemaError(
                 f"unknown writer schema fingerprint {fp.hex()}: register the writer's schema with AvroCodec.register()"
             )
-        name, parsed = known
-        if times_as_ms:
-            writer, reader = self._times_as_ms_by_fingerprint[fp], self._times_as_ms_by_name[name]
-        else:
-            writer, reader = parsed, self._by_name[name][1]
+        name, parsed, parsed_times_as_ms = known
+        _, current, current_times_as_ms = self._by_name[name]
+        writer, reader = (parsed_times_as_ms, current_times_as_ms) if times_as_ms else (parsed, current)
         try:
             record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER:]), writer, reader)
         except (ValueError, TypeError, EOFError, StopIteration) as exc:
