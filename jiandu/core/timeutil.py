@@ -7,6 +7,7 @@ China Standard Time (UTC+8, no daylight saving), as the spec requires.
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -29,6 +30,7 @@ CST = timezone(timedelta(hours=8), "CST")
 DAY_MS = 86_400_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CST_OFFSET_MS = 8 * 3_600_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def parse_datetime(text: str) -> datetime:
@@ -57,6 +59,7 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+@functools.lru_cache(maxsize=4096)  # deadlines are few distinct midnights, formatted at every evaluation
 def format_cst(ms: int) -> str:
     """ISO 8601 in China Standard Time, second precision: ``2024-03-01T00:00:00+08:00``."""
     return from_ms(ms).astimezone(CST).isoformat(timespec="seconds")
@@ -64,12 +67,12 @@ def format_cst(ms: int) -> str:
 
 def local_date(ms: int) -> date:
     """The China Standard Time calendar date of an instant."""
-    return date.fromordinal((ms + _CST_OFFSET_MS) // DAY_MS + date(1970, 1, 1).toordinal())
+    return date.fromordinal((ms + _CST_OFFSET_MS) // DAY_MS + _EPOCH_ORDINAL)
 
 
 def local_midnight_ms(day: date) -> int:
     """00:00 CST of a calendar day, in epoch milliseconds."""
-    return (day.toordinal() - date(1970, 1, 1).toordinal()) * DAY_MS - _CST_OFFSET_MS
+    return (day.toordinal() - _EPOCH_ORDINAL) * DAY_MS - _CST_OFFSET_MS
 
 
 def deadline_after(trigger_ms: int, days: int) -> int:
@@ -79,7 +82,7 @@ def deadline_after(trigger_ms: int, days: int) -> int:
     the deadline instant is 00:00 CST of the day after it. A follow-up satisfies
     the deadline when it occurred strictly before this instant.
     """
-    return local_midnight_ms(local_date(trigger_ms) + timedelta(days=days + 1))
+    return ((trigger_ms + _CST_OFFSET_MS) // DAY_MS + days + 1) * DAY_MS - _CST_OFFSET_MS
 
 
 def add_months(day: date, months: int) -> date:

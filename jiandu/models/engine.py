@@ -24,6 +24,8 @@ from jiandu.models.facts import EmittedLead, EntityState, Fact
 __all__ = ["Evaluation", "ModelEngine", "entities_of"]
 
 _LATE = "closing evidence arrived late"
+#: Distinct (prefix, record types) selections remembered; entities' type mixes beyond this are looked up each time.
+_MOST_TYPE_SETS = 4096
 
 
 def entities_of(event: Event, kind: EntityKind) -> list[str]:
@@ -60,11 +62,15 @@ class ModelEngine:
         self.models = list(models)
         self._params = {m.id: {**m.params, **(overrides or {}).get(m.id, {})} for m in self.models}
         self._routes: dict[str, set[EntityKind]] = {}
-        self._reads: list[tuple[Model, frozenset[str], frozenset[str]]] = []  # model, types, entity prefixes
-        for m in self.models:
+        # (entity prefix, record type) → positions in ``models`` of the models that read it: an evaluation
+        # looks up the types that changed instead of testing every model (≈ a quarter of the engine's own time)
+        self._readers: dict[tuple[str, str], tuple[int, ...]] = {}
+        self._selected: dict[tuple[str, frozenset[str]], tuple[Model, ...]] = {}
+        for position, m in enumerate(self.models):
             types = frozenset(m.event_types())
-            prefixes = frozenset({"A"} if m.entity is EntityKind.ADMIN_CASE else {"P", "O"})
-            self._reads.append((m, types, prefixes))
+            for prefix in ("A",) if m.entity is EntityKind.ADMIN_CASE else ("P", "O"):
+                for t in types:
+                    self._readers[(prefix, t)] = (*self._readers.get((prefix, t), ()), position)
             for t in types:
                 self._routes.setdefault(t, set()).add(m.entity)
 
@@ -89,11 +95,8 @@ class ModelEngine:
         leads: list[Lead] = []
         previous: list[str | None] = []
         wakes: dict[str, int | None] = {}
-        prefix = entity.split(":", 1)[0]
         types = frozenset(changed) if changed is not None else frozenset(f.type for f in state.facts)
-        for model, reads, prefixes in self._reads:
-            if prefix not in prefixes or reads.isdisjoint(types):
-                continue
+        for model in self._models_reading(entity.split(":", 1)[0], types):
             model_wake: int | None = None
             for outcome in model.evaluate(entity, state.facts, clock, self._params[model.id]):
                 if outcome.wake_at is not None:
@@ -105,6 +108,17 @@ class ModelEngine:
             wakes[model.id] = model_wake
         pending = [w for w in wakes.values() if w is not None]
         return Evaluation(leads, min(pending) if pending else None, wakes, previous)
+
+    def _models_reading(self, prefix: str, types: frozenset[str]) -> tuple[Model, ...]:
+        """The models that read any of ``types`` on entities of ``prefix``, in catalogue order."""
+        key = (prefix, types)
+        selected = self._selected.get(key)
+        if selected is None:
+            positions = sorted({p for t in types for p in self._readers.get((prefix, t), ())})
+            selected = tuple(self.models[p] for p in positions)
+            if len(self._selected) < _MOST_TYPE_SETS:
+                self._selected[key] = selected
+        return selected
 
     def _reconcile(
         self, model: Model, outcome: Outcome, state: EntityState, clock: int, now: int

@@ -68,3 +68,20 @@ def test_utc_now_ms_is_the_wall_clock() -> None:
     before = to_ms(datetime.now(UTC))
     now = utc_now_ms()
     assert before <= now <= to_ms(datetime.now(UTC))
+
+
+@settings(max_examples=500, derandomize=True)
+@given(
+    value=st.datetimes(
+        min_value=datetime(1900, 1, 1),  # noqa: DTZ001
+        max_value=datetime(2200, 1, 1),  # noqa: DTZ001
+        timezones=st.sampled_from([UTC, CST]),
+    ),
+    days=st.integers(min_value=0, max_value=3_650),
+)
+def test_the_deadline_is_midnight_cst_of_the_day_after_the_last_allowed_day(value: datetime, days: int) -> None:
+    """The integer arithmetic of ``deadline_after`` against the calendar: date(T) + days + 1 at 00:00 CST."""
+    last_day = value.astimezone(CST).date() + timedelta(days=days)
+    expected = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=CST)
+    assert deadline_after(to_ms(value), days) == to_ms(expected)
+    assert local_date(to_ms(value)) == value.astimezone(CST).date()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from jiandu.core.timeutil import DAY_MS, deadline_after, format_cst, local_date
 from jiandu.models.conditions import ANY, Params, Relation, same
 from jiandu.models.declarations import (
+    DeferredText,
     Interval,
     ModelInfo,
     On,
@@ -41,9 +44,12 @@ def premise_false(outcome: Outcome, disproof: Fact) -> Outcome:
 
 def pending(outcome: Outcome, due: int) -> Outcome:
     """The outcome as not yet decidable until the clock reaches ``due``."""
-    return replace(
-        outcome, state=OutcomeState.PENDING, reason=f"deadline {format_cst(due)} not yet passed", wake_at=due
-    )
+    return replace(outcome, state=OutcomeState.PENDING, reason=not_yet_passed(due), wake_at=due)
+
+
+def not_yet_passed(due: int) -> str:
+    """The reason of an outcome waiting for its deadline ``due``."""
+    return f"deadline {format_cst(due)} not yet passed"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,14 +92,23 @@ class FollowUpDeadline(ModelInfo):
         types = {on.type for on in ons if on is not None}
         return types | (self.during.event_types() if self.during else set())
 
+    @functools.cached_property
+    def _trigger_types(self) -> frozenset[str]:
+        return frozenset(on.type for on in self.triggers)
+
+    @functools.cached_property
+    def _follow_up_types(self) -> frozenset[str]:
+        return frozenset(on.type for on in self.follow_ups)
+
     def placeholders(self) -> frozenset[str]:
         names = {"trigger_zh", "trigger_date", "last_day", "days", "case_no"}
         return super().placeholders() | names | record_fields(on.type for on in self.triggers)
 
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
         belongs = same(*self.same) & self.related
+        trigger_types = self._trigger_types
         for trigger in facts:
-            if not any(on.matches(trigger, params) for on in self.triggers):
+            if trigger.type not in trigger_types or not any(on.matches(trigger, params) for on in self.triggers):
                 continue
             opener = None
             if self.during is not None:
@@ -146,10 +161,12 @@ class FollowUpDeadline(ModelInfo):
         due = deadline_after(trigger.at, days)
         lookback = params.get("lookback_days", 0)
         start = float("-inf") if lookback is None else trigger.at - int(lookback) * DAY_MS
+        follow_up_types = self._follow_up_types
         closers = [
             f
             for f in facts
-            if start <= f.at < due
+            if f.type in follow_up_types
+            and start <= f.at < due
             and f is not trigger
             and any(on.matches(f, params) for on in self.follow_ups)
             and belongs(trigger, f, params)
@@ -163,31 +180,38 @@ class FollowUpDeadline(ModelInfo):
         case_no = trigger.fields.get(self.case_field) or (opener.fields.get("case_no") if opener else None)
         details = {self.days_field or "deadline_days": str(days)}
         details.update({n: str(trigger.fields[n]) for n in self.detail_fields if trigger.fields.get(n) is not None})
-        found = Outcome(
+        # the state decided first, so that the outcome is built once (``dataclasses.replace`` builds it again)
+        if closers:
+            state, reason, closed_at, wake_at = OutcomeState.CLOSED, CLOSING_EVIDENCE, min(f.at for f in closers), None
+        elif clock >= due:
+            state, reason, closed_at, wake_at = OutcomeState.OPEN, NO_CLOSING_EVIDENCE, None, None
+        else:
+            state, reason, closed_at, wake_at = OutcomeState.PENDING, not_yet_passed(due), None, due
+        return Outcome(
             identity=(trigger.id,),
-            state=OutcomeState.OPEN,
+            state=state,
             trigger=trigger,
             subject_kind=kind,
             subject_key=key,
             finding=finding,
             severity=severity,
-            reason=NO_CLOSING_EVIDENCE,
+            reason=reason,
             evidence=(trigger, *([opener] if opener else []), *by_time([*extensions, *closers, *escalators])),
             case_no=case_no,
             due_at=due,
+            closed_at=closed_at,
+            wake_at=wake_at,
             details=details,
-            text={
-                "trigger_zh": type_name_zh(trigger.type),
-                "trigger_date": local_date(trigger.at).isoformat(),
-                "last_day": local_date(due - DAY_MS).isoformat(),
-                "days": str(days),
-                "case_no": str(case_no or ""),
-                **{n: str(v) for n, v in trigger.fields.items() if isinstance(v, str | int)},
-            },
+            text=DeferredText(lambda: _text(trigger, due, days, case_no)),
         )
-        if closers:
-            closed_at = min(f.at for f in closers)
-            return replace(found, state=OutcomeState.CLOSED, reason=CLOSING_EVIDENCE, closed_at=closed_at)
-        if clock >= due:
-            return found
-        return pending(found, due)
+
+
+def _text(trigger: Fact, due: int, days: int, case_no: str | None) -> dict[str, str]:
+    return {
+        "trigger_zh": type_name_zh(trigger.type),
+        "trigger_date": local_date(trigger.at).isoformat(),
+        "last_day": local_date(due - DAY_MS).isoformat(),
+        "days": str(days),
+        "case_no": str(case_no or ""),
+        **{n: str(v) for n, v in trigger.fields.items() if isinstance(v, str | int)},
+    }
