@@ -72,10 +72,10 @@ from streams.routing import (
 )
 from streams.state_store import (
     ROCKSDB_OPTIONS,
-    ChangelogRecord,
     Unconfirmed,
     pack_state,
     partition_values,
+    send_changelog,
     state_dir,
     unpack_state,
 )
@@ -365,15 +365,9 @@ def create_app(
         for _, writes, _ in batch:
             latest.update(writes)
         records = sorted(latest.items(), key=lambda item: send_order(item[0]))
-        sending = [
-            await app.producer.send(changelog, key, value, partition, None, None) for key, (partition, value) in records
-        ]
-        confirmed = await asyncio.gather(*sending)
-        table.data.apply_changelog_batch(
-            [ChangelogRecord.of(meta, key, value) for meta, (key, (_, value)) in zip(confirmed, records, strict=True)],
-            to_key=_same,
-            to_value=_same,
-        )
+        # (Faust's producer has no batch API: its aiokafka producer's, which Faust creates on start)
+        confirmed = await send_changelog(app.producer._ensure_producer(), changelog, records)
+        table.data.apply_changelog_batch(confirmed, to_key=_same, to_value=_same)
         for key, (_, value) in records:
             unconfirmed.confirmed(key, value)
 

@@ -21,13 +21,14 @@ deadline heap from these headers without decoding or evaluating a single state.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import rocksdict
+from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
 from jiandu.settings import Settings
@@ -42,6 +43,7 @@ __all__ = [
     "partition_stores",
     "partition_values",
     "persisted_changelog_offset",
+    "send_changelog",
     "state_dir",
     "store_size",
     "stored_offsets",
@@ -166,6 +168,42 @@ class ChangelogRecord:
     @property
     def value(self) -> bytes:
         return self.message.value
+
+
+async def send_changelog(
+    producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, tuple[int, bytes]]]
+) -> list[ChangelogRecord]:
+    """Send (key, (partition, value)) records as whole record batches, in order per partition; the
+    confirmed records.
+
+    A record batch per partition instead of a ``send`` per record: aiokafka's ``send`` makes a future and
+    walks its accumulator for every record (≈ a tenth of the evaluator's time at 0.6 records an event).
+    Each batch is written by the broker as one: its records' offsets follow its base offset.
+    """
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+    for key, (partition, value) in records:
+        by_partition.setdefault(partition, []).append((key, value))
+    sent: list[tuple[Any, int, list[tuple[bytes, bytes]]]] = []  # (delivery, partition, records)
+    for partition, items in by_partition.items():
+        start = 0
+        while start < len(items):
+            batch = producer.create_batch()
+            end = start
+            while end < len(items) and batch.append(key=items[end][0], value=items[end][1], timestamp=None):
+                end += 1
+            if end == start:
+                size = len(items[start][1])
+                raise ValueError(f"a changelog record of {size} bytes exceeds the producer's batch size")
+            delivery = await producer.send_batch(batch, topic, partition=partition)
+            sent.append((delivery, partition, items[start:end]))
+            start = end
+    confirmed: list[ChangelogRecord] = []
+    for delivery, partition, items in sent:
+        base = (await delivery).offset
+        confirmed.extend(
+            ChangelogRecord(_Message(topic, partition, base + i, key, value)) for i, (key, value) in enumerate(items)
+        )
+    return confirmed
 
 
 def partition_items(store: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:

@@ -57,7 +57,7 @@ class DeferredText(Mapping[str, str]):
     """An outcome's template values, made on first use: only a published lead version's summary reads them,
     and most evaluations publish nothing (building them was ≈ a third of the commonest shape's work)."""
 
-    __slots__ = ("_make", "_made")
+    __slots__ = ("_made", "_make")
 
     def __init__(self, make: Callable[[], dict[str, str]]) -> None:
         self._make = make
