@@ -215,7 +215,7 @@ def create_app(
         worker.metrics.pending.update(entity, result.wakes)
         schedule(partition, entity)
         if added or result.leads:
-            write(out, partition, entity, pack_state(worker.metrics.pending.of(entity), state.dumps()))
+            out.states[entity] = (partition, state)
 
     def schedule(partition: int, entity: bytes) -> None:
         """Look at the entity again at the earliest wake-up of any of its models (those just evaluated and
@@ -321,6 +321,8 @@ def create_app(
 
     async def send_outputs(out: Outputs) -> None:
         """Send the leads; set the table and queue its changelog records behind their confirmation."""
+        for entity, (partition, state) in out.states.items():  # before any await: the state as applied
+            write(out, partition, entity, pack_state(worker.metrics.pending.of(entity), state.dumps()))
         producer = app.producer
         sent = [await producer.send(catalogue.leads, key, value, None, None, None) for key, value in out.leads]
         for key, (_, value) in out.writes.items():

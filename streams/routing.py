@@ -178,6 +178,8 @@ class Outputs:
     leads: list[tuple[bytes, bytes]] = field(default_factory=list)
     published: list[tuple[Lead, str | None]] = field(default_factory=list)  # with the status before
     writes: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)  # table key → (partition, value)
+    # entity → (partition, state) changed: serialised once when the message is done, however often evaluated
+    states: dict[bytes, tuple[int, EntityState]] = field(default_factory=dict)
 
 
 class StreamsWorker:

@@ -5,7 +5,14 @@ Other layers import from here, not from the submodules.
 
 from __future__ import annotations
 
-from jiandu.broker.admin import delete_topics, ensure_topics, high_watermarks, require_reachable, unreachable
+from jiandu.broker.admin import (
+    delete_topics,
+    ensure_topics,
+    group_offsets,
+    high_watermarks,
+    require_reachable,
+    unreachable,
+)
 from jiandu.broker.clients import KafkaAdminClient, KafkaConsumer
 from jiandu.broker.confirmed import Outgoing, send_confirmed
 from jiandu.broker.embedded import EmbeddedBroker, find_free_port
@@ -30,6 +37,7 @@ __all__ = [
     "ensure_topics",
     "faust_shims_installed",
     "find_free_port",
+    "group_offsets",
     "high_watermarks",
     "install_faust_shims",
     "mark_ready",

@@ -22,7 +22,7 @@ from kafka import TopicPartition
 
 from adapters.jsonl import ingest_jsonl
 from consumers import read_leads
-from jiandu.broker import KafkaConsumer, delete_topics, high_watermarks
+from jiandu.broker import KafkaConsumer, delete_topics, group_offsets, high_watermarks
 from jiandu.cli.hub import broker_for, catalogue_of, create_topics, new_intake
 from jiandu.cli.processes import WorkerProcess
 from jiandu.core.identity import Pseudonymiser
@@ -166,17 +166,15 @@ def write_leads(leads: collections.abc.Iterable[Lead], out: Path) -> None:
 def wait_until_routed(settings: Settings, worker: _Alive, *, timeout: float, show_progress: bool) -> None:
     """Block until the routers (consumer group ``router_group``) committed every event partition up to its end."""
     catalogue = catalogue_of(settings)
-    config = kafka_client_config(settings)
-    ends = high_watermarks(
-        settings.bootstrap, catalogue.event_topics(), kafka_client_config(settings, with_bootstrap=False)
-    )
+    config = kafka_client_config(settings, with_bootstrap=False)
+    ends = high_watermarks(settings.bootstrap, catalogue.event_topics(), config)
     total = sum(ends.values())
-    consumer = KafkaConsumer(**config, group_id=router_group(catalogue), enable_auto_commit=False)
     deadline = time.monotonic() + timeout
-    try:
+    with group_offsets(settings.bootstrap, router_group(catalogue), list(ends), config) as committed:
         while True:
             worker.check_alive()
-            done = sum(min(consumer.committed(TopicPartition(t, p)) or 0, end) for (t, p), end in ends.items())
+            offsets = committed()
+            done = sum(min(offsets.get(tp, 0), end) for tp, end in ends.items())
             if show_progress:
                 sys.stderr.write(f"\r  streams: {done:,}/{total:,} events processed")
             if done >= total:
@@ -184,8 +182,6 @@ def wait_until_routed(settings: Settings, worker: _Alive, *, timeout: float, sho
             if time.monotonic() > deadline:
                 raise JianduError(f"the streams worker processed {done} of {total} events within {timeout:.0f} s")
             time.sleep(0.25)
-    finally:
-        consumer.close()
     if show_progress:
         sys.stderr.write("\n")
 
