@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import operator
 import string
 
 from jiandu.errors import InvalidCreditCode, InvalidIdNumber
@@ -31,9 +32,9 @@ __all__ = [
 
 # --- resident ID number (GB 11643-1999, ISO 7064 MOD 11-2) ---------------------------
 
-_DIGITS = frozenset(string.digits)
 _ID_CHECK_CHARS = frozenset("0123456789X")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ZERO_WEIGHTED = ord("0") * sum(_ID_WEIGHTS)  # the weighted sum of the digits' ASCII codes is this much over
 _ID_CHECK_TABLE = "10X98765432"
 _ID_LENGTH = 18
 _LEGACY_ID_LENGTH = 15
@@ -55,8 +56,8 @@ _ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 
 
 def _is_ascii_digits(text: str) -> bool:
-    """True when every character is 0-9: ``str.isdigit`` would also accept full-width digits."""
-    return all(char in _DIGITS for char in text)
+    """True when every character is 0-9: ``str.isdigit`` alone would also accept full-width digits."""
+    return not text or (text.isascii() and text.isdigit())
 
 
 def id_check_character(first17: str) -> str:
@@ -66,7 +67,7 @@ def id_check_character(first17: str) -> str:
     """
     if len(first17) != _ID_LENGTH - 1 or not _is_ascii_digits(first17):
         raise ValueError("id_check_character needs exactly 17 ASCII digits")
-    total = sum(int(char) * weight for char, weight in zip(first17, _ID_WEIGHTS, strict=True))
+    total = sum(map(operator.mul, first17.encode("ascii"), _ID_WEIGHTS)) - _ZERO_WEIGHTED
     return _ID_CHECK_TABLE[total % 11]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jiandu.core.identity import (
     Pseudonymiser,
@@ -49,9 +52,7 @@ def test_id_check_character_of_spec_example() -> None:
 
 def test_id_check_character_can_be_x() -> None:
     first17 = next(
-        f"11010519491231{seq:03d}"
-        for seq in range(1000)
-        if id_check_character(f"11010519491231{seq:03d}") == "X"
+        f"11010519491231{seq:03d}" for seq in range(1000) if id_check_character(f"11010519491231{seq:03d}") == "X"
     )
     assert normalise_id_number(first17 + "X") == first17 + "X"
     assert normalise_id_number(first17 + "x") == first17 + "X"
@@ -61,6 +62,28 @@ def test_id_check_character_can_be_x() -> None:
 def test_id_check_character_rejects_bad_input(first17: str) -> None:
     with pytest.raises(ValueError):
         id_check_character(first17)
+
+
+@settings(max_examples=500, derandomize=True)
+@given(first17=st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_id_check_character_is_iso_7064_mod_11_2(first17: str) -> None:
+    """The weighted sum as GB 11643 writes it: weight 2^(18-i) mod 11 of each digit, check table 10X98765432."""
+    total = sum(int(digit) * (2 ** (17 - i) % 11) for i, digit in enumerate(first17))
+    assert id_check_character(first17) == "10X98765432"[total % 11]
+
+
+@settings(max_examples=500, derandomize=True)
+@given(text=st.text(alphabet=st.sampled_from("0123456789２٣¹aX"), max_size=20))
+def test_only_ascii_digits_count_as_digits(text: str) -> None:
+    """Full-width, Arabic-Indic and superscript digits are not 0-9 (``str.isdigit`` takes them)."""
+    number = text.rjust(18, "1")[:17] + "5"
+    valid_characters = all(char in "0123456789" for char in number[:17])
+    if valid_characters:
+        with contextlib.suppress(InvalidIdNumber):  # its birth date or check character may still be wrong
+            normalise_id_number(number)
+    else:
+        with pytest.raises(InvalidIdNumber, match="invalid characters"):
+            normalise_id_number(number)
 
 
 # --- normalise_id_number: valid numbers ----------------------------------------------------
@@ -93,11 +116,7 @@ def test_surrounding_whitespace_is_stripped() -> None:
 
 
 def test_lower_case_x_is_normalised() -> None:
-    number = next(
-        n
-        for n in (make_id_number("210102", date(1990, 5, 1), s) for s in range(1000))
-        if n.endswith("X")
-    )
+    number = next(n for n in (make_id_number("210102", date(1990, 5, 1), s) for s in range(1000)) if n.endswith("X"))
     assert normalise_id_number(number.lower()) == number
 
 
@@ -294,9 +313,7 @@ def test_known_credit_code() -> None:
 
 def test_credit_check_character_can_be_zero() -> None:
     first17 = next(
-        f"9121010200000{n:04d}"
-        for n in range(10000)
-        if credit_check_character(f"9121010200000{n:04d}") == "0"
+        f"9121010200000{n:04d}" for n in range(10000) if credit_check_character(f"9121010200000{n:04d}") == "0"
     )
     assert validate_credit_code(first17 + "0") == first17 + "0"
 
@@ -344,9 +361,7 @@ def test_person_key_is_64_lower_hex_and_deterministic() -> None:
 
 def test_person_key_known_value() -> None:
     # printf '%s' 210102198503172415 | openssl dgst -sha256 -hmac conformance-key
-    assert person_key(SPEC_EXAMPLE, KEY) == (
-        "c8ccfe8eb126453ff465f86175108eeb5fbe1d2268d80d371045d0c03738a655"
-    )
+    assert person_key(SPEC_EXAMPLE, KEY) == ("c8ccfe8eb126453ff465f86175108eeb5fbe1d2268d80d371045d0c03738a655")
 
 
 def test_person_key_differs_by_key_and_number() -> None:
@@ -375,18 +390,12 @@ def test_pseudonymiser_normalises_legacy_and_lower_x() -> None:
     pseudonymiser = Pseudonymiser(KEY)
     number18 = make_id_number("210102", date(1985, 3, 17), 241)
     assert pseudonymiser.person_key(number18[:6] + number18[8:17]) == person_key(number18, KEY)
-    with_x = next(
-        n
-        for n in (make_id_number("210102", date(1990, 5, 1), s) for s in range(1000))
-        if n.endswith("X")
-    )
+    with_x = next(n for n in (make_id_number("210102", date(1990, 5, 1), s) for s in range(1000)) if n.endswith("X"))
     assert pseudonymiser.person_key(with_x.lower()) == person_key(with_x, KEY)
 
 
 def test_pseudonymiser_differs_by_key() -> None:
-    assert Pseudonymiser(KEY).person_key(SPEC_EXAMPLE) != Pseudonymiser(b"k2").person_key(
-        SPEC_EXAMPLE
-    )
+    assert Pseudonymiser(KEY).person_key(SPEC_EXAMPLE) != Pseudonymiser(b"k2").person_key(SPEC_EXAMPLE)
 
 
 def test_pseudonymiser_rejects_invalid_numbers() -> None:
@@ -495,9 +504,7 @@ def test_conformance_identity_rejects(
     expected_rejects: dict[int, dict[str, Any]],
 ) -> None:
     expected = {
-        line: reject["reason"]
-        for line, reject in expected_rejects.items()
-        if _IDENTITY_REASON.match(reject["reason"])
+        line: reject["reason"] for line, reject in expected_rejects.items() if _IDENTITY_REASON.match(reject["reason"])
     }
     rejected_for_other_reasons = set(expected_rejects) - set(expected)
     actual = {

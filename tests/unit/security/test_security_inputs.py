@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jiandu.core.identity import Pseudonymiser
 from jiandu.core.jsoninput import MAX_DEPTH, JsonInputError, nests_deeper_than, parse_json
@@ -34,6 +36,25 @@ def test_a_huge_decimal_is_beyond_range_not_a_crash(value: object) -> None:
 def test_hostile_json_is_a_clear_error(data: bytes, message: str) -> None:
     with pytest.raises(JsonInputError, match=message):
         parse_json(data)
+
+
+_JSON = st.recursive(
+    st.none() | st.integers(-5, 5) | st.text(alphabet="[]{}ab", max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="[{a", max_size=3), inner, max_size=3),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(document=_JSON, limit=st.integers(min_value=1, max_value=8))
+def test_parse_json_refuses_exactly_the_documents_nested_deeper_than_the_limit(document: object, limit: int) -> None:
+    """Brackets are counted before the document is walked; brackets inside strings must not change the verdict."""
+    data = json.dumps(document).encode()
+    if nests_deeper_than(document, limit):
+        with pytest.raises(JsonInputError, match=f"nested deeper than {limit} levels"):
+            parse_json(data, max_depth=limit)
+    else:
+        assert parse_json(data, max_depth=limit) == document
 
 
 def test_nesting_is_measured_without_recursion() -> None:
