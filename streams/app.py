@@ -77,6 +77,7 @@ from streams.state_store import (
     partition_values,
     send_changelog,
     state_dir,
+    store_confirmed,
     unpack_state,
 )
 
@@ -98,10 +99,6 @@ _WAKE_CHECK_SECONDS = 0.05
 #: How often the gauges (lag, clocks, deadlines, state size) and the readiness are refreshed.
 _METRICS_SECONDS = 5.0
 log = logging.getLogger("jiandu.streams")
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 #: A facts message's lead deliveries and table writes (key → partition, value), or a delivery marker.
@@ -368,8 +365,7 @@ def create_app(
             latest.update(writes)
         records = sorted(latest.items(), key=lambda item: send_order(item[0]))
         # (Faust's producer has no batch API: its aiokafka producer's, which Faust creates on start)
-        confirmed = await send_changelog(app.producer._ensure_producer(), changelog, records)
-        table.data.apply_changelog_batch(confirmed, to_key=_same, to_value=_same)
+        store_confirmed(table.data, await send_changelog(app.producer._ensure_producer(), changelog, records))
         for key, (_, value) in records:
             unconfirmed.confirmed(key, value)
 

@@ -22,21 +22,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import rocksdict
 from aiokafka import AIOKafkaProducer
-from faust.types import TP
 
 from jiandu.settings import Settings
 from jiandu.topics import TopicCatalogue
 
 __all__ = [
     "ROCKSDB_OPTIONS",
-    "ChangelogRecord",
+    "ConfirmedBatch",
     "Unconfirmed",
     "pack_state",
     "partition_items",
@@ -45,6 +43,7 @@ __all__ = [
     "persisted_changelog_offset",
     "send_changelog",
     "state_dir",
+    "store_confirmed",
     "store_size",
     "stored_offsets",
     "unpack_state",
@@ -137,48 +136,19 @@ class Unconfirmed:
         return len(self._values)
 
 
-@dataclass(frozen=True, slots=True)
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes
-
-    @property
-    def tp(self) -> TP:
-        return TP(self.topic, self.partition)
-
-
-@dataclass(frozen=True, slots=True)
-class ChangelogRecord:
-    """A confirmed changelog record in the shape Faust's ``Store.apply_changelog_batch`` reads."""
-
-    message: _Message
-
-    @classmethod
-    def of(cls, metadata: Any, key: bytes, value: bytes) -> ChangelogRecord:
-        """From the producer's record metadata (topic, partition, offset) and what was sent."""
-        return cls(_Message(metadata.topic, metadata.partition, metadata.offset, key, value))
-
-    @property
-    def key(self) -> bytes:
-        return self.message.key
-
-    @property
-    def value(self) -> bytes:
-        return self.message.value
+#: A record batch the broker confirmed: its partition, the offset of its last record, its (key, value)s.
+ConfirmedBatch = tuple[int, int, list[tuple[bytes, bytes]]]
 
 
 async def send_changelog(
     producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, tuple[int, bytes]]]
-) -> list[ChangelogRecord]:
+) -> list[ConfirmedBatch]:
     """Send (key, (partition, value)) records as whole record batches, in order per partition; the
-    confirmed records.
+    confirmed batches.
 
     A record batch per partition instead of a ``send`` per record: aiokafka's ``send`` makes a future and
     walks its accumulator for every record (≈ a tenth of the evaluator's time at 0.6 records an event).
-    Each batch is written by the broker as one: its records' offsets follow its base offset.
+    The broker writes each batch as one: its records' offsets follow its base offset.
     """
     by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
     for key, (partition, value) in records:
@@ -197,13 +167,22 @@ async def send_changelog(
             delivery = await producer.send_batch(batch, topic, partition=partition)
             sent.append((delivery, partition, items[start:end]))
             start = end
-    confirmed: list[ChangelogRecord] = []
-    for delivery, partition, items in sent:
-        base = (await delivery).offset
-        confirmed.extend(
-            ChangelogRecord(_Message(topic, partition, base + i, key, value)) for i, (key, value) in enumerate(items)
-        )
-    return confirmed
+    return [(partition, (await delivery).offset + len(items) - 1, items) for delivery, partition, items in sent]
+
+
+def store_confirmed(store: Any, batches: Sequence[ConfirmedBatch]) -> None:
+    """Write confirmed changelog batches to their partitions' databases, each with the changelog offset it
+    reaches in the same write (Faust's ``apply_changelog_batch`` makes two objects per record and writes the
+    offset apart)."""
+    writes: dict[int, tuple[rocksdict.WriteBatch, int]] = {}
+    for partition, last, items in batches:
+        batch, _ = writes.get(partition) or (rocksdict.WriteBatch(raw_mode=True), last)
+        for key, value in items:
+            batch.put(key, value)
+        writes[partition] = (batch, last)
+    for partition, (batch, last) in writes.items():
+        batch.put(store.offset_key, str(last).encode())
+        store._db_for_partition(partition).write(batch)
 
 
 def partition_items(store: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
