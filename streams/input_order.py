@@ -37,6 +37,15 @@ Position = tuple[str, int, int]
 
 def stamps_of(record: Any) -> tuple[int, int, int]:
     """(seq, clock before, clock after) from a consumer record's headers; zeros when unstamped."""
+    headers = record.headers
+    if (  # as the intake writes them (``InputSequence.stamp``): read in place, no dict per record
+        headers is not None
+        and len(headers) == 3
+        and headers[0][0] == SEQ
+        and headers[1][0] == CLOCK_BEFORE
+        and headers[2][0] == CLOCK_AFTER
+    ):
+        return int(headers[0][1]), int(headers[1][1]), int(headers[2][1])
     found = {name: value for name, value in (record.headers or ()) if name in (SEQ, CLOCK_BEFORE, CLOCK_AFTER)}
     if SEQ not in found:
         return 0, 0, 0

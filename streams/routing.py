@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
 from jiandu.core.leads import Lead
 from jiandu.core.timeutil import local_date
@@ -27,6 +26,7 @@ from jiandu.settings import Settings
 from jiandu.topics import TopicCatalogue
 from streams.clock import PartitionClocks
 from streams.metrics import WorkerMetrics
+from streams.murmur2 import murmur2
 
 __all__ = [
     "BACKTEST",

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jiandu.core.ordering import CLOCK_AFTER, CLOCK_BEFORE, SEQ
-from streams.input_order import InputOrder
+from streams.input_order import InputOrder, stamps_of
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,26 @@ def test_past_max_held_every_partition_ahead_is_paused_and_the_merge_never_stall
             released += len(order.add(fetched))
             most = max(most, order.held)
     assert most <= max_held + partitions * fetch
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from([SEQ, CLOCK_BEFORE, CLOCK_AFTER, "other"]),
+            st.integers(min_value=0, max_value=2**53).map(lambda n: b"%d" % n),
+        ),
+        max_size=5,
+    )
+)
+def test_stamps_are_read_whatever_the_headers_order(headers: list[tuple[str, bytes]]) -> None:
+    """The fast path (the intake's three headers in its order) gives what reading them by name gives."""
+    found = dict(headers)  # the last of a repeated name, as a dict of the headers keeps it
+    expected = (
+        (int(found[SEQ]), int(found.get(CLOCK_BEFORE, b"0")), int(found.get(CLOCK_AFTER, b"0")))
+        if SEQ in found
+        else (0, 0, 0)
+    )
+    assert stamps_of(Record("t", 0, 0, b"", tuple(headers))) == expected
+    stamped = [(SEQ, b"7"), (CLOCK_BEFORE, b"5"), (CLOCK_AFTER, b"6")]
+    assert stamps_of(Record("t", 0, 0, b"", tuple(stamped))) == (7, 5, 6)
