@@ -180,7 +180,11 @@ def same(*names: str) -> Relation:
     """The other record carries the trigger's values of these fields (e.g. the same case)."""
     if not names:
         return ANY
-    return Relation(lambda t, o, p: all(o.fields.get(n) == t.fields.get(n) for n in names), f"same {', '.join(names)}")
+    text = f"same {', '.join(names)}"
+    if len(names) == 1:  # (the commonest: a case number; no generator per pair of facts)
+        (name,) = names
+        return Relation(lambda t, o, p: o.fields.get(name) == t.fields.get(name), text)
+    return Relation(lambda t, o, p: all(o.fields.get(n) == t.fields.get(n) for n in names), text)
 
 
 def equals_trigger(other_field: str, trigger_field: str) -> Relation:

@@ -216,8 +216,11 @@ class Model(Protocol):
 
 def by_time(facts: Iterable[Fact]) -> list[Fact]:
     """Distinct facts ordered by time (then id): the order of an evidence list after its trigger."""
+    items = list(facts)
+    if len(items) < 2:  # (most evidence lists beyond the trigger are empty or one record)
+        return items
     seen: dict[str, Fact] = {}
-    for f in facts:
+    for f in items:
         seen.setdefault(f.id, f)
     return sorted(seen.values(), key=lambda f: (f.at, f.id))
 

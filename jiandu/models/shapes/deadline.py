@@ -92,6 +92,14 @@ class FollowUpDeadline(ModelInfo):
         return types | (self.during.event_types() if self.during else set())
 
     @functools.cached_property
+    def _same_fields(self) -> Relation:
+        return same(*self.same)
+
+    @functools.cached_property
+    def _belongs(self) -> Relation:
+        return self._same_fields & self.related
+
+    @functools.cached_property
     def _trigger_types(self) -> frozenset[str]:
         return frozenset(on.type for on in self.triggers)
 
@@ -104,7 +112,7 @@ class FollowUpDeadline(ModelInfo):
         return super().placeholders() | names | record_fields(on.type for on in self.triggers)
 
     def evaluate(self, entity: str, facts: Sequence[Fact], clock: int, params: Params) -> Iterator[Outcome]:
-        belongs = same(*self.same) & self.related
+        belongs = self._belongs
         trigger_types = self._trigger_types
         for trigger in facts:
             if trigger.type not in trigger_types or not any(on.matches(trigger, params) for on in self.triggers):
@@ -126,7 +134,7 @@ class FollowUpDeadline(ModelInfo):
             days = int(trigger.fields[self.days_field])
         if self.extension is None:
             return days, []
-        related = same(*self.same)
+        related = self._same_fields
         later_triggers = [
             f.at
             for f in facts
