@@ -92,6 +92,24 @@ class PartitionClocks:
         caller looks too early, never too late)."""
         return min((p.wakes[0][0] for p in self._parts.values() if p.wakes), default=None)
 
+    def scheduled_before(self, before: int) -> list[bytes]:
+        """The entities scheduled at a wake-up before ``before`` in any partition, without looking at the
+        others: each heap is walked from its root and a subtree left as soon as its root is not before it
+        (a child is never earlier than its parent). The work grows with what is found, not with the heap."""
+        found: list[bytes] = []
+        for p in self._parts.values():
+            heap, scheduled = p.wakes, p.scheduled
+            stack = [0] if heap else []
+            while stack:
+                i = stack.pop()
+                wake, entity = heap[i]
+                if wake >= before:
+                    continue
+                if scheduled.get(entity) == wake:  # (else superseded)
+                    found.append(entity)
+                stack.extend(child for child in (2 * i + 1, 2 * i + 2) if child < len(heap))
+        return found
+
     def pending(self, partition: int) -> int:
         """Entities with a scheduled wake-up (a pending deadline) in a partition."""
         return len(self.part(partition).scheduled)

@@ -23,10 +23,13 @@ __all__ = ["PendingDeadlines", "WorkerMetrics"]
 
 
 class PendingDeadlines:
-    """Per entity, each model's earliest pending wake-up (entities with none are not kept)."""
+    """Per entity, each model's earliest pending wake-up (entities with none are not kept), and per model
+    how many entities have one, kept as they change: the gauges are refreshed every few seconds, and
+    counting them over every entity stalled the event loop in proportion to the persons held."""
 
     def __init__(self) -> None:
         self._by_entity: dict[bytes, dict[str, int]] = {}
+        self._counts: collections.Counter[str] = collections.Counter()
 
     def update(self, entity: bytes, wakes: Mapping[str, int | None]) -> None:
         """The wake-ups of the models just evaluated on ``entity``."""
@@ -35,8 +38,11 @@ class PendingDeadlines:
         pending = self._by_entity.get(entity) or {}
         for model_id, wake in wakes.items():
             if wake is None:
-                pending.pop(model_id, None)
+                if pending.pop(model_id, None) is not None:
+                    self._counts[model_id] -= 1
             else:
+                if model_id not in pending:
+                    self._counts[model_id] += 1
                 pending[model_id] = wake
         if pending:
             self._by_entity[entity] = pending
@@ -50,18 +56,22 @@ class PendingDeadlines:
     def forget(self, entities: Iterable[bytes]) -> None:
         """Entities of partitions this worker no longer owns."""
         for entity in entities:
-            self._by_entity.pop(entity, None)
+            for model_id in self._by_entity.pop(entity, None) or ():
+                self._counts[model_id] -= 1
 
-    def counts(self, overdue_before: int) -> tuple[collections.Counter[str], collections.Counter[str]]:
-        """(pending, overdue) per model; overdue: a wake-up before ``overdue_before`` (epoch ms)."""
-        pending: collections.Counter[str] = collections.Counter()
+    def counts(self) -> collections.Counter[str]:
+        """Entities with a pending wake-up, per model."""
+        return +self._counts  # (without the models at zero)
+
+    def overdue(self, entities: Iterable[bytes], before: int) -> collections.Counter[str]:
+        """Of ``entities`` (those whose earliest wake-up is before ``before``, epoch ms), per model, how
+        many have a wake-up before it."""
         overdue: collections.Counter[str] = collections.Counter()
-        for wakes in self._by_entity.values():
-            for model_id, wake in wakes.items():
-                pending[model_id] += 1
-                if wake < overdue_before:
+        for entity in entities:
+            for model_id, wake in self.of(entity).items():
+                if wake < before:
                     overdue[model_id] += 1
-        return pending, overdue
+        return overdue
 
     def entities(self) -> Iterable[bytes]:
         """The entities with a pending wake-up."""
@@ -124,7 +134,8 @@ class WorkerMetrics:
                 m.HUB_CLOCK_BEHIND.labels(str(partition)).set(max(0.0, now - clock))
         for (group, topic, partition), lag in lags.items():
             m.CONSUMER_LAG.labels(group, topic, str(partition)).set(lag)
-        pending, overdue = self.pending.counts(overdue_before)
+        pending = self.pending.counts()
+        overdue = self.pending.overdue(clocks.scheduled_before(overdue_before), overdue_before)
         for model_id in self.model_ids:
             m.PENDING_DEADLINES.labels(model_id).set(pending.get(model_id, 0))
             m.PENDING_DEADLINES_OVERDUE.labels(model_id).set(overdue.get(model_id, 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import random
 
 from hypothesis import given, settings
@@ -73,3 +74,56 @@ def test_due_returns_what_a_list_of_every_wake_up_would(ops: list[tuple[str, int
             wake = clocks.next_wake()
             assert wake is not None and wake <= min(earliest.values())
     assert clocks.pending(0) == len(earliest)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["evaluate"] * 8 + ["advance", "forget"]),  # heaps of many entities
+            st.integers(min_value=0, max_value=30),  # entity
+            st.dictionaries(st.sampled_from(["M01", "M02", "M03"]), st.none() | st.integers(0, 1_000), max_size=3),
+            st.integers(min_value=0, max_value=1_000),  # clock or threshold
+        ),
+        max_size=120,
+    )
+)
+def test_pending_and_overdue_counts_are_those_of_a_full_count(
+    steps: list[tuple[str, int, dict[str, int | None], int]],
+) -> None:
+    """The gauges' incremental counts against counting every entity's wake-ups, as the worker keeps them:
+    each evaluation updates the entity's wake-ups and schedules it at the earliest; the clock's passing
+    takes it out of the heap and evaluates it again; a lost partition forgets its entities."""
+    from streams.metrics import PendingDeadlines
+
+    clocks, pending = PartitionClocks(), PendingDeadlines()
+
+    def evaluate(partition: int, entity: bytes, wakes: dict[str, int | None]) -> None:
+        pending.update(entity, wakes)
+        if pending.of(entity):
+            clocks.schedule(partition, min(pending.of(entity).values()), entity)
+
+    for action, n, wakes, value in steps:
+        entity, partition = b"P:%d" % n, n % 2
+        if action == "evaluate":
+            evaluate(partition, entity, wakes)
+        elif action == "advance":
+            clocks.advance(partition, value // 4)
+            for due in clocks.due(partition):  # its due models evaluated: their wake-ups move on or end
+                moved = {m: (w + 500 if w + 500 <= 1_000 else None) for m, w in pending.of(due).items()}
+                evaluate(partition, due, moved)
+        else:
+            lost = {partition}
+            clocks.forget(lost)
+            pending.forget([e for e in pending.entities() if int(e[2:]) % 2 == partition])
+        full: collections.Counter[str] = collections.Counter()
+        for each in pending.entities():
+            for model_id in pending.of(each):
+                full[model_id] += 1
+        assert pending.counts() == +full
+        for before in range(0, 1_101, 100):
+            late: collections.Counter[str] = collections.Counter()
+            for each in pending.entities():
+                for model_id, wake in pending.of(each).items():
+                    late[model_id] += wake < before
+            assert pending.overdue(clocks.scheduled_before(before), before) == +late
