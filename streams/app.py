@@ -30,7 +30,9 @@ Where the time goes is the framework's per-message work, so the worker avoids it
   changed by several messages meanwhile is written once: Kafka Streams' record cache) and
   sent only once the broker confirmed the leads they record (a recovered state never
   claims an undelivered lead version), from a task of their own so that the evaluator does
-  not wait; a value reaches the store once its changelog record is confirmed;
+  not wait, as whole record batches per partition (:func:`streams.state_store.send_changelog`);
+  a value reaches the store once its changelog record is confirmed, each partition's values in
+  one RocksDB write with the changelog offset they reach;
 * a facts message the worker's own router sent to a partition this worker evaluates is applied
   as soon as the broker confirmed it (``hand_over``), not when fetched back: Tansu answers a
   waiting fetch only when its wait ends, so the fetch added up to ``consumer_fetch_max_wait_ms``
