@@ -46,7 +46,7 @@ def stamps_of(record: Any) -> tuple[int, int, int]:
         and headers[2][0] == CLOCK_AFTER
     ):
         return int(headers[0][1]), int(headers[1][1]), int(headers[2][1])
-    found = {name: value for name, value in (record.headers or ()) if name in (SEQ, CLOCK_BEFORE, CLOCK_AFTER)}
+    found = {name: value for name, value in (headers or ()) if name in (SEQ, CLOCK_BEFORE, CLOCK_AFTER)}
     if SEQ not in found:
         return 0, 0, 0
     return int(found[SEQ]), int(found.get(CLOCK_BEFORE, b"0")), int(found.get(CLOCK_AFTER, b"0"))

@@ -156,16 +156,11 @@ async def send_changelog(
     sent: list[tuple[Any, int, list[tuple[bytes, bytes]]]] = []  # (delivery, partition, records)
     for partition, items in by_partition.items():
         start = 0
-        while start < len(items):
-            batch = producer.create_batch()
-            end = start
+        while start < len(items):  # a batch takes records up to the producer's batch size, and always its first
+            batch, end = producer.create_batch(), start
             while end < len(items) and batch.append(key=items[end][0], value=items[end][1], timestamp=None):
                 end += 1
-            if end == start:
-                size = len(items[start][1])
-                raise ValueError(f"a changelog record of {size} bytes exceeds the producer's batch size")
-            delivery = await producer.send_batch(batch, topic, partition=partition)
-            sent.append((delivery, partition, items[start:end]))
+            sent.append((await producer.send_batch(batch, topic, partition=partition), partition, items[start:end]))
             start = end
     return [(partition, (await delivery).offset + len(items) - 1, items) for delivery, partition, items in sent]
 
@@ -174,14 +169,17 @@ def store_confirmed(store: Any, batches: Sequence[ConfirmedBatch]) -> None:
     """Write confirmed changelog batches to their partitions' databases, each with the changelog offset it
     reaches in the same write (Faust's ``apply_changelog_batch`` makes two objects per record and writes the
     offset apart)."""
-    writes: dict[int, tuple[rocksdict.WriteBatch, int]] = {}
+    writes: dict[int, rocksdict.WriteBatch] = {}
+    reached: dict[int, int] = {}  # partition → the offset its last batch reaches (batches come in offset order)
     for partition, last, items in batches:
-        batch, _ = writes.get(partition) or (rocksdict.WriteBatch(raw_mode=True), last)
+        batch = writes.get(partition)
+        if batch is None:
+            batch = writes[partition] = rocksdict.WriteBatch(raw_mode=True)
         for key, value in items:
             batch.put(key, value)
-        writes[partition] = (batch, last)
-    for partition, (batch, last) in writes.items():
-        batch.put(store.offset_key, str(last).encode())
+        reached[partition] = last
+    for partition, batch in writes.items():
+        batch.put(_OFFSET_KEY, str(reached[partition]).encode())
         store._db_for_partition(partition).write(batch)
 
 

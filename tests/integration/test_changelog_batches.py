@@ -25,9 +25,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
 
 
 class _PartitionDatabases:
-    """What store_confirmed uses of Faust's RocksDB store: a database per partition and its offset key."""
-
-    offset_key = b"__faust\x00offset__"
+    """What store_confirmed uses of Faust's RocksDB store: a database per partition."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
